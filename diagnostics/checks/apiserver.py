@@ -1,0 +1,397 @@
+"""`apiserver`: why a client cannot reach the API server (the article's first section).
+
+Cluster state, authorized IP ranges against the clients (`--from` or the cluster's configured
+operator networks), private cluster and private DNS, and the live probe's outcome.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
+from diagnostics.model import Finding, Severity, Step
+from diagnostics.resources import CLUSTER, PROBE
+from diagnostics.snapshot import ClusterInfo
+
+SCENARIO = "apiserver"
+MAX_AUTHORIZED_RANGES = 200
+IN_PROGRESS = {"creating", "updating", "upgrading", "scaling", "starting", "stopping",
+               "deleting", "migrating", "reconciling"}  # fmt: skip
+OLDEST_SUPPORTED_MINOR = 31  # AKS supports roughly the newest three minors; older is hygiene
+
+
+def _cluster(ctx: CheckContext) -> ClusterInfo:
+    assert ctx.snapshot.cluster is not None  # guaranteed by needs=(CLUSTER,)
+    return ctx.snapshot.cluster
+
+
+def cluster_state(ctx: CheckContext) -> Iterator[Finding]:
+    c = _cluster(ctx)
+    if (c.power_state or "").lower() == "stopped":
+        yield Finding(
+            code="cluster.stopped",
+            severity=Severity.CRITICAL,
+            title=f"Cluster {c.name} is stopped: its API server is down by design",
+            subject=c.id or c.name,
+            evidence=(f"powerState.code = Stopped (provisioningState = {c.provisioning_state})",),
+            cause="A stopped AKS cluster has no control plane and no nodes; every call to the "
+            "API server times out until the cluster is started again.",
+            remediation=(
+                Step("Start the cluster (takes a few minutes).", ctx.az_aks("start")),
+                Step("Confirm it runs again.", ctx.az_aks("show", "--query powerState.code -o tsv")),
+            ),
+            docs=DOCS["start-stop"],
+        )
+    state = (c.provisioning_state or "").lower()
+    if state == "failed":
+        yield Finding(
+            code="cluster.provisioning-failed",
+            severity=Severity.CRITICAL,
+            title=f"Cluster {c.name} is in provisioningState Failed",
+            subject=c.id or c.name,
+            evidence=(f"provisioningState = {c.provisioning_state}",),
+            cause="The last operation on the cluster failed; the control plane or the nodes may "
+            "be partly configured, and the API server may not answer.",
+            remediation=(
+                Step(
+                    "Find the failed operation and its error in the activity log.",
+                    f"az monitor activity-log list --resource-id {q(c.id)} --status Failed "
+                    "--offset 7d -o table"
+                    if c.id
+                    else None,
+                ),
+                Step(
+                    "After fixing the cause, reconcile the cluster with an empty update.",
+                    ctx.az_aks("update"),
+                ),
+            ),
+            docs=DOCS["apiserver"],
+        )
+    elif state in IN_PROGRESS or state == "canceled":
+        yield Finding(
+            code="cluster.provisioning-failed",
+            severity=Severity.WARNING,
+            title=f"Cluster {c.name} is in provisioningState {c.provisioning_state}",
+            subject=c.id or c.name,
+            evidence=(f"provisioningState = {c.provisioning_state}",),
+            cause="An operation is running (or was cancelled); the API server may be briefly "
+            "unavailable. If the state does not change for an hour the operation is stuck.",
+            remediation=(
+                Step("Watch the state.", ctx.az_aks("show", "--query provisioningState -o tsv")),
+                Step("If it is stuck, reconcile with an empty update.", ctx.az_aks("update")),
+            ),
+            docs=DOCS["apiserver"],
+        )
+    for pool in c.agent_pools:
+        if pool.provisioning_state.lower() == "failed":
+            yield Finding(
+                code="cluster.provisioning-failed",
+                severity=Severity.CRITICAL,
+                title=f"Node pool {pool.name} is in provisioningState Failed",
+                subject=f"{c.id or c.name}/agentPools/{pool.name}",
+                evidence=(f"agentPoolProfiles[{pool.name}].provisioningState = Failed",),
+                cause="The last operation on this node pool failed; its nodes may not have "
+                "joined the cluster.",
+                remediation=(
+                    Step(
+                        "Inspect the node pool.",
+                        f"az aks nodepool show --resource-group {ctx.rg} --cluster-name "
+                        f"{ctx.name} --name {q(pool.name)} --query provisioningState",
+                    ),
+                    Step(
+                        "Reconcile the node pool after fixing the cause.",
+                        f"az aks nodepool update --resource-group {ctx.rg} --cluster-name "
+                        f"{ctx.name} --name {q(pool.name)}",
+                    ),
+                ),
+                docs=DOCS["apiserver"],
+            )
+    minor = _minor(c.kubernetes_version)
+    if minor is not None and minor < OLDEST_SUPPORTED_MINOR:
+        yield Finding(
+            code="cluster.version-outdated",
+            severity=Severity.INFO,
+            title=f"Kubernetes {c.kubernetes_version} is older than AKS supports",
+            subject=c.id or c.name,
+            evidence=(f"kubernetesVersion = {c.kubernetes_version}",),
+            cause="Out-of-support versions get no fixes, and their networking components "
+            "(CNI, kube-proxy, konnectivity) miss known repairs.",
+            remediation=(
+                Step("List the versions you can upgrade to.", ctx.az_aks("get-upgrades", "-o table")),
+            ),
+            docs="https://learn.microsoft.com/en-us/azure/aks/supported-kubernetes-versions",
+        )
+
+
+def _minor(version: str) -> int | None:
+    parts = version.split(".")
+    try:
+        return int(parts[1]) if len(parts) >= 2 and parts[0] == "1" else None
+    except ValueError:
+        return None
+
+
+def _covered(client: str, ranges: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str | None:
+    net = ipaddress.ip_network(client, strict=False)
+    for r in ranges:
+        if net.version == r.version and net.subnet_of(r):  # type: ignore[arg-type]
+            return str(r)
+    return None
+
+
+def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
+    c = _cluster(ctx)
+    if c.private_cluster:
+        return  # authorized ranges do not apply to a private endpoint
+    if not c.authorized_ip_ranges:
+        yield Finding(
+            code="apiserver.authorized-ip.disabled",
+            severity=Severity.INFO,
+            title="The public API server accepts connections from any IP address",
+            subject=c.id or c.name,
+            evidence=("apiServerAccessProfile.authorizedIpRanges is empty",),
+            cause="Hygiene, not an outage: authorized IP ranges (or a private cluster) limit "
+            "who can even try to authenticate.",
+            remediation=(
+                Step(
+                    "Restrict the API server to your networks (the list replaces any previous one).",
+                    ctx.az_aks("update", "--api-server-authorized-ip-ranges <CIDR>[,<CIDR>...]"),
+                ),
+            ),
+            docs=DOCS["authorized-ip"],
+        )
+        return
+    ranges = []
+    bad = []
+    for text in c.authorized_ip_ranges:
+        try:
+            ranges.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            bad.append(text)
+    only_outbound = [str(r) for r in ranges] == ["0.0.0.0/32"]
+    listed = ", ".join(c.authorized_ip_ranges)
+    clients = list(ctx.args.from_ips) or list(ctx.operator_networks)
+    source = "--from" if ctx.args.from_ips else "the cluster's operator networks"
+    excluded = [ip for ip in clients if _covered(ip, ranges) is None]
+    for ip in excluded:
+        as_cidr = ip if "/" in ip else f"{ip}/{32 if ':' not in ip else 128}"
+        new_list = ",".join([*c.authorized_ip_ranges, as_cidr])
+        evidence = [
+            f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}",
+            f"client {ip} (from {source}) is in none of them",
+        ]
+        if only_outbound:
+            evidence.append("0.0.0.0/32 alone means: only the cluster's own outbound IP may connect")
+        if bad:
+            evidence.append(f"ranges that are not valid CIDRs: {', '.join(bad)}")
+        steps = [
+            Step(
+                "Confirm the ranges the API server accepts now (the article's command).",
+                ctx.az_aks("show", "--query apiServerAccessProfile.authorizedIpRanges"),
+            ),
+            Step(
+                "Add the client. The flag replaces the whole list, so the command repeats every "
+                "existing range; AKS takes up to 2 minutes to apply it.",
+                ctx.az_aks("update", f"--api-server-authorized-ip-ranges {q(new_list)}"),
+            ),
+        ]
+        if len(c.authorized_ip_ranges) + 1 > MAX_AUTHORIZED_RANGES:
+            steps.append(
+                Step(
+                    f"AKS allows at most {MAX_AUTHORIZED_RANGES} ranges: merge ranges into wider "
+                    "CIDRs first."
+                )
+            )
+        yield Finding(
+            code="apiserver.authorized-ip.client-excluded",
+            severity=Severity.CRITICAL,
+            title=f"Client {ip} is not in the API server's authorized IP ranges",
+            subject=f"{c.id or c.name}#client={ip}",
+            evidence=tuple(evidence),
+            cause="With authorized IP ranges on, the API server drops connections from any other "
+            "address: kubectl sees `dial tcp <API-server-IP>:443: i/o timeout`.",
+            remediation=tuple(steps),
+            docs=DOCS["authorized-ip"],
+        )
+    covered = [(ip, _covered(ip, ranges)) for ip in clients if ip not in excluded]
+    evidence = [f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}"]
+    evidence += [f"client {ip} is covered by {r}" for ip, r in covered]
+    if not clients:
+        evidence.append(
+            "no client IP was given: pass `--from IP` to check a specific client"
+        )
+    if only_outbound:
+        evidence.append("0.0.0.0/32 alone means: only the cluster's own outbound IP may connect")
+    if not excluded:
+        yield Finding(
+            code="apiserver.authorized-ip.enabled",
+            severity=Severity.INFO,
+            title="Authorized IP ranges are on"
+            + (" and cover every client checked" if clients else ""),
+            subject=c.id or c.name,
+            evidence=tuple(evidence),
+            cause="Only these ranges can reach the public API server endpoint.",
+            remediation=(
+                Step(
+                    "Find the public IP of the machine that fails, then compare.",
+                    "curl -s https://ifconfig.me",
+                ),
+            ),
+            docs=DOCS["authorized-ip"],
+        )
+
+
+def _probe_failed(ctx: CheckContext) -> bool:
+    p = ctx.snapshot.probe
+    return p is not None and p.outcome != "ok"
+
+
+def private_cluster(ctx: CheckContext) -> Iterator[Finding]:
+    c = _cluster(ctx)
+    if not c.private_cluster:
+        return
+    failed = _probe_failed(ctx)
+    evidence = [
+        "apiServerAccessProfile.enablePrivateCluster = true",
+        f"private FQDN: {c.private_fqdn or 'unknown'}",
+    ]
+    if c.private_public_fqdn and c.fqdn:
+        evidence.append(f"public FQDN (resolves to the private IP): {c.fqdn}")
+    if failed and ctx.snapshot.probe:
+        evidence.append(f"probe from aksdiag: {ctx.snapshot.probe.outcome} ({ctx.snapshot.probe.detail})")
+    steps = [
+        Step(
+            "Connect from a machine in the cluster's virtual network or a peered network "
+            "(a jump box, VPN or ExpressRoute), not from the internet."
+        ),
+    ]
+    if c.run_command_disabled:
+        steps.append(Step("`az aks command invoke` is disabled on this cluster (disableRunCommand)."))
+    else:
+        steps.append(
+            Step(
+                "Or run kubectl through Azure without network access to the VNet.",
+                ctx.az_aks("command invoke", "--command 'kubectl get nodes -o wide'"),
+            )
+        )
+    yield Finding(
+        code="apiserver.private-cluster",
+        severity=Severity.WARNING if failed else Severity.INFO,
+        title=f"{c.name} is a private cluster: its API server has no public endpoint",
+        subject=c.id or c.name,
+        evidence=tuple(evidence),
+        cause="A private cluster's API server answers only on a private IP inside the VNet; "
+        "clients elsewhere time out or cannot resolve the name.",
+        remediation=tuple(steps),
+        docs=DOCS["private-cluster"],
+    )
+
+
+def private_dns(ctx: CheckContext) -> Iterator[Finding]:
+    c = _cluster(ctx)
+    zone = c.private_dns_zone.strip()
+    if not c.private_cluster or zone.lower() in ("", "system"):
+        return
+    dns_failed = ctx.snapshot.probe is not None and ctx.snapshot.probe.outcome == "dns-failed"
+    if zone.lower() == "none":
+        kind = "none: no private DNS zone; the private FQDN is published in public DNS"
+        cause = (
+            "Without a private DNS zone the API server name must resolve through public DNS "
+            "(enablePrivateClusterPublicFQDN); resolvers that block public answers for private "
+            "IPs, or custom DNS without forwarding, leave clients unable to resolve it."
+        )
+    else:
+        kind = f"custom zone {zone}"
+        cause = (
+            "With a custom (bring-your-own) private DNS zone, every network that must reach the "
+            "API server needs the zone linked, or DNS forwarding (hub and spoke) that resolves "
+            "the private FQDN."
+        )
+    host = c.private_fqdn or c.fqdn
+    yield Finding(
+        code="apiserver.private-dns",
+        severity=Severity.WARNING if dns_failed else Severity.INFO,
+        title=f"Private cluster with private DNS zone {('none' if zone.lower() == 'none' else 'custom')}",
+        subject=c.id or c.name,
+        evidence=(f"privateDnsZone = {kind}", f"private FQDN: {host or 'unknown'}"),
+        cause=cause,
+        remediation=(
+            Step(
+                "From the client's network, check that the name resolves to a private IP.",
+                f"nslookup {q(host)}" if host else None,
+            ),
+            Step(
+                "List the virtual networks linked to the zone (custom zones).",
+                f"az network private-dns link vnet list --ids {q(zone)}"
+                if zone.lower() != "none"
+                else None,
+            ),
+        ),
+        docs=DOCS["private-dns"],
+    )
+
+
+PROBE_OUTCOMES = ("ok", "dns-failed", "tcp-timeout", "tcp-refused", "tls-failed", "http-error")
+_PROBE_CAUSE = {
+    "dns-failed": "The API server name does not resolve from where aksdiag runs.",
+    "tcp-timeout": "Nothing answered on TCP 443: authorized IP ranges, a private endpoint, a "
+    "firewall or NSG drops the traffic (the article's `dial tcp ...:443: i/o timeout`).",
+    "tcp-refused": "The address answered but refused TCP 443: the control plane is down or "
+    "the name resolves to the wrong address.",
+    "tls-failed": "TCP 443 opened but the TLS handshake failed: a TLS-inspecting proxy or "
+    "firewall sits in the path, or the certificate does not match.",
+    "http-error": "The API server answered but /healthz did not report ok.",
+    "ok": "The API server answered /healthz from where aksdiag runs.",
+}
+
+
+def probe(ctx: CheckContext) -> Iterator[Finding]:
+    p = ctx.snapshot.probe
+    if p is None:
+        return
+    c = ctx.snapshot.cluster
+    ok = p.outcome == "ok"
+    timings = ", ".join(f"{k} {v:.0f} ms" for k, v in p.stages_ms.items())
+    evidence = [f"{p.host}:{p.port} -> {p.outcome}: {p.detail}"]
+    if p.addresses:
+        evidence.append(f"resolved to {', '.join(p.addresses)}")
+    if timings:
+        evidence.append(f"stages: {timings}")
+    steps = [Step("Repeat the probe from your machine.", f"curl -sv --max-time 10 https://{p.host}:{p.port}/healthz")]
+    if not ok:
+        steps.append(Step("Check DNS and the TCP path.", f"nslookup {q(p.host)} && nc -vz -w 5 {q(p.host)} {p.port}"))
+        if c is not None:
+            steps.append(
+                Step(
+                    "Compare with the API server's access profile.",
+                    ctx.az_aks("show", "--query apiServerAccessProfile"),
+                )
+            )
+    yield Finding(
+        code=f"apiserver.probe.{p.outcome}",
+        severity=Severity.INFO if ok else Severity.CRITICAL,
+        title=f"API server {'answers' if ok else 'probe failed: ' + p.outcome} at {p.host}",
+        subject=f"probe/{p.host}",
+        evidence=tuple(evidence),
+        cause=_PROBE_CAUSE.get(p.outcome, ""),
+        remediation=tuple(steps),
+        docs=DOCS["apiserver"],
+    )
+
+
+def register(registry: CheckRegistry) -> None:
+    registry.add(Check("apiserver.cluster_state", SCENARIO,
+                       ("cluster.stopped", "cluster.provisioning-failed", "cluster.version-outdated"),
+                       cluster_state, needs=(CLUSTER,)))  # fmt: skip
+    registry.add(Check("apiserver.authorized_ranges", SCENARIO,
+                       ("apiserver.authorized-ip.client-excluded", "apiserver.authorized-ip.enabled",
+                        "apiserver.authorized-ip.disabled"),
+                       authorized_ranges, needs=(CLUSTER,)))  # fmt: skip
+    registry.add(Check("apiserver.private_cluster", SCENARIO, ("apiserver.private-cluster",),
+                       private_cluster, needs=(CLUSTER,), uses=(PROBE,)))  # fmt: skip
+    registry.add(Check("apiserver.private_dns", SCENARIO, ("apiserver.private-dns",),
+                       private_dns, needs=(CLUSTER,), uses=(PROBE,)))  # fmt: skip
+    registry.add(Check("apiserver.probe", SCENARIO,
+                       tuple(f"apiserver.probe.{o}" for o in PROBE_OUTCOMES),
+                       probe, needs=(PROBE,), live_only=True))  # fmt: skip

@@ -1,0 +1,151 @@
+"""What a check author needs: the Check type, its context, the explicit registry, and helpers
+for docs links and shell-quoted commands. Checks are pure: snapshot in, findings out."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from diagnostics.model import Finding
+from diagnostics.snapshot import Snapshot
+
+ARTICLE = "https://learn.microsoft.com/en-us/azure/architecture/operator-guides/aks/troubleshoot-network-aks"
+DOCS = {
+    "apiserver": f"{ARTICLE}#client-is-unable-to-reach-the-api-server",
+    "pod-ip": f"{ARTICLE}#pod-fails-to-allocate-the-ip-address",
+    "service": f"{ARTICLE}#service-not-accessible-within-pods",
+    "node-api": f"{ARTICLE}#nodes-cant-reach-the-api-server",
+    "authorized-ip": "https://learn.microsoft.com/en-us/azure/aks/api-server-authorized-ip-ranges",
+    "private-cluster": "https://learn.microsoft.com/en-us/azure/aks/private-clusters",
+    "private-dns": "https://learn.microsoft.com/en-us/azure/aks/private-clusters#hub-and-spoke-with-custom-dns",
+    "egress": "https://learn.microsoft.com/en-us/azure/aks/outbound-rules-control-egress",
+    "network-policy": "https://learn.microsoft.com/en-us/azure/aks/use-network-policies",
+    "rbac": "https://learn.microsoft.com/en-us/azure/aks/concepts-identity",
+    "start-stop": "https://learn.microsoft.com/en-us/azure/aks/start-stop-cluster",
+    "ip-planning": "https://learn.microsoft.com/en-us/azure/aks/azure-cni-overlay",
+    "dynamic-ip": "https://learn.microsoft.com/en-us/azure/aks/configure-azure-cni-dynamic-ip-allocation",
+    "gc": "https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-garbage-collection",
+    "apiserver-logs": "https://learn.microsoft.com/en-us/azure/aks/monitor-aks-reference#resource-logs",
+}
+
+
+def q(value: object) -> str:
+    """Shell-quote one value for a copy-pasteable command."""
+    return shlex.quote(str(value))
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioArgs:
+    """The arguments of a scenario run, already validated (see diagnostics.scenarios)."""
+
+    from_ips: tuple[str, ...] = ()
+    node: str | None = None
+    service: tuple[str, str] | None = None  # (namespace, name)
+    as_account: tuple[str, str] | None = None  # (namespace, service account)
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if self.from_ips:
+            out["from"] = list(self.from_ips)
+        if self.node:
+            out["node"] = self.node
+        if self.service:
+            out["service"] = "/".join(self.service)
+        if self.as_account:
+            out["as"] = "/".join(self.as_account)
+        return out
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check sees: the snapshot, the run's arguments, and the cluster's identity for
+    commands (resource group and name, or placeholders when ARM was not read)."""
+
+    snapshot: Snapshot
+    args: ScenarioArgs = field(default_factory=ScenarioArgs)
+    operator_networks: tuple[str, ...] = ()
+    scenario: str = ""
+
+    @property
+    def rg(self) -> str:
+        c = self.snapshot.cluster
+        return q(c.resource_group) if c and c.resource_group else "<resource-group>"
+
+    @property
+    def name(self) -> str:
+        c = self.snapshot.cluster
+        return q(c.name) if c and c.name else q(self.snapshot.label)
+
+    def az_aks(self, verb: str, extra: str = "") -> str:
+        """`az aks VERB --resource-group RG --name NAME EXTRA`, values quoted."""
+        cmd = f"az aks {verb} --resource-group {self.rg} --name {self.name}"
+        return f"{cmd} {extra}".rstrip()
+
+
+CheckFn = Callable[[CheckContext], Iterable[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A pure function plus what it needs. `needs`: sources without which it cannot run (the
+    runner reports them unavailable instead). `uses`: sources it reads when present."""
+
+    name: str
+    scenario: str
+    codes: tuple[str, ...]
+    fn: CheckFn
+    needs: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    live_only: bool = False  # active probes and reviews that a snapshot cannot answer
+
+
+class DuplicateCode(Exception):
+    pass
+
+
+class CheckRegistry:
+    """An explicit registry: build one with `default_registry()`; tests may build their own."""
+
+    def __init__(self) -> None:
+        self._checks: dict[str, Check] = {}
+        self._codes: dict[str, str] = {}
+
+    def add(self, check: Check) -> Check:
+        if check.name in self._checks:
+            raise DuplicateCode(f"check {check.name!r} registered twice")
+        for code in check.codes:
+            owner = self._codes.get(code)
+            if owner is not None:
+                raise DuplicateCode(f"finding code {code!r} claimed by {owner} and {check.name}")
+        for code in check.codes:
+            self._codes[code] = check.name
+        self._checks[check.name] = check
+        return check
+
+    def check(
+        self,
+        scenario: str,
+        codes: Sequence[str],
+        needs: Sequence[str] = (),
+        uses: Sequence[str] = (),
+        live_only: bool = False,
+    ) -> Callable[[CheckFn], CheckFn]:
+        """Decorator form of `add`; the check's name is the function's module and name."""
+
+        def deco(fn: CheckFn) -> CheckFn:
+            name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
+            self.add(Check(name, scenario, tuple(codes), fn, tuple(needs), tuple(uses), live_only))
+            return fn
+
+        return deco
+
+    def for_scenario(self, scenario: str) -> list[Check]:
+        return [c for c in self._checks.values() if c.scenario == scenario]
+
+    def all(self) -> list[Check]:
+        return list(self._checks.values())
+
+    def codes(self) -> dict[str, str]:
+        """Every registered finding code -> the check that raises it."""
+        return dict(self._codes)

@@ -1,0 +1,151 @@
+"""Read a snapshot folder (SPEC §3) into a Snapshot.
+
+`cluster.json` in either shape, `k8s/<resource>.json` as `kubectl get <resource> -A -o json`
+writes it, optional `publicips.json` and `snapshot.json`. Lists are streamed item by item
+(ijson) and projected as they are read, so a 150,000-pod file never sits in memory whole.
+A missing or unreadable file is recorded as unavailable, never raised.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import ijson
+
+from diagnostics import projection
+from diagnostics.collectors.armjson import parse_cluster
+from diagnostics.resources import ACCESS_REVIEW, CLUSTER, K8S_RESOURCES, PROBE, PUBLIC_IPS
+from diagnostics.snapshot import Snapshot
+
+
+class SnapshotError(Exception):
+    """The folder is not a snapshot at all (missing, not a folder, nothing readable in it)."""
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Allocation-heavy parsing triggers the collector over and over; pause it meanwhile."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _iter_list(path: Path) -> Iterator[dict[str, Any]]:
+    """Items of a `kubectl get -o json` List; a bare JSON array and a single object work too."""
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip()
+        fh.seek(0)
+        if head.startswith(b"["):
+            yield from ijson.items(fh, "item", use_float=True)
+            return
+        found = False
+        for item in ijson.items(fh, "items.item", use_float=True):
+            found = True
+            yield item
+        if not found:
+            fh.seek(0)
+            doc = json.load(fh)
+            if isinstance(doc, dict) and "items" not in doc and doc.get("kind") not in (None, "List"):
+                yield doc  # one object (kubectl get X NAME -o json)
+            elif not isinstance(doc, dict):
+                raise ValueError("expected a Kubernetes List (kubectl get ... -o json)")
+
+
+def read_snapshot(
+    folder: str | Path, label: str | None = None, sources: Iterable[str] | None = None
+) -> Snapshot:
+    """Read the sources asked for (all by default) from a snapshot folder."""
+    root = Path(folder)
+    if not root.exists():
+        raise SnapshotError(f"snapshot folder {root} does not exist")
+    if not root.is_dir():
+        raise SnapshotError(f"{root} is not a folder; a snapshot is a folder (see `aksdiag capture`)")
+    wanted = set(sources) if sources is not None else {CLUSTER, PUBLIC_IPS, *K8S_RESOURCES}
+    snap = Snapshot(label=label or root.name, path=f"snapshot {root}")
+
+    meta_file = root / "snapshot.json"
+    if meta_file.is_file():
+        try:
+            meta = json.loads(meta_file.read_text())
+            snap.captured_at = projection.parse_time(meta.get("capturedAt"))
+        except (OSError, ValueError, AttributeError) as exc:
+            snap.missing["snapshot.json"] = f"unreadable: {exc}"
+
+    if PROBE in wanted:
+        snap.missing[PROBE] = "an active probe of the API server runs only against a live cluster"
+    if ACCESS_REVIEW in wanted:
+        snap.missing[ACCESS_REVIEW] = "access reviews run only against a live cluster"
+    if CLUSTER in wanted:
+        _read_cluster(root / "cluster.json", snap)
+    if PUBLIC_IPS in wanted:
+        _read_public_ips(root / "publicips.json", snap)
+
+    k8s_dir = root / "k8s"
+    with gc_paused():
+        for name in K8S_RESOURCES:
+            if name not in wanted:
+                continue
+            path = k8s_dir / f"{name}.json"
+            if not path.is_file():
+                snap.missing[name] = f"not collected in this snapshot (no k8s/{name}.json)"
+                continue
+            project = projection.PROJECTORS[name]
+            try:
+                setattr(snap, name, [project(item) for item in _iter_list(path)])
+            except (OSError, ValueError, ijson.JSONError, AttributeError, TypeError) as exc:
+                snap.missing[name] = f"k8s/{name}.json is not valid kubectl JSON: {exc}"
+                continue
+            snap.read.append(name)
+
+    if not snap.read and not (root / "cluster.json").exists() and not k8s_dir.exists():
+        raise SnapshotError(
+            f"{root} holds neither cluster.json nor k8s/*.json; is it a snapshot folder?"
+        )
+    return snap
+
+
+def _read_cluster(path: Path, snap: Snapshot) -> None:
+    if not path.is_file():
+        snap.missing[CLUSTER] = "not collected in this snapshot (no cluster.json)"
+        return
+    try:
+        snap.cluster = parse_cluster(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        snap.missing[CLUSTER] = f"cluster.json could not be parsed: {exc}"
+        return
+    snap.read.append(CLUSTER)
+
+
+def _read_public_ips(path: Path, snap: Snapshot) -> None:
+    if not path.is_file():
+        snap.missing[PUBLIC_IPS] = "not collected in this snapshot (no publicips.json)"
+        return
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("expected an object of resource id -> IP address")
+        snap.public_ips = {str(k).lower(): str(v) for k, v in data.items()}
+    except (OSError, ValueError) as exc:
+        snap.missing[PUBLIC_IPS] = f"publicips.json could not be parsed: {exc}"
+        return
+    snap.read.append(PUBLIC_IPS)
+
+
+class SnapshotSource:
+    """A snapshot folder as a ClusterSource (see diagnostics.runner)."""
+
+    def __init__(self, folder: str | Path, label: str | None = None) -> None:
+        self.folder = Path(folder)
+        self.label = label or self.folder.name
+
+    def collect(self, sources: set[str], args: object = None) -> Snapshot:
+        return read_snapshot(self.folder, self.label, sources)

@@ -1,0 +1,188 @@
+"""The report model every check, renderer and sender shares: Severity, Step, Finding, Report.
+
+The JSON form (`Report.to_dict`) is a public contract (SPEC §3): keep its keys stable and bump
+`SCHEMA_VERSION` when a key changes meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Severity(str, Enum):
+    """How bad a finding is; `rank` orders them worst first."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+    OK = "ok"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            choices = ", ".join(s.value for s in cls)
+            raise ValueError(f"unknown severity {text!r}; choose one of {choices}") from None
+
+    def at_least(self, other: Severity) -> bool:
+        """True when self is as severe as `other` or worse."""
+        return self.rank <= other.rank
+
+
+_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2, Severity.OK: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One remediation step: an explanation and, where one exists, a copy-pasteable command."""
+
+    text: str
+    command: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "command": self.command}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing a check observed about one subject.
+
+    `subject` names what the finding is about (an Azure resource id, or `kind/namespace/name`);
+    together with `code` it makes the fingerprint that digests and silences key on.
+    """
+
+    code: str
+    severity: Severity
+    title: str
+    subject: str
+    evidence: tuple[str, ...] = ()
+    cause: str = ""
+    remediation: tuple[Step, ...] = ()
+    docs: str = ""
+    scenario: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"{self.code}\x00{self.subject}".encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "title": self.title,
+            "subject": self.subject,
+            "scenario": self.scenario,
+            "evidence": list(self.evidence),
+            "cause": self.cause,
+            "remediation": [s.to_dict() for s in self.remediation],
+            "docs": self.docs,
+            "fingerprint": self.fingerprint,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(
+            code=data["code"],
+            severity=Severity(data["severity"]),
+            title=data["title"],
+            subject=data.get("subject", ""),
+            evidence=tuple(data.get("evidence", ())),
+            cause=data.get("cause", ""),
+            remediation=tuple(
+                Step(s["text"], s.get("command")) for s in data.get("remediation", ())
+            ),
+            docs=data.get("docs", ""),
+            scenario=data.get("scenario", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """A data source that could not be read, why, and which checks it kept from running."""
+
+    source: str
+    reason: str
+    checks: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "reason": self.reason, "checks": list(self.checks)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Unavailable:
+        return cls(data["source"], data["reason"], tuple(data.get("checks", ())))
+
+    def sentence(self) -> str:
+        what = ", ".join(self.checks) if self.checks else self.source
+        return f"could not check {what} because {self.source}: {self.reason}"
+
+
+@dataclass(slots=True)
+class Report:
+    """What one scenario run found about one cluster."""
+
+    cluster: str
+    scenario: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    unavailable: list[Unavailable] = field(default_factory=list)
+    collected: list[str] = field(default_factory=list)
+    source: str = ""
+    started_at: str = ""
+    data_as_of: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def worst(self) -> Severity:
+        """The worst severity among the findings (OK when there is none)."""
+        return min((f.severity for f in self.findings), key=lambda s: s.rank, default=Severity.OK)
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Severity}
+        for f in self.findings:
+            out[f.severity.value] += 1
+        return out
+
+    def sorted_findings(self) -> list[Finding]:
+        return sorted(self.findings, key=lambda f: (f.severity.rank, f.code, f.subject))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "cluster": self.cluster,
+            "scenario": self.scenario,
+            "arguments": self.arguments,
+            "source": self.source,
+            "started_at": self.started_at,
+            "data_as_of": self.data_as_of,
+            "timings_ms": self.timings_ms,
+            "verdict": self.worst.value,
+            "counts": self.counts(),
+            "collected": self.collected,
+            "unavailable": [u.to_dict() for u in self.unavailable],
+            "findings": [f.to_dict() for f in self.sorted_findings()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        return cls(
+            cluster=data["cluster"],
+            scenario=data["scenario"],
+            arguments=dict(data.get("arguments", {})),
+            findings=[Finding.from_dict(f) for f in data.get("findings", ())],
+            unavailable=[Unavailable.from_dict(u) for u in data.get("unavailable", ())],
+            collected=list(data.get("collected", ())),
+            source=data.get("source", ""),
+            started_at=data.get("started_at", ""),
+            data_as_of=data.get("data_as_of"),
+            timings_ms=dict(data.get("timings_ms", {})),
+        )

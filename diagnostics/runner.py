@@ -1,0 +1,128 @@
+"""Run a scenario: decide what to collect, collect once, run the checks, build the report.
+
+The runner never lets a check or a source crash a run: a source that could not be read and a
+check that failed become `unavailable` entries that say why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from diagnostics.checks import default_registry
+from diagnostics.checks.base import Check, CheckContext, CheckRegistry, ScenarioArgs
+from diagnostics.model import Finding, Report, Unavailable
+from diagnostics.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
+
+PASSIVE_SCENARIOS = ("apiserver", "pod-ip", "service", "node-api")
+
+
+class ClusterSource(Protocol):
+    """Anything that can produce a Snapshot: a folder, or the live collectors."""
+
+    label: str
+
+    def collect(self, sources: set[str], args: ScenarioArgs) -> Snapshot: ...
+
+
+def checks_for(scenario: str, registry: CheckRegistry, args: ScenarioArgs) -> list[Check]:
+    if scenario == "health":
+        return [
+            c for s in PASSIVE_SCENARIOS for c in registry.for_scenario(s) if not c.live_only
+        ]
+    return registry.for_scenario(scenario)
+
+
+def sources_for(checks: Iterable[Check]) -> set[str]:
+    out: set[str] = set()
+    for c in checks:
+        out.update(c.needs)
+        out.update(c.uses)
+    return out
+
+
+def analyse(
+    scenario: str,
+    snapshot: Snapshot,
+    args: ScenarioArgs | None = None,
+    registry: CheckRegistry | None = None,
+    operator_networks: tuple[str, ...] = (),
+) -> Report:
+    """Run the scenario's checks over a snapshot already collected."""
+    args = args or ScenarioArgs()
+    registry = registry or default_registry()
+    checks = checks_for(scenario, registry, args)
+    started = time.perf_counter()
+    report = Report(
+        cluster=snapshot.label,
+        scenario=scenario,
+        arguments=args.to_dict(),
+        source=snapshot.path,
+        collected=sorted(snapshot.read),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        data_as_of=(
+            datetime.fromtimestamp(snapshot.data_time, UTC).isoformat(timespec="seconds")
+            if snapshot.data_time is not None
+            else None
+        ),
+    )
+    blocked: dict[str, list[str]] = {}
+    for check in checks:
+        missing = [s for s in check.needs if not snapshot.has(s)]
+        if missing:
+            for s in missing:
+                blocked.setdefault(s, []).extend(check.codes)
+            continue
+        ctx = CheckContext(snapshot, args, operator_networks, check.scenario)
+        try:
+            found = list(check.fn(ctx))
+        except Exception as exc:  # one broken check must not sink the run
+            log.exception("check %s failed", check.name)
+            report.unavailable.append(
+                Unavailable(f"check {check.name}", f"internal error: {type(exc).__name__}: {exc}",
+                            check.codes)
+            )
+            continue
+        report.findings.extend(_stamp(found, check.scenario))
+    relevant = sources_for(checks)
+    for source, reason in snapshot.missing.items():
+        if source in relevant or source == "snapshot.json":
+            codes = tuple(dict.fromkeys(blocked.get(source, ())))
+            report.unavailable.append(Unavailable(source, reason, codes))
+    for source, codes in blocked.items():
+        if source not in snapshot.missing:
+            report.unavailable.append(
+                Unavailable(source, "not collected", tuple(dict.fromkeys(codes)))
+            )
+    report.timings_ms["analyse"] = round((time.perf_counter() - started) * 1000, 1)
+    return report
+
+
+def _stamp(findings: list[Finding], scenario: str) -> list[Finding]:
+    from dataclasses import replace
+
+    return [f if f.scenario else replace(f, scenario=scenario) for f in findings]
+
+
+def run(
+    scenario: str,
+    source: ClusterSource,
+    args: ScenarioArgs | None = None,
+    registry: CheckRegistry | None = None,
+    operator_networks: tuple[str, ...] = (),
+) -> Report:
+    """Collect what the scenario needs from `source`, then analyse it."""
+    args = args or ScenarioArgs()
+    registry = registry or default_registry()
+    started = time.perf_counter()
+    snapshot = source.collect(sources_for(checks_for(scenario, registry, args)), args)
+    collected_ms = (time.perf_counter() - started) * 1000
+    report = analyse(scenario, snapshot, args, registry, operator_networks)
+    report.timings_ms["collect"] = round(collected_ms, 1)
+    report.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
+    return report

@@ -1,0 +1,26 @@
+"""Shared fixtures. Every test starts from clean environment variables."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+_PREFIXES = ("AKSDIAG_", "SLACK_", "REDIS_", "AZURE_", "KUBECONFIG")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith(_PREFIXES):
+            monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def examples() -> Path:
+    return ROOT / "examples"
