@@ -14,14 +14,13 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
+from bot.config import Config, ConfigError, load_config
+from bot.render import render_text, report_payload
 from diagnostics.checks.base import ScenarioArgs
 from diagnostics.collectors.snapshot_dir import SnapshotError, SnapshotSource
 from diagnostics.model import Report, Severity
 from diagnostics.runner import ClusterSource, run
 from diagnostics.scenarios import SCENARIOS, UsageError, parse_args, resolve_scenario
-
-from bot.config import Config, ConfigError, load_config
-from bot.render import render_text, report_payload
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
 log = logging.getLogger("aksdiag")
@@ -48,18 +47,32 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
     r = sub.add_parser("run", help="run a scenario on a cluster and print the report")
     r.add_argument("scenario", help="apiserver, pod-ip, service, node-api or health (aliases work)")
-    r.add_argument("cluster", help="a configured cluster alias, or a label with --snapshot/--kubeconfig")
+    r.add_argument(
+        "cluster", help="a configured cluster alias, or a label with --snapshot/--kubeconfig"
+    )
     r.add_argument("target", nargs="?", help="NAMESPACE/SERVICE for the service scenario")
-    r.add_argument("--snapshot", metavar="DIR", help="read a snapshot folder instead of a live cluster")
+    r.add_argument(
+        "--snapshot", metavar="DIR", help="read a snapshot folder instead of a live cluster"
+    )
     r.add_argument("--kubeconfig", metavar="FILE", help="read Kubernetes live with this kubeconfig")
     r.add_argument("--context", metavar="NAME", help="kubeconfig context (with --kubeconfig)")
     r.add_argument("--format", choices=("text", "json", "blocks"), default="text")
-    r.add_argument("--fail-on", metavar="SEVERITY", choices=[s.value for s in Severity],
-                   help="exit 1 when a finding is this severe or worse (critical, warning, info, ok)")
-    r.add_argument("--from", dest="from_ips", metavar="IP[,IP...]", help="apiserver: client IPs to check")
+    r.add_argument(
+        "--fail-on",
+        metavar="SEVERITY",
+        choices=[s.value for s in Severity],
+        help="exit 1 when a finding is this severe or worse (critical, warning, info, ok)",
+    )
+    r.add_argument(
+        "--from", dest="from_ips", metavar="IP[,IP...]", help="apiserver: client IPs to check"
+    )
     r.add_argument("--node", metavar="NODE", help="pod-ip: look at one node")
-    r.add_argument("--as", dest="as_account", metavar="NAMESPACE/SA",
-                   help="node-api: the service account to check RBAC for")
+    r.add_argument(
+        "--as",
+        dest="as_account",
+        metavar="NAMESPACE/SA",
+        help="node-api: the service account to check RBAC for",
+    )
     _common(r)
 
     s = sub.add_parser("scenarios", help="list scenarios with one-line help")
@@ -72,7 +85,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     c.add_argument("--context", metavar="NAME")
     _common(c)
 
-    v = sub.add_parser("serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
+    v = sub.add_parser(
+        "serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)"
+    )
     v.add_argument("--port", type=int, default=3000)
     v.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server in a container listens on all
     _common(v)
@@ -149,7 +164,10 @@ def cmd_scenarios(ns: argparse.Namespace) -> int:
     console = Console()
     for s in SCENARIOS.values():
         console.print(f"[bold]{s.name:10}[/bold] {s.help}")
-        console.print(f"           usage: aksdiag run {s.usage}   aliases: {', '.join(s.aliases)}", style="dim")
+        console.print(
+            f"           usage: aksdiag run {s.usage}   aliases: {', '.join(s.aliases)}",
+            style="dim",
+        )
     return EXIT_OK
 
 
@@ -195,7 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from diagnostics.scenarios import suggest
 
             sys.stderr.write(
-                f"\naksdiag: unknown command {argv[0]!r}.{suggest(argv[0], list(commands))}\n".replace("`", "'")
+                f"\naksdiag: unknown command {argv[0]!r}.{suggest(argv[0], list(commands))}\n".replace(
+                    "`", "'"
+                )
             )
         return EXIT_USAGE
     # Each subcommand parses its own options in any order among its positionals.

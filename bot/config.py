@@ -88,12 +88,12 @@ class ClusterConfig(_Strict):
 
     @model_validator(mode="after")
     def _source(self) -> ClusterConfig:
-        if self.snapshot is None and not (self.subscription and self.resource_group and self.name):
-            if not (self.kubernetes.kubeconfig or self.kubernetes.context or self.kubernetes.in_cluster):
-                raise ValueError(
-                    "a cluster needs `snapshot`, or `subscription`, `resource_group` and `name` "
-                    "(Azure), or a `kubernetes` kubeconfig/context/in_cluster"
-                )
+        k8s = self.kubernetes
+        if not (self.snapshot or self.azure or k8s.kubeconfig or k8s.context or k8s.in_cluster):
+            raise ValueError(
+                "a cluster needs `snapshot`, or `subscription`, `resource_group` and `name` "
+                "(Azure), or a `kubernetes` kubeconfig/context/in_cluster"
+            )
         return self
 
     @property
@@ -116,14 +116,18 @@ class DigestConfig(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Lisbon)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Lisbon)"
+            ) from None
         return value
 
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
         if len(value.split()) != 5:
-            raise ValueError(f"{value!r} is not a 5-field crontab expression (minute hour day month weekday)")
+            raise ValueError(
+                f"{value!r} is not a 5-field crontab expression (minute hour day month weekday)"
+            )
         return value
 
     @field_validator("min_severity", mode="before")

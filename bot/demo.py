@@ -11,22 +11,25 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
+from bot.render import render_text
 from diagnostics.collectors.snapshot_dir import SnapshotSource
 from diagnostics.runner import run
-
-from bot.render import render_text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def main() -> int:
     console = Console()
-    folders = sorted(p for p in EXAMPLES.iterdir() if (p / "cluster.json").exists() or (p / "k8s").is_dir())
+    folders = sorted(
+        p for p in EXAMPLES.iterdir() if (p / "cluster.json").exists() or (p / "k8s").is_dir()
+    )
     if not folders:
         console.print(f"no example snapshots under {EXAMPLES}", style="red")
         return 1
     for folder in folders:
-        console.print(Rule(f"[bold]aksdiag run health {folder.name} --snapshot examples/{folder.name}"))
+        console.print(
+            Rule(f"[bold]aksdiag run health {folder.name} --snapshot examples/{folder.name}")
+        )
         report = run("health", SnapshotSource(folder, folder.name))
         render_text(report, console)
         console.print()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 SCHEMA_VERSION = 1
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How bad a finding is; `rank` orders them worst first."""
 
     CRITICAL = "critical"

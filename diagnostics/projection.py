@@ -78,9 +78,13 @@ def _port_value(value: Any) -> int | str | None:
 def selector(raw: Raw | None) -> LabelSelector:
     raw = raw or {}
     return LabelSelector(
-        match_labels=tuple(sorted((str(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items())),
+        match_labels=tuple(
+            sorted((str(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items())
+        ),
         expressions=tuple(
-            Requirement(str(e.get("key", "")), str(e.get("operator", "")), tuple(e.get("values") or ()))
+            Requirement(
+                str(e.get("key", "")), str(e.get("operator", "")), tuple(e.get("values") or ())
+            )
             for e in raw.get("matchExpressions") or ()
         ),
     )
@@ -112,7 +116,8 @@ def pod(raw: Raw) -> Pod:
             if t and (finished is None or t > finished):
                 finished = t
     ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ()
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or ()
     )
     owners = meta.get("ownerReferences") or ()
     owner = next((o for o in owners if o.get("controller")), owners[0] if owners else {})
@@ -144,10 +149,15 @@ def event(raw: Raw) -> Event:
     obj = raw.get("involvedObject") or raw.get("regarding") or {}
     series = raw.get("series") or {}
     count = _int(raw.get("count") or series.get("count"), 1) or 1
-    first = parse_time(raw.get("firstTimestamp") or raw.get("eventTime") or meta.get("creationTimestamp"))
-    last = parse_time(
-        raw.get("lastTimestamp") or series.get("lastObservedTime") or raw.get("eventTime")
-    ) or first
+    first = parse_time(
+        raw.get("firstTimestamp") or raw.get("eventTime") or meta.get("creationTimestamp")
+    )
+    last = (
+        parse_time(
+            raw.get("lastTimestamp") or series.get("lastObservedTime") or raw.get("eventTime")
+        )
+        or first
+    )
     source = raw.get("source") or {}
     message = raw.get("message") or raw.get("note") or ""
     return Event(
@@ -168,10 +178,15 @@ def node(raw: Raw) -> Node:
     meta, spec, status = raw.get("metadata") or {}, raw.get("spec") or {}, raw.get("status") or {}
     cidrs = tuple(spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else []))
     ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ()
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or ()
     )
     ip = next(
-        (a.get("address", "") for a in status.get("addresses") or () if a.get("type") == "InternalIP"),
+        (
+            a.get("address", "")
+            for a in status.get("addresses") or ()
+            if a.get("type") == "InternalIP"
+        ),
         "",
     )
     alloc = status.get("allocatable") or status.get("capacity") or {}
@@ -253,7 +268,9 @@ def endpoints(raw: Raw) -> Endpoints:
     def addrs(items: Any) -> tuple[EndpointAddress, ...]:
         return tuple(
             EndpointAddress(
-                a.get("ip", "") or "", (a.get("targetRef") or {}).get("name", ""), a.get("nodeName", "") or ""
+                a.get("ip", "") or "",
+                (a.get("targetRef") or {}).get("name", ""),
+                a.get("nodeName", "") or "",
             )
             for a in items or ()
         )
@@ -266,7 +283,9 @@ def endpoints(raw: Raw) -> Endpoints:
         not_ready.extend(addrs(subset.get("notReadyAddresses")))
         ports.extend(_ports(subset.get("ports")))
     annotations = {
-        k: "" for k in (meta.get("annotations") or {}) if k == "control-plane.alpha.kubernetes.io/leader"
+        k: ""
+        for k in (meta.get("annotations") or {})
+        if k == "control-plane.alpha.kubernetes.io/leader"
     }
     return Endpoints(
         namespace=intern(meta.get("namespace", "default")),

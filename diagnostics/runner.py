@@ -32,9 +32,7 @@ class ClusterSource(Protocol):
 
 def checks_for(scenario: str, registry: CheckRegistry, args: ScenarioArgs) -> list[Check]:
     if scenario == "health":
-        return [
-            c for s in PASSIVE_SCENARIOS for c in registry.for_scenario(s) if not c.live_only
-        ]
+        return [c for s in PASSIVE_SCENARIOS for c in registry.for_scenario(s) if not c.live_only]
     return registry.for_scenario(scenario)
 
 
@@ -84,16 +82,19 @@ def analyse(
         except Exception as exc:  # one broken check must not sink the run
             log.exception("check %s failed", check.name)
             report.unavailable.append(
-                Unavailable(f"check {check.name}", f"internal error: {type(exc).__name__}: {exc}",
-                            check.codes)
+                Unavailable(
+                    f"check {check.name}",
+                    f"internal error: {type(exc).__name__}: {exc}",
+                    check.codes,
+                )
             )
             continue
         report.findings.extend(_stamp(found, check.scenario))
     relevant = sources_for(checks)
     for source, reason in snapshot.missing.items():
         if source in relevant or source == "snapshot.json":
-            codes = tuple(dict.fromkeys(blocked.get(source, ())))
-            report.unavailable.append(Unavailable(source, reason, codes))
+            blocked_codes = tuple(dict.fromkeys(blocked.get(source, ())))
+            report.unavailable.append(Unavailable(source, reason, blocked_codes))
     for source, codes in blocked.items():
         if source not in snapshot.missing:
             report.unavailable.append(

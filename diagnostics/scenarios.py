@@ -142,7 +142,9 @@ def parse_ips(value: str) -> tuple[str, ...]:
             ) from None
         out.append(str(net.network_address) if net.num_addresses == 1 else str(net))
     if not out:
-        raise UsageError("`--from` needs at least one IP address, for example `--from 198.51.100.7`.")
+        raise UsageError(
+            "`--from` needs at least one IP address, for example `--from 198.51.100.7`."
+        )
     if len(out) > MAX_FROM:
         raise UsageError(f"`--from` takes at most {MAX_FROM} addresses.")
     return tuple(dict.fromkeys(out))

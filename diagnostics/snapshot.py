@@ -594,7 +594,8 @@ class Snapshot:
         if self.cluster is None:
             return [], []
         ids: Iterable[str] = (*self.cluster.lb_outbound_ip_ids, *self.cluster.nat_outbound_ip_ids)
-        resolved, unresolved = [], []
+        resolved: list[str] = []
+        unresolved: list[str] = []
         for rid in ids:
             ip = self.public_ips.get(rid.lower())
             (resolved if ip else unresolved).append(ip or rid)

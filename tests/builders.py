@@ -44,25 +44,38 @@ def pod(name: str, namespace: str = "default", node: str = "aks-nodepool1-123456
     container: dict[str, Any] = {"name": "app", "image": "mcr.microsoft.com/example/app:1.0"}
     if ports:
         container["ports"] = [
-            {"name": pname, "containerPort": p, "protocol": "TCP"} if pname else
-            {"containerPort": p, "protocol": "TCP"}
+            {"name": pname, "containerPort": p, "protocol": "TCP"}
+            if pname
+            else {"containerPort": p, "protocol": "TCP"}
             for pname, p in ports
         ]
     state: dict[str, Any]
     if waiting:
         state = {"waiting": {"reason": waiting, "message": f"back-off ({waiting})"}}
     elif phase in ("Succeeded", "Failed"):
-        state = {"terminated": {"exitCode": 0 if phase == "Succeeded" else 1,
-                                "reason": "Completed" if phase == "Succeeded" else "Error",
-                                "startedAt": created, "finishedAt": finished or created}}
+        state = {
+            "terminated": {
+                "exitCode": 0 if phase == "Succeeded" else 1,
+                "reason": "Completed" if phase == "Succeeded" else "Error",
+                "startedAt": created,
+                "finishedAt": finished or created,
+            }
+        }
     elif phase == "Running":
         state = {"running": {"startedAt": created}}
     else:
         state = {"waiting": {"reason": "ContainerCreating"}}
     m = meta(name, namespace, labels, created)
     if owner:
-        m["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1],
-                                 "uid": str(uuid.uuid4()), "controller": True}]
+        m["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": owner[0],
+                "name": owner[1],
+                "uid": str(uuid.uuid4()),
+                "controller": True,
+            }
+        ]
     status: dict[str, Any] = {
         "phase": phase,
         "conditions": [
@@ -70,8 +83,13 @@ def pod(name: str, namespace: str = "default", node: str = "aks-nodepool1-123456
             {"type": "PodScheduled", "status": "True"},
         ],
         "containerStatuses": [
-            {"name": "app", "ready": ready and phase == "Running", "restartCount": restarts,
-             "state": state, "image": container["image"]}
+            {
+                "name": "app",
+                "ready": ready and phase == "Running",
+                "restartCount": restarts,
+                "state": state,
+                "image": container["image"],
+            }
         ],
         "hostIP": "10.224.0.4",
         "startTime": created,
@@ -80,8 +98,12 @@ def pod(name: str, namespace: str = "default", node: str = "aks-nodepool1-123456
     if ip and phase in ("Running", "Pending") and (phase == "Running" or waiting):
         status["podIP"] = ip
         status["podIPs"] = [{"ip": ip}]
-    spec: dict[str, Any] = {"containers": [container], "nodeName": node,
-                            "serviceAccountName": service_account, "restartPolicy": "Always"}
+    spec: dict[str, Any] = {
+        "containers": [container],
+        "nodeName": node,
+        "serviceAccountName": service_account,
+        "restartPolicy": "Always",
+    }
     if host_network:
         spec["hostNetwork"] = True
     return {"apiVersion": "v1", "kind": "Pod", "metadata": m, "spec": spec, "status": status}
@@ -90,21 +112,39 @@ def pod(name: str, namespace: str = "default", node: str = "aks-nodepool1-123456
 def node(name: str = "aks-nodepool1-12345678-vmss000000", pool: str = "nodepool1",
          pod_cidr: str | None = None, max_pods: int = 30, ready: bool = True,
          ip: str = "10.224.0.4", os: str = "linux", labels: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
-    lab = {"agentpool": pool, "kubernetes.azure.com/agentpool": pool, "kubernetes.io/os": os,
-           "kubernetes.io/hostname": name, "kubernetes.azure.com/mode": "system"}
+    lab = {
+        "agentpool": pool,
+        "kubernetes.azure.com/agentpool": pool,
+        "kubernetes.io/os": os,
+        "kubernetes.io/hostname": name,
+        "kubernetes.azure.com/mode": "system",
+    }
     lab.update(labels or {})
-    spec: dict[str, Any] = {"providerID": f"azure:///subscriptions/{SUB}/resourceGroups/mc_rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-{pool}/virtualMachines/0"}
+    spec: dict[str, Any] = {
+        "providerID": f"azure:///subscriptions/{SUB}/resourceGroups/mc_rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-{pool}/virtualMachines/0"
+    }
     if pod_cidr:
         spec["podCIDR"] = pod_cidr
         spec["podCIDRs"] = [pod_cidr]
     return {
-        "apiVersion": "v1", "kind": "Node", "metadata": meta(name, None, lab), "spec": spec,
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": meta(name, None, lab),
+        "spec": spec,
         "status": {
-            "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+            "addresses": [
+                {"type": "InternalIP", "address": ip},
+                {"type": "Hostname", "address": name},
+            ],
             "allocatable": {"cpu": "3860m", "memory": "12000000Ki", "pods": str(max_pods)},
             "capacity": {"cpu": "4", "memory": "16000000Ki", "pods": str(max_pods)},
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False",
-                            "reason": "KubeletReady" if ready else "KubeletNotReady"}],
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "reason": "KubeletReady" if ready else "KubeletNotReady",
+                }
+            ],
             "nodeInfo": {"kubeletVersion": "v1.32.5", "osImage": "Ubuntu 22.04.5 LTS"},
         },
     }
@@ -114,15 +154,28 @@ def service(name: str, namespace: str = "default", selector: dict[str, str] | No
             ports: list[tuple[str, int, int | str]] | None = None, cluster_ip: str = "10.0.120.15",
             type: str = "ClusterIP", publish_not_ready: bool = False) -> dict[str, Any]:  # fmt: skip
     spec: dict[str, Any] = {
-        "type": type, "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
-        "ports": [{"name": n, "port": p, "targetPort": t, "protocol": "TCP"} for n, p, t in (ports or [("http", 80, 8080)])],
-        "sessionAffinity": "None", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+        "type": type,
+        "clusterIP": cluster_ip,
+        "clusterIPs": [cluster_ip],
+        "ports": [
+            {"name": n, "port": p, "targetPort": t, "protocol": "TCP"}
+            for n, p, t in (ports or [("http", 80, 8080)])
+        ],
+        "sessionAffinity": "None",
+        "ipFamilies": ["IPv4"],
+        "ipFamilyPolicy": "SingleStack",
     }
     if selector is not None:
         spec["selector"] = selector
     if publish_not_ready:
         spec["publishNotReadyAddresses"] = True
-    return {"apiVersion": "v1", "kind": "Service", "metadata": meta(name, namespace), "spec": spec, "status": {"loadBalancer": {}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(name, namespace),
+        "spec": spec,
+        "status": {"loadBalancer": {}},
+    }
 
 
 def endpointslice(service_name: str, namespace: str = "default",
@@ -130,17 +183,29 @@ def endpointslice(service_name: str, namespace: str = "default",
                   ports: list[tuple[str, int]] | None = None) -> dict[str, Any]:  # fmt: skip
     """endpoints: (ip, ready, pod name)."""
     return {
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-        "metadata": meta(f"{service_name}-abcde", namespace,
-                         {"kubernetes.io/service-name": service_name,
-                          "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}),
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "addressType": "IPv4",
+        "metadata": meta(
+            f"{service_name}-abcde",
+            namespace,
+            {
+                "kubernetes.io/service-name": service_name,
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+            },
+        ),
         "endpoints": [
-            {"addresses": [ip], "conditions": {"ready": r, "serving": r, "terminating": False},
-             "nodeName": "aks-nodepool1-12345678-vmss000000",
-             "targetRef": {"kind": "Pod", "name": pname, "namespace": namespace}}
+            {
+                "addresses": [ip],
+                "conditions": {"ready": r, "serving": r, "terminating": False},
+                "nodeName": "aks-nodepool1-12345678-vmss000000",
+                "targetRef": {"kind": "Pod", "name": pname, "namespace": namespace},
+            }
             for ip, r, pname in (endpoints or [])
         ],
-        "ports": [{"name": n, "port": p, "protocol": "TCP"} for n, p in (ports or [("http", 8080)])],
+        "ports": [
+            {"name": n, "port": p, "protocol": "TCP"} for n, p in (ports or [("http", 8080)])
+        ],
     }
 
 
@@ -155,21 +220,31 @@ def endpoints(name: str, namespace: str = "default", ready: list[str] | None = N
     m = meta(name, namespace)
     if annotations:
         m["annotations"] = annotations
-    return {"apiVersion": "v1", "kind": "Endpoints", "metadata": m,
-            "subsets": [subset] if (ready or not_ready) else []}
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": m,
+        "subsets": [subset] if (ready or not_ready) else [],
+    }
 
 
 def event(reason: str, message: str, kind: str = "Pod", name: str = "web-0",
           namespace: str = "default", count: int = 1, type: str = "Warning",
           first: str = T0, last: str | None = None, host: str = "") -> dict[str, Any]:  # fmt: skip
     return {
-        "apiVersion": "v1", "kind": "Event",
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": meta(f"{name}.{uuid.uuid4().hex[:16]}", namespace, created=first),
         "involvedObject": {"apiVersion": "v1", "kind": kind, "name": name, "namespace": namespace},
-        "reason": reason, "message": message, "type": type, "count": count,
-        "firstTimestamp": first, "lastTimestamp": last or first,
+        "reason": reason,
+        "message": message,
+        "type": type,
+        "count": count,
+        "firstTimestamp": first,
+        "lastTimestamp": last or first,
         "source": {"component": "kubelet", "host": host} if host else {"component": "kubelet"},
-        "reportingComponent": "kubelet", "reportingInstance": host,
+        "reportingComponent": "kubelet",
+        "reportingInstance": host,
     }
 
 
@@ -177,18 +252,34 @@ def nnc(node_name: str, requested: int = 32, assigned: int = 32, ips: int | None
         subnet: str = "10.240.0.0/16", nc_status: str = "", batch: int = 16) -> dict[str, Any]:  # fmt: skip
     count = assigned if ips is None else ips
     return {
-        "apiVersion": "acn.azure.com/v1alpha", "kind": "NodeNetworkConfig",
+        "apiVersion": "acn.azure.com/v1alpha",
+        "kind": "NodeNetworkConfig",
         "metadata": meta(node_name, "kube-system"),
         "spec": {"requestedIPCount": requested},
         "status": {
             "assignedIPCount": assigned,
-            "scaler": {"batchSize": batch, "releaseThresholdPercent": 150, "requestThresholdPercent": 50, "maxIPCount": 250},
-            "networkContainers": [{
-                "id": "559e239d-f744-4f84-bbe0-c7c6fd12ec17", "assignmentMode": "dynamic", "type": "vnet",
-                "subnetName": "podsubnet", "subnetAddressSpace": subnet, "version": 1,
-                "primaryIP": "10.240.0.4", "status": nc_status,
-                "ipAssignments": [{"name": str(uuid.uuid4()), "ip": f"10.240.1.{i % 250}"} for i in range(count)],
-            }],
+            "scaler": {
+                "batchSize": batch,
+                "releaseThresholdPercent": 150,
+                "requestThresholdPercent": 50,
+                "maxIPCount": 250,
+            },
+            "networkContainers": [
+                {
+                    "id": "559e239d-f744-4f84-bbe0-c7c6fd12ec17",
+                    "assignmentMode": "dynamic",
+                    "type": "vnet",
+                    "subnetName": "podsubnet",
+                    "subnetAddressSpace": subnet,
+                    "version": 1,
+                    "primaryIP": "10.240.0.4",
+                    "status": nc_status,
+                    "ipAssignments": [
+                        {"name": str(uuid.uuid4()), "ip": f"10.240.1.{i % 250}"}
+                        for i in range(count)
+                    ],
+                }
+            ],
         },
     }
 
@@ -197,29 +288,60 @@ def az_cluster(name: str = "prod", rg: str = "rg-prod", **overrides: Any) -> dic
     """`az aks show -o json` shape (flattened, az spellings)."""
     body: dict[str, Any] = {
         "id": f"/subscriptions/{SUB}/resourcegroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{name}",
-        "name": name, "location": "westeurope", "resourceGroup": rg, "type": "Microsoft.ContainerService/ManagedClusters",
-        "provisioningState": "Succeeded", "powerState": {"code": "Running"},
-        "kubernetesVersion": "1.32.5", "currentKubernetesVersion": "1.32.5",
-        "dnsPrefix": f"{name}-dns", "fqdn": f"{name}-dns-abc123.hcp.westeurope.azmk8s.io",
+        "name": name,
+        "location": "westeurope",
+        "resourceGroup": rg,
+        "type": "Microsoft.ContainerService/ManagedClusters",
+        "provisioningState": "Succeeded",
+        "powerState": {"code": "Running"},
+        "kubernetesVersion": "1.32.5",
+        "currentKubernetesVersion": "1.32.5",
+        "dnsPrefix": f"{name}-dns",
+        "fqdn": f"{name}-dns-abc123.hcp.westeurope.azmk8s.io",
         "azurePortalFqdn": f"{name}-dns-abc123.portal.hcp.westeurope.azmk8s.io",
         "nodeResourceGroup": f"MC_{rg}_{name}_westeurope",
         "apiServerAccessProfile": None,
         "networkProfile": {
-            "networkPlugin": "azure", "networkPluginMode": "overlay", "networkPolicy": None,
-            "networkDataplane": "azure", "podCidr": "10.244.0.0/16", "serviceCidr": "10.0.0.0/16",
-            "dnsServiceIp": "10.0.0.10", "outboundType": "loadBalancer", "loadBalancerSku": "standard",
-            "loadBalancerProfile": {"managedOutboundIPs": {"count": 1}, "effectiveOutboundIPs": [
-                {"id": f"/subscriptions/{SUB}/resourceGroups/MC_{rg}_{name}_westeurope/providers/Microsoft.Network/publicIPAddresses/egress-1",
-                 "resourceGroup": f"MC_{rg}_{name}_westeurope"}]},
-            "podCidrs": ["10.244.0.0/16"], "serviceCidrs": ["10.0.0.0/16"], "ipFamilies": ["IPv4"],
+            "networkPlugin": "azure",
+            "networkPluginMode": "overlay",
+            "networkPolicy": None,
+            "networkDataplane": "azure",
+            "podCidr": "10.244.0.0/16",
+            "serviceCidr": "10.0.0.0/16",
+            "dnsServiceIp": "10.0.0.10",
+            "outboundType": "loadBalancer",
+            "loadBalancerSku": "standard",
+            "loadBalancerProfile": {
+                "managedOutboundIPs": {"count": 1},
+                "effectiveOutboundIPs": [
+                    {
+                        "id": f"/subscriptions/{SUB}/resourceGroups/MC_{rg}_{name}_westeurope/providers/Microsoft.Network/publicIPAddresses/egress-1",
+                        "resourceGroup": f"MC_{rg}_{name}_westeurope",
+                    }
+                ],
+            },
+            "podCidrs": ["10.244.0.0/16"],
+            "serviceCidrs": ["10.0.0.0/16"],
+            "ipFamilies": ["IPv4"],
         },
-        "agentPoolProfiles": [{
-            "name": "nodepool1", "count": 3, "vmSize": "Standard_D4ds_v5", "maxPods": 30,
-            "osType": "Linux", "mode": "System", "enableAutoScaling": False, "type": "VirtualMachineScaleSets",
-            "provisioningState": "Succeeded", "powerState": {"code": "Running"},
-            "vnetSubnetId": None, "upgradeSettings": {"maxSurge": "10%"},
-        }],
-        "aadProfile": None, "disableLocalAccounts": False,
+        "agentPoolProfiles": [
+            {
+                "name": "nodepool1",
+                "count": 3,
+                "vmSize": "Standard_D4ds_v5",
+                "maxPods": 30,
+                "osType": "Linux",
+                "mode": "System",
+                "enableAutoScaling": False,
+                "type": "VirtualMachineScaleSets",
+                "provisioningState": "Succeeded",
+                "powerState": {"code": "Running"},
+                "vnetSubnetId": None,
+                "upgradeSettings": {"maxSurge": "10%"},
+            }
+        ],
+        "aadProfile": None,
+        "disableLocalAccounts": False,
     }
     body.update(overrides)
     return body
@@ -234,7 +356,9 @@ def write_snapshot(folder: Path, cluster: dict[str, Any] | None = None,
     if public_ips is not None:
         (folder / "publicips.json").write_text(json.dumps(public_ips, indent=2))
     if captured_at:
-        (folder / "snapshot.json").write_text(json.dumps({"capturedAt": captured_at, "source": "test"}))
+        (folder / "snapshot.json").write_text(
+            json.dumps({"capturedAt": captured_at, "source": "test"})
+        )
     if resources:
         (folder / "k8s").mkdir(exist_ok=True)
         for name, items in resources.items():

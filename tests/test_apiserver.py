@@ -40,7 +40,10 @@ def test_client_outside_ranges_is_critical_with_full_replacement_list(tmp_path):
         "az aks update --resource-group rg-prod --name prod --api-server-authorized-ip-ranges "
         "203.0.113.0/24,192.0.2.10/32,198.51.100.7/32" in cmds
     )
-    assert "az aks show --resource-group rg-prod --name prod --query apiServerAccessProfile.authorizedIpRanges" in cmds
+    assert (
+        "az aks show --resource-group rg-prod --name prod --query apiServerAccessProfile.authorizedIpRanges"
+        in cmds
+    )
 
 
 def test_rest_body_spelling_is_read_too(tmp_path):
@@ -66,7 +69,9 @@ def test_stopped_cluster(tmp_path):
     report = _run(tmp_path, az_cluster(powerState={"code": "Stopped"}))
     (f,) = [f for f in report.findings if f.code == "cluster.stopped"]
     assert f.severity is Severity.CRITICAL
-    assert any(s.command == "az aks start --resource-group rg-prod --name prod" for s in f.remediation)
+    assert any(
+        s.command == "az aks start --resource-group rg-prod --name prod" for s in f.remediation
+    )
 
 
 def test_power_state_null_is_not_stopped(tmp_path):
@@ -74,7 +79,9 @@ def test_power_state_null_is_not_stopped(tmp_path):
     assert "cluster.stopped" not in codes(report)
 
 
-@pytest.mark.parametrize("state,severity", [("Failed", Severity.CRITICAL), ("Upgrading", Severity.WARNING)])
+@pytest.mark.parametrize(
+    "state,severity", [("Failed", Severity.CRITICAL), ("Upgrading", Severity.WARNING)]
+)
 def test_provisioning_state(tmp_path, state, severity):
     report = _run(tmp_path, az_cluster(provisioningState=state))
     (f,) = [f for f in report.findings if f.code == "cluster.provisioning-failed"]
@@ -90,11 +97,15 @@ def test_private_cluster_with_custom_dns_zone(tmp_path):
     report = _run(tmp_path, cluster)
     assert codes(report) == ["apiserver.private-cluster", "apiserver.private-dns"]
     assert all(f.severity is Severity.INFO for f in report.findings)
-    assert any("az aks command invoke" in (s.command or "") for f in report.findings for s in f.remediation)
+    assert any(
+        "az aks command invoke" in (s.command or "") for f in report.findings for s in f.remediation
+    )
 
 
 def test_private_cluster_with_system_zone_raises_no_dns_finding(tmp_path):
-    cluster = az_cluster(apiServerAccessProfile={"enablePrivateCluster": True, "privateDnsZone": "system"})
+    cluster = az_cluster(
+        apiServerAccessProfile={"enablePrivateCluster": True, "privateDnsZone": "system"}
+    )
     assert codes(_run(tmp_path, cluster)) == ["apiserver.private-cluster"]
 
 
@@ -117,8 +128,11 @@ def test_missing_cluster_json_is_reported_not_raised(tmp_path):
 def test_az_spelling_values_survive_the_sdk_model(tmp_path):
     from diagnostics.collectors.armjson import parse_cluster
 
-    c = parse_cluster(az_cluster(apiServerAccessProfile={"authorizedIpRanges": ["1.2.3.4/32"],
-                                                        "privateDnsZone": "none"}))
+    c = parse_cluster(
+        az_cluster(
+            apiServerAccessProfile={"authorizedIpRanges": ["1.2.3.4/32"], "privateDnsZone": "none"}
+        )
+    )
     assert c.authorized_ip_ranges == ("1.2.3.4/32",)
     assert c.private_dns_zone == "none"
     assert c.lb_outbound_ip_ids and c.lb_outbound_ip_ids[0].endswith("egress-1")

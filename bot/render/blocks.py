@@ -17,7 +17,6 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     DividerBlock,
-    HeaderBlock,
     MarkdownTextObject,
     SectionBlock,
 )
@@ -101,7 +100,13 @@ def finding_blocks(f: Finding, with_commands: bool = True) -> list[Block]:
                 steps.append(_code(step.command))
         blocks += _sections("\n".join(steps))
     if f.docs:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"<{f.docs}|Docs> · fingerprint `{f.fingerprint}`")]))
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(text=f"<{f.docs}|Docs> · fingerprint `{f.fingerprint}`")
+                ]
+            )
+        )
     return blocks
 
 
@@ -134,7 +139,8 @@ def _split_group(group: list[Block]) -> list[list[Block]]:
     pieces: list[list[Block]] = [[]]
     for block in group:
         if pieces[-1] and (
-            len(pieces[-1]) + 1 >= MAX_BLOCKS or _size(pieces[-1]) + _size([block]) > MAX_MESSAGE_CHARS
+            len(pieces[-1]) + 1 >= MAX_BLOCKS
+            or _size(pieces[-1]) + _size([block]) > MAX_MESSAGE_CHARS
         ):
             pieces.append([])
         pieces[-1].append(block)
@@ -186,7 +192,9 @@ def parent_message(
         SectionBlock(text=MarkdownTextObject(text=_clip(f"{title}\n{verdict}", MAX_SECTION))),
     ]
     if meta:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(" · ".join(meta), MAX_SECTION))]))
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=_clip(" · ".join(meta), MAX_SECTION))])
+        )
     value = button_value(report)
     blocks.append(
         ActionsBlock(
@@ -211,7 +219,8 @@ def running_message(scenario: str, cluster: str, requester: str | None) -> Slack
 
 def _unavailable_blocks(items: list[Unavailable]) -> list[Block]:
     lines = ["*Not checked*"] + [
-        f"• `{esc(u.source)}`: {esc(u.reason)}" + (f" _({esc(', '.join(u.checks))})_" if u.checks else "")
+        f"• `{esc(u.source)}`: {esc(u.reason)}"
+        + (f" _({esc(', '.join(u.checks))})_" if u.checks else "")
         for u in items
     ]
     return _sections("\n".join(lines))

@@ -41,7 +41,9 @@ def _print_finding(f: Finding, console: Console) -> None:
             # Commands are never wrapped or cropped, so they copy-paste whole.
             console.print(Text("       " + step.command, style="green"), soft_wrap=True)
     if f.docs:
-        console.print(Text.assemble(("    docs: ", "dim"), (f.docs, "dim underline")), soft_wrap=True)
+        console.print(
+            Text.assemble(("    docs: ", "dim"), (f.docs, "dim underline")), soft_wrap=True
+        )
 
 
 def render_text(report: Report, console: Console) -> None:
@@ -70,7 +72,9 @@ def render_text(report: Report, console: Console) -> None:
         group = [f for f in report.sorted_findings() if f.severity is sev]
         if not group:
             continue
-        console.print(Rule(Text(f"{sev.value.upper()} ({len(group)})", style=STYLE[sev]), align="left"))
+        console.print(
+            Rule(Text(f"{sev.value.upper()} ({len(group)})", style=STYLE[sev]), align="left")
+        )
         for f in group:
             _print_finding(f, console)
             console.print()
@@ -81,7 +85,9 @@ def render_text(report: Report, console: Console) -> None:
         for u in report.unavailable:
             codes = f" [{', '.join(u.checks)}]" if u.checks else ""
             console.print(
-                Text.assemble(("? ", "magenta"), (u.source, "bold"), f": {u.reason}", (codes, "dim"))
+                Text.assemble(
+                    ("? ", "magenta"), (u.source, "bold"), f": {u.reason}", (codes, "dim")
+                )
             )
 
 

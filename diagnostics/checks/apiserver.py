@@ -39,7 +39,9 @@ def cluster_state(ctx: CheckContext) -> Iterator[Finding]:
             "API server times out until the cluster is started again.",
             remediation=(
                 Step("Start the cluster (takes a few minutes).", ctx.az_aks("start")),
-                Step("Confirm it runs again.", ctx.az_aks("show", "--query powerState.code -o tsv")),
+                Step(
+                    "Confirm it runs again.", ctx.az_aks("show", "--query powerState.code -o tsv")
+                ),
             ),
             docs=DOCS["start-stop"],
         )
@@ -118,7 +120,9 @@ def cluster_state(ctx: CheckContext) -> Iterator[Finding]:
             cause="Out-of-support versions get no fixes, and their networking components "
             "(CNI, kube-proxy, konnectivity) miss known repairs.",
             remediation=(
-                Step("List the versions you can upgrade to.", ctx.az_aks("get-upgrades", "-o table")),
+                Step(
+                    "List the versions you can upgrade to.", ctx.az_aks("get-upgrades", "-o table")
+                ),
             ),
             docs="https://learn.microsoft.com/en-us/azure/aks/supported-kubernetes-versions",
         )
@@ -132,7 +136,9 @@ def _minor(version: str) -> int | None:
         return None
 
 
-def _covered(client: str, ranges: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str | None:
+def _covered(
+    client: str, ranges: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> str | None:
     net = ipaddress.ip_network(client, strict=False)
     for r in ranges:
         if net.version == r.version and net.subnet_of(r):  # type: ignore[arg-type]
@@ -182,7 +188,9 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
             f"client {ip} (from {source}) is in none of them",
         ]
         if only_outbound:
-            evidence.append("0.0.0.0/32 alone means: only the cluster's own outbound IP may connect")
+            evidence.append(
+                "0.0.0.0/32 alone means: only the cluster's own outbound IP may connect"
+            )
         if bad:
             evidence.append(f"ranges that are not valid CIDRs: {', '.join(bad)}")
         steps = [
@@ -218,9 +226,7 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
     evidence = [f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}"]
     evidence += [f"client {ip} is covered by {r}" for ip, r in covered]
     if not clients:
-        evidence.append(
-            "no client IP was given: pass `--from IP` to check a specific client"
-        )
+        evidence.append("no client IP was given: pass `--from IP` to check a specific client")
     if only_outbound:
         evidence.append("0.0.0.0/32 alone means: only the cluster's own outbound IP may connect")
     if not excluded:
@@ -259,7 +265,9 @@ def private_cluster(ctx: CheckContext) -> Iterator[Finding]:
     if c.private_public_fqdn and c.fqdn:
         evidence.append(f"public FQDN (resolves to the private IP): {c.fqdn}")
     if failed and ctx.snapshot.probe:
-        evidence.append(f"probe from aksdiag: {ctx.snapshot.probe.outcome} ({ctx.snapshot.probe.detail})")
+        evidence.append(
+            f"probe from aksdiag: {ctx.snapshot.probe.outcome} ({ctx.snapshot.probe.detail})"
+        )
     steps = [
         Step(
             "Connect from a machine in the cluster's virtual network or a peered network "
@@ -267,7 +275,9 @@ def private_cluster(ctx: CheckContext) -> Iterator[Finding]:
         ),
     ]
     if c.run_command_disabled:
-        steps.append(Step("`az aks command invoke` is disabled on this cluster (disableRunCommand)."))
+        steps.append(
+            Step("`az aks command invoke` is disabled on this cluster (disableRunCommand).")
+        )
     else:
         steps.append(
             Step(
@@ -358,9 +368,19 @@ def probe(ctx: CheckContext) -> Iterator[Finding]:
         evidence.append(f"resolved to {', '.join(p.addresses)}")
     if timings:
         evidence.append(f"stages: {timings}")
-    steps = [Step("Repeat the probe from your machine.", f"curl -sv --max-time 10 https://{p.host}:{p.port}/healthz")]
+    steps = [
+        Step(
+            "Repeat the probe from your machine.",
+            f"curl -sv --max-time 10 https://{p.host}:{p.port}/healthz",
+        )
+    ]
     if not ok:
-        steps.append(Step("Check DNS and the TCP path.", f"nslookup {q(p.host)} && nc -vz -w 5 {q(p.host)} {p.port}"))
+        steps.append(
+            Step(
+                "Check DNS and the TCP path.",
+                f"nslookup {q(p.host)} && nc -vz -w 5 {q(p.host)} {p.port}",
+            )
+        )
         if c is not None:
             steps.append(
                 Step(

@@ -54,7 +54,11 @@ def _iter_list(path: Path) -> Iterator[dict[str, Any]]:
         if not found:
             fh.seek(0)
             doc = json.load(fh)
-            if isinstance(doc, dict) and "items" not in doc and doc.get("kind") not in (None, "List"):
+            if (
+                isinstance(doc, dict)
+                and "items" not in doc
+                and doc.get("kind") not in (None, "List")
+            ):
                 yield doc  # one object (kubectl get X NAME -o json)
             elif not isinstance(doc, dict):
                 raise ValueError("expected a Kubernetes List (kubectl get ... -o json)")
@@ -68,7 +72,9 @@ def read_snapshot(
     if not root.exists():
         raise SnapshotError(f"snapshot folder {root} does not exist")
     if not root.is_dir():
-        raise SnapshotError(f"{root} is not a folder; a snapshot is a folder (see `aksdiag capture`)")
+        raise SnapshotError(
+            f"{root} is not a folder; a snapshot is a folder (see `aksdiag capture`)"
+        )
     wanted = set(sources) if sources is not None else {CLUSTER, PUBLIC_IPS, *K8S_RESOURCES}
     snap = Snapshot(label=label or root.name, path=f"snapshot {root}")
 
