@@ -146,7 +146,7 @@ class Config(_Strict):
     @classmethod
     def _aliases(cls, value: dict[str, ClusterConfig]) -> dict[str, ClusterConfig]:
         for alias in value:
-            if not _ALIAS.match(alias):
+            if not _ALIAS.fullmatch(alias):
                 raise ValueError(f"cluster alias {alias!r} must be 1-63 letters, digits, - _ or .")
         return value
 

@@ -99,7 +99,7 @@ def _printable(text: str, limit: int = 40) -> str:
 
 
 def validate_cluster_name(name: str) -> str:
-    if not _CLUSTER.match(name or ""):
+    if not _CLUSTER.fullmatch(name or ""):
         raise UsageError(
             f"`{_printable(name)}` is not a valid cluster name: use 1-63 letters, digits, "
             "`-`, `_` or `.`, starting and ending with a letter or digit."
@@ -108,7 +108,7 @@ def validate_cluster_name(name: str) -> str:
 
 
 def _check_name(kind: str, value: str, rule: re.Pattern[str], limit: int) -> str:
-    if not value or len(value) > limit or not rule.match(value):
+    if not value or len(value) > limit or not rule.fullmatch(value):
         raise UsageError(
             f"`{_printable(value)}` is not a valid {kind}: Kubernetes names are lowercase "
             f"letters, digits and `-` (at most {limit} characters)."
