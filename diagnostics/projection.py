@@ -413,7 +413,14 @@ def _rules(raw: Raw) -> tuple[RbacRule, ...]:
 
 def role(raw: Raw) -> Role:
     meta = raw.get("metadata") or {}
-    return Role(meta.get("namespace", "") or "", meta.get("name", ""), _rules(raw))
+    aggregation = (raw.get("aggregationRule") or {}).get("clusterRoleSelectors") or ()
+    return Role(
+        meta.get("namespace", "") or "",
+        meta.get("name", ""),
+        _rules(raw),
+        labels=_labels(meta),
+        aggregation=tuple(selector(s) for s in aggregation),
+    )
 
 
 def rolebinding(raw: Raw) -> RoleBinding:

@@ -311,6 +311,8 @@ class Role:
     namespace: str  # "" for a ClusterRole
     name: str
     rules: tuple[RbacRule, ...]
+    labels: dict[str, str] = field(default_factory=dict)
+    aggregation: tuple[LabelSelector, ...] = ()  # aggregationRule.clusterRoleSelectors
 
 
 @dataclass(frozen=True, slots=True)
