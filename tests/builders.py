@@ -364,3 +364,103 @@ def write_snapshot(folder: Path, cluster: dict[str, Any] | None = None,
         for name, items in resources.items():
             (folder / "k8s" / f"{name}.json").write_text(json.dumps(klist(items), indent=2))
     return folder
+
+
+# ---------------------------------------------------------------- node-api builders
+def kubernetes_api(address: str = "203.0.113.10", port: int = 443, cluster_ip: str = "10.0.0.1",
+                   ready: bool = True) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """default/kubernetes as the API server writes it: the Service, its EndpointSlice named
+    `kubernetes` and the v1 Endpoints. Pass as `write_snapshot(..., **kubernetes_api())`."""
+    svc = service("kubernetes", "default", None, [("https", 443, 443)], cluster_ip)
+    svc["metadata"]["labels"] = {"component": "apiserver", "provider": "kubernetes"}
+    eps_slice = {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+        "metadata": meta("kubernetes", "default", {"kubernetes.io/service-name": "kubernetes"}),
+        "endpoints": [{"addresses": [address], "conditions": {"ready": ready}}] if address else None,
+        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+    }  # fmt: skip
+    eps = endpoints("kubernetes", "default", ready=[address] if address and ready else None,
+                    not_ready=[address] if address and not ready else None, port=port)  # fmt: skip
+    return {"services": [svc], "endpointslices": [eps_slice], "endpoints": [eps]}
+
+
+def networkpolicy(name: str, namespace: str = "default",
+                  pod_selector: dict[str, Any] | None = None,
+                  egress: list[dict[str, Any]] | None = None,
+                  ingress: list[dict[str, Any]] | None = None,
+                  policy_types: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Rules are given in their Kubernetes shape, e.g. {"to": [{"ipBlock": {"cidr": ...}}],
+    "ports": [{"protocol": "TCP", "port": 443}]}."""
+    spec: dict[str, Any] = {"podSelector": pod_selector or {}}
+    if policy_types is not None:
+        spec["policyTypes"] = policy_types
+    if egress is not None:
+        spec["egress"] = egress
+    if ingress is not None:
+        spec["ingress"] = ingress
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": meta(name, namespace), "spec": spec}  # fmt: skip
+
+
+def namespace(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    lab = {"kubernetes.io/metadata.name": name, **(labels or {})}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(name, None, lab),
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}  # fmt: skip
+
+
+def configmap(name: str, data: dict[str, str], namespace: str = "kube-system") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(name, namespace),
+            "data": data}  # fmt: skip
+
+
+def daemonset(name: str, namespace: str = "kube-system", desired: int = 3, ready: int | None = None,
+              labels: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    ready = desired if ready is None else ready
+    sel = labels or {"k8s-app": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta(name, namespace, sel),
+        "spec": {"selector": {"matchLabels": sel},
+                 "template": {"metadata": {"labels": sel}, "spec": {"containers": [{"name": name}]}}},
+        "status": {"desiredNumberScheduled": desired, "currentNumberScheduled": desired,
+                   "numberReady": ready, "numberAvailable": ready, "updatedNumberScheduled": desired,
+                   "numberMisscheduled": 0, "observedGeneration": 1},
+    }  # fmt: skip
+
+
+def rbac_rule(verbs: list[str], resources: list[str] | None = None, groups: list[str] | None = None,
+              urls: list[str] | None = None, names: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    if urls:
+        return {"verbs": verbs, "nonResourceURLs": urls}
+    rule: dict[str, Any] = {"apiGroups": groups if groups is not None else [""],
+                            "resources": resources or [], "verbs": verbs}  # fmt: skip
+    if names:
+        rule["resourceNames"] = names
+    return rule
+
+
+def role(name: str, rules: list[dict[str, Any]], namespace: str | None = None,
+         labels: dict[str, str] | None = None,
+         aggregate: list[dict[str, str]] | None = None) -> dict[str, Any]:  # fmt: skip
+    """A Role (with namespace) or a ClusterRole; `aggregate`: matchLabels of an aggregationRule."""
+    body: dict[str, Any] = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role" if namespace else "ClusterRole",
+        "metadata": meta(name, namespace, labels), "rules": rules,
+    }  # fmt: skip
+    if aggregate is not None:
+        body["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": m} for m in aggregate]}
+    return body
+
+
+def binding(name: str, role_name: str, subjects: list[dict[str, str]],
+            namespace: str | None = None, role_kind: str = "ClusterRole") -> dict[str, Any]:  # fmt: skip
+    """A RoleBinding (with namespace) or a ClusterRoleBinding. Subjects in their Kubernetes
+    shape: {"kind": "ServiceAccount", "name": "x", "namespace": "y"} or {"kind": "Group", ...}."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
+        "metadata": meta(name, namespace),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role_name},
+        "subjects": [dict(s, apiGroup="rbac.authorization.k8s.io") if s["kind"] != "ServiceAccount"
+                     else dict(s) for s in subjects],
+    }  # fmt: skip
