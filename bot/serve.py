@@ -1,0 +1,216 @@
+"""`aksdiag serve`: run the Slack bot.
+
+Socket Mode when `SLACK_APP_TOKEN` is set, else HTTP mode: Bolt's `/slack/events` (commands,
+events and interactivity) served by waitress, a multi-threaded production WSGI server. Both
+modes serve `/healthz` (the process is alive), `/readyz` (Redis and Slack answer) and
+`/metrics` (Prometheus text). Secrets come from the environment only: `SLACK_BOT_TOKEN`,
+`SLACK_SIGNING_SECRET` (HTTP mode), `SLACK_APP_TOKEN` (Socket Mode), `REDIS_URL` (without it an
+embedded valkey server starts). `SLACK_API_URL` overrides the Web API base URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.errors import SlackApiError
+from waitress.server import create_server
+
+from bot.app import create_app
+from bot.config import ConfigError, load_config
+from bot.deps import Deps, Settings, build_deps
+from bot.logs import setup_logging
+from bot.metrics import CONTENT_TYPE_LATEST
+from bot.slack_send import make_web_client
+from bot.store import connect
+
+log = logging.getLogger("aksdiag.serve")
+EXIT_CONFIG = 3
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class Readiness:
+    """Redis answers PING; Slack answers auth.test (remembered for `slack_ttl_s`)."""
+
+    def __init__(self, deps: Deps, slack_ttl_s: float = 30.0) -> None:
+        self._deps = deps
+        self._ttl = slack_ttl_s
+        self._slack_ok_at = 0.0
+        self._lock = threading.Lock()
+
+    def check(self) -> tuple[bool, dict[str, str]]:
+        out: dict[str, str] = {}
+        try:
+            self._deps.redis.ping()
+            out["redis"] = "ok"
+        except RedisError as exc:
+            out["redis"] = f"unreachable: {type(exc).__name__}"
+        with self._lock:
+            fresh = time.monotonic() - self._slack_ok_at < self._ttl
+        if fresh:
+            out["slack"] = "ok"
+        else:
+            try:
+                self._deps.client.auth_test()
+                out["slack"] = "ok"
+                with self._lock:
+                    self._slack_ok_at = time.monotonic()
+            except (SlackApiError, OSError) as exc:
+                out["slack"] = f"unreachable: {type(exc).__name__}"
+        return all(v == "ok" for v in out.values()), out
+
+
+def build_wsgi(deps: Deps, app: App | None) -> WsgiApp:
+    """One WSGI app: Bolt on `/slack/events` (HTTP mode), plus health and metrics."""
+    bolt = SlackRequestHandler(app) if app is not None else None
+    readiness = Readiness(deps)
+
+    def reply(start: Callable[..., Any], status: str, body: bytes, ctype: str) -> list[bytes]:
+        start(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            return reply(start_response, "200 OK", b'{"status":"ok"}', "application/json")
+        if path == "/readyz":
+            ok, parts = readiness.check()
+            body = json.dumps({"status": "ok" if ok else "unavailable", **parts}).encode()
+            status = "200 OK" if ok else "503 Service Unavailable"
+            return reply(start_response, status, body, "application/json")
+        if path == "/metrics":
+            return reply(start_response, "200 OK", deps.metrics.render(), CONTENT_TYPE_LATEST)
+        if bolt is not None and path == bolt.path:
+            return bolt(environ, start_response)  # type: ignore[arg-type]
+        return reply(start_response, "404 Not Found", b"not found\n", "text/plain")
+
+    return wsgi
+
+
+class HttpServer:
+    """waitress in a thread: `start()`, `port`, `stop()`."""
+
+    def __init__(
+        self, wsgi: WsgiApp, host: str = "127.0.0.1", port: int = 0, threads: int = 16
+    ) -> None:
+        self._server = create_server(
+            wsgi, host=host, port=port, threads=threads, connection_limit=200,
+            channel_timeout=30, ident="aksdiag", clear_untrusted_proxy_headers=True,
+        )  # fmt: skip
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)  # type: ignore[union-attr]
+
+    def start(self) -> HttpServer:
+        self._thread = threading.Thread(target=self._server.run, name="aksdiag-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._server.close()
+        for channel in list(self._server._map.values()):  # type: ignore[union-attr]
+            channel.close()
+        self._server.task_dispatcher.shutdown(timeout=int(timeout_s))  # type: ignore[union-attr]
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+
+def _start_scheduler(deps: Deps) -> Any:
+    """Digests on their cron, when there are digests (each fire time posts once across
+    replicas: bot.digest claims it in Redis)."""
+    if deps.digests is None or not deps.config.digests:
+        return None
+    from bot.scheduler import start_scheduler
+
+    return start_scheduler(deps.config, deps.digests)
+
+
+def _stop_scheduler(scheduler: Any) -> None:
+    from bot.scheduler import stop_scheduler
+
+    stop_scheduler(scheduler)
+
+
+def serve_command(ns: argparse.Namespace) -> int:
+    setup_logging(logging.DEBUG if getattr(ns, "verbose", False) else logging.INFO)
+    try:
+        config = load_config(ns.config)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        sys.stderr.write(f"aksdiag: {exc}\n")
+        return EXIT_CONFIG
+    token = os.environ.get("SLACK_BOT_TOKEN")
+    app_token = os.environ.get("SLACK_APP_TOKEN")
+    secret = os.environ.get("SLACK_SIGNING_SECRET")
+    missing = [
+        n
+        for n, v in (("SLACK_BOT_TOKEN", token), ("SLACK_SIGNING_SECRET", secret or app_token))
+        if not v
+    ]
+    if missing:
+        text = f"set {' and '.join(missing)} in the environment (SLACK_APP_TOKEN for Socket Mode)"
+        log.error("%s", text)
+        sys.stderr.write(f"aksdiag: {text}\n")
+        return EXIT_CONFIG
+
+    embedded = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        from bot.redis_embedded import EmbeddedRedis
+
+        embedded = EmbeddedRedis().start()
+        redis_url = embedded.url
+        log.info("no REDIS_URL: started an embedded valkey server (state is lost on restart)")
+    settings = Settings.from_env()
+    client = make_web_client(token, os.environ.get("SLACK_API_URL"))
+    deps = build_deps(config, connect(redis_url), client, settings=settings)
+    socket_mode = bool(app_token)
+    stop = threading.Event()
+    handler = None
+    scheduler = None
+    server = None
+    try:
+        app = create_app(deps, signing_secret=secret, socket_mode=socket_mode)
+        deps.usergroups.start()
+        scheduler = _start_scheduler(deps)
+        server = HttpServer(build_wsgi(deps, None if socket_mode else app), ns.host, ns.port,
+                            threads=settings.listener_threads * 2).start()  # fmt: skip
+        if socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            handler = SocketModeHandler(app, app_token)
+            handler.connect()
+        log.info(
+            "aksdiag serving in %s mode on %s:%s (health, readiness, metrics%s)",
+            "Socket Mode" if socket_mode else "HTTP", ns.host, server.port,
+            "" if socket_mode else ", /slack/events",
+        )  # fmt: skip
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+        log.info("shutting down: finishing answers in flight")
+        return 0
+    finally:
+        if handler is not None:
+            handler.close()
+        if server is not None:
+            server.stop()
+        if scheduler is not None:
+            _stop_scheduler(scheduler)
+        deps.executor.shutdown(wait=True, cancel_futures=False)
+        deps.close()
+        if embedded is not None:
+            embedded.stop()

@@ -1,0 +1,155 @@
+"""The sender: the only code that posts to Slack. It takes messages already rendered (bot.render,
+bot.messages) and delivers them: parent, thread replies, parent update, ephemeral answers via
+`response_url` or chat.postEphemeral, and a file upload when evidence is too long to show.
+
+Rate limits are retried by slack_sdk's retry handlers (Retry-After honoured); every API error
+is counted by method and error; `not_in_channel` becomes `NotInChannel` so the caller can ask
+the user to invite the bot; a message Slack still rejects as too long goes up as a file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.webhook import WebhookClient
+
+from bot.metrics import Metrics
+from bot.render.blocks import SlackMessage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://slack.com/api/"
+_NOT_IN_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
+_TOO_LONG = {"msg_too_long", "invalid_blocks", "too_many_blocks"}
+
+
+def retry_handlers(max_rate_limit_retries: int = 3) -> list[RetryHandler]:
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=2),
+        RateLimitErrorRetryHandler(max_retry_count=max_rate_limit_retries),
+    ]
+
+
+def make_web_client(
+    token: str | None, base_url: str | None = None, timeout_s: int = 15
+) -> WebClient:
+    """The bot's WebClient: `SLACK_API_URL` (GovSlack, tests) or slack.com, rate limits retried."""
+    url = base_url or DEFAULT_API_URL
+    if not url.endswith("/"):
+        url += "/"
+    return WebClient(token=token, base_url=url, timeout=timeout_s, retry_handlers=retry_handlers())
+
+
+class SlackSendError(Exception):
+    """Slack refused a call; `error` is Slack's error code."""
+
+    def __init__(self, method: str, error: str) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+
+
+class NotInChannel(SlackSendError):
+    """The bot cannot post in the channel (it was not invited, or the channel is private)."""
+
+
+class Sender:
+    def __init__(self, client: WebClient, metrics: Metrics) -> None:
+        self.client = client
+        self.metrics = metrics
+
+    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self.client.api_call(method, json=kwargs)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            self.metrics.slack_errors.labels(method, error).inc()
+            log.warning("Slack %s failed: %s", method, error)
+            if error in _NOT_IN_CHANNEL:
+                raise NotInChannel(method, error) from None
+            raise SlackSendError(method, error) from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def post(self, channel: str, message: SlackMessage, thread_ts: str | None = None) -> str:
+        """Post a message (in a thread when `thread_ts`); its ts. A message Slack rejects as
+        too long is posted as a file instead."""
+        kwargs: dict[str, Any] = {"channel": channel, **message.to_dict()}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        try:
+            return str(self._call("chat.postMessage", **kwargs)["ts"])
+        except SlackSendError as exc:
+            if exc.error not in _TOO_LONG or isinstance(exc, NotInChannel):
+                raise
+        self.upload(channel, thread_ts, "message.txt", _plain(message), message.text)
+        return thread_ts or ""
+
+    def thread(self, channel: str, thread_ts: str, messages: Sequence[SlackMessage]) -> None:
+        for message in messages:
+            self.post(channel, message, thread_ts)
+
+    def update(self, channel: str, ts: str, message: SlackMessage) -> None:
+        self._call("chat.update", channel=channel, ts=ts, **message.to_dict())
+
+    def ephemeral(
+        self, channel: str, user: str, text: str, thread_ts: str | None = None,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> None:  # fmt: skip
+        kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        if blocks:
+            kwargs["blocks"] = blocks
+        self._call("chat.postEphemeral", **kwargs)
+
+    def respond(
+        self, response_url: str, text: str, *, blocks: list[dict[str, Any]] | None = None,
+        in_channel: bool = False,
+    ) -> bool:  # fmt: skip
+        """Answer through a command's or a button's `response_url` (ephemeral unless
+        `in_channel`). False when Slack refused it (the URL expired after 30 minutes / 5 uses)."""
+        hook = WebhookClient(response_url, timeout=15, retry_handlers=retry_handlers())
+        response = hook.send(
+            text=text, blocks=blocks, replace_original=False,
+            response_type="in_channel" if in_channel else "ephemeral",
+        )  # fmt: skip
+        if response.status_code != 200:
+            self.metrics.slack_errors.labels("response_url", str(response.status_code)).inc()
+            log.warning("response_url answered %s: %s", response.status_code, response.body[:200])
+            return False
+        return True
+
+    def upload(
+        self, channel: str, thread_ts: str | None, filename: str, content: str, title: str
+    ) -> None:
+        try:
+            self.client.files_upload_v2(
+                channel=channel, thread_ts=thread_ts, filename=filename, content=content,
+                title=title,
+            )  # fmt: skip
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            self.metrics.slack_errors.labels("files.upload", error).inc()
+            raise SlackSendError("files.upload", error) from None
+
+
+def _plain(message: SlackMessage) -> str:
+    """The text of a message's blocks, for when it must travel as a file."""
+    parts = [message.text]
+    for block in message.blocks:
+        text = block.get("text")
+        if isinstance(text, dict) and text.get("text"):
+            parts.append(str(text["text"]))
+        for element in block.get("elements", ()):
+            if isinstance(element, dict) and element.get("type") in ("mrkdwn", "plain_text"):
+                parts.append(str(element.get("text", "")))
+    return "\n\n".join(parts)

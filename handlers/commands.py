@@ -1,0 +1,70 @@
+"""The slash command (`/aksdiag …`): parse, authorize and acknowledge without network I/O,
+then hand the work to the bot's executor. Bad input and refusals ride in the ack itself, as
+an ephemeral answer only the requester sees."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot import messages
+from bot.deps import Deps
+from bot.runs import RunRequest
+from diagnostics.scenarios import UsageError
+from handlers import access, meta
+from handlers.diagnose import Where, run_diagnosis
+from handlers.parse import Meta, parse
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.command(deps.settings.command)
+    def on_command(ack: Ack, command: dict[str, Any]) -> None:
+        handle_command(deps, ack, command)
+
+
+def handle_command(deps: Deps, ack: Ack, command: dict[str, Any]) -> None:
+    where = Where(
+        channel=str(command.get("channel_id", "")),
+        user=str(command.get("user_id", "")),
+        response_url=command.get("response_url") or None,
+    )
+    choices = access.visible(deps, where.channel, where.user)
+    try:
+        parsed = parse(str(command.get("text", "")), deps.config, choices)
+    except UsageError as exc:
+        log.info("bad command from %s: %s", where.user, exc)
+        ack(text=messages.usage_error(str(exc), deps.settings.command))
+        return
+    if isinstance(parsed, Meta):
+        answer = meta.immediate(deps, parsed, where)
+        if answer is not None:
+            ack(text=answer)
+            return
+        ack()
+        deps.submit(meta.background, deps, parsed, where)
+        return
+    allowed, rule = access.check(deps, parsed.cluster, where.channel, where.user, parsed.scenario)
+    if allowed is False:
+        ack(text=messages.refused(parsed.cluster, rule))
+        return
+    ack()
+    if allowed is None:
+        deps.submit(decide_then_run, deps, parsed, where)
+    else:
+        deps.submit(run_diagnosis, deps, parsed, where)
+
+
+def decide_then_run(deps: Deps, req: RunRequest, where: Where, fresh: bool = False) -> None:
+    """When user groups were not known at ack time: wait for them here, then run or refuse."""
+    deps.usergroups.wait_ready(10.0)
+    allowed, rule = access.check(deps, req.cluster, where.channel, where.user, req.scenario)
+    if allowed is None:
+        where.tell(deps, messages.access_unknown())
+    elif not allowed:
+        where.tell(deps, messages.refused(req.cluster, rule))
+    else:
+        run_diagnosis(deps, req, where, fresh=fresh)

@@ -1,0 +1,164 @@
+"""The bot as Slack sees it, for tests: snapshot-backed clusters, a config file, the real Bolt
+app behind the production WSGI server (waitress) on 127.0.0.1, its WebClient pointed at the
+Slack emulator, and a real valkey server. Tests talk to it only over HTTP."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+from builders import az_cluster, node, pod, service, write_snapshot
+from slack_client import SIGNING_SECRET, SlackClient
+from slack_emulator import BOT_TOKEN, SlackEmulator
+
+from bot.app import create_app
+from bot.config import load_config
+from bot.deps import Deps, Settings, build_deps
+from bot.serve import HttpServer, build_wsgi
+from bot.slack_send import make_web_client
+from bot.store import connect
+
+OPS = "CFAKEOPS1"
+OTHER = "CFAKERANDOM"
+ALICE = "UFAKEALICE"
+MALLORY = "UFAKEMALLORY"
+BOB = "UFAKEBOB"
+
+
+def make_clusters(root: Path) -> dict[str, Any]:
+    """prod: the operators' network is outside the authorized ranges (critical);
+    staging: healthy; vault: only #ops and Alice; groups: only the sre user group."""
+    write_snapshot(
+        root / "prod",
+        cluster=az_cluster(apiServerAccessProfile={"authorizedIpRanges": ["203.0.113.0/24"]}),
+        nodes=[node()],
+        pods=[pod("web-0", "shop", labels={"app": "web"}, ports=[("http", 8080)])],
+        services=[service("web", "shop", selector={"app": "web"})],
+    )
+    write_snapshot(
+        root / "staging", cluster=az_cluster(name="staging", rg="rg-staging"), nodes=[node()]
+    )
+    write_snapshot(root / "vault", cluster=az_cluster(name="vault", rg="rg-vault"))
+    write_snapshot(root / "groups", cluster=az_cluster(name="groups", rg="rg-groups"))
+    return {
+        "cache_ttl_seconds": 300,
+        "clusters": {
+            "prod": {"snapshot": "prod", "operator_networks": ["198.51.100.0/24"]},
+            "staging": {"snapshot": "staging"},
+            "vault": {"snapshot": "vault", "allow": {"channels": [OPS], "users": [ALICE]}},
+            "groups": {"snapshot": "groups", "allow": {"usergroups": ["sre"]}},
+        },
+        "digests": [
+            {
+                "name": "morning",
+                "channel": OPS,
+                "cron": "0 8 * * 1-5",
+                "clusters": ["prod", "staging"],
+            }
+        ],
+    }
+
+
+class Bot:
+    def __init__(
+        self,
+        tmp: Path,
+        redis_url: str,
+        *,
+        config: dict[str, Any] | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.tmp = tmp
+        data = config or make_clusters(tmp)
+        (tmp / "aksdiag.yaml").write_text(yaml.safe_dump(data))
+        self.config = load_config(tmp / "aksdiag.yaml")
+        self.slack = SlackEmulator().start()
+        self.slack.usergroups = [{"id": "SFAKESRE", "handle": "sre", "name": "SRE"}]
+        self.slack.members = {"SFAKESRE": [BOB]}
+        self.redis_url = redis_url
+        self.deps: Deps = build_deps(
+            self.config,
+            connect(redis_url),
+            make_web_client(BOT_TOKEN, self.slack.api_url),
+            settings=settings or Settings(workers=24, run_workers=4, run_timeout_s=20),
+        )
+        self.app = create_app(self.deps, signing_secret=SIGNING_SECRET)
+        self.server = HttpServer(build_wsgi(self.deps, self.app)).start()
+        self.base = f"http://127.0.0.1:{self.server.port}"
+        self.client = SlackClient(self.base)
+        self._tokens = 0
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.deps.close()
+        self.slack.stop()
+
+    # helpers ------------------------------------------------------------------------------
+    def response_url(self) -> tuple[str, str]:
+        self._tokens += 1
+        token = f"T{self._tokens:04d}"
+        return token, self.slack.response_url(token)
+
+    def command(self, text: str, **kw: Any) -> Any:
+        return self.client.command(text, **kw)
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples matching `labels`, read from /metrics."""
+        _, text = self.get("/metrics")
+        total = 0.0
+        for line in text.splitlines():
+            m = re.match(rf"^{re.escape(name)}(?:\{{(.*)\}})? (\S+)$", line)
+            if not m:
+                continue
+            found = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
+            if all(found.get(k) == v for k, v in labels.items()):
+                total += float(m.group(2))
+        return total
+
+    def finished_parents(
+        self, channel: str = OPS, count: int = 1, timeout: float = 15.0
+    ) -> list[dict[str, Any]]:
+        """Wait for `count` top-level messages carrying a verdict (an actions block)."""
+
+        def done() -> list[dict[str, Any]]:
+            msgs = [m for m in self.slack.top_level(channel) if _has_buttons(m)]
+            return msgs if len(msgs) >= count else []
+
+        return self.slack.wait_for(done, timeout)
+
+
+def _has_buttons(message: dict[str, Any]) -> bool:
+    return any(b.get("type") == "actions" for b in message.get("blocks") or [])
+
+
+def block_text(message: dict[str, Any]) -> str:
+    """Every text of a message's blocks, joined."""
+    out = []
+    for b in message.get("blocks") or []:
+        if isinstance(b.get("text"), dict):
+            out.append(b["text"].get("text", ""))
+        for e in b.get("elements") or []:
+            if isinstance(e, dict):
+                t = e.get("text")
+                out.append(t.get("text", "") if isinstance(t, dict) else str(t or ""))
+    return "\n".join(out)
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """action_id -> value of a message's buttons."""
+    return {
+        e["action_id"]: e.get("value", "")
+        for b in message.get("blocks") or []
+        if b.get("type") == "actions"
+        for e in b.get("elements") or []
+    }
