@@ -1,9 +1,115 @@
-"""Placeholder: checks for this scenario are being written."""
+"""`pod-ip`: why pods cannot get an IP address (the article's second section).
+
+The checks live in `podip_failures` (allocation failures, leaks, exhausted nodes),
+`podip_backlog` (terminated pods not collected) and `podip_subnet` (subnet and pod CIDR
+capacity); `podip_nodes` holds what they share. With `--node NODE` every check looks at that
+node only, and this module says so when the node does not exist.
+"""
 
 from __future__ import annotations
 
-from diagnostics.checks.base import CheckRegistry
+import difflib
+from collections.abc import Iterator
+
+from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry
+from diagnostics.checks.podip_backlog import terminated_pods_backlog
+from diagnostics.checks.podip_failures import allocation_failed, ip_leak, node_ip_exhausted
+from diagnostics.checks.podip_nodes import SCENARIO
+from diagnostics.checks.podip_subnet import subnet_capacity
+from diagnostics.model import Finding, Severity, Step
+from diagnostics.resources import CLUSTER
+
+EVENTS, PODS, NODES, NNC = "events", "pods", "nodes", "nodenetworkconfigs"
+
+
+def node_not_found(ctx: CheckContext) -> Iterator[Finding]:
+    node = ctx.args.node
+    snap = ctx.snapshot
+    if not node or node in snap.nodes_by_name:
+        return
+    names = sorted(snap.nodes_by_name)
+    close = difflib.get_close_matches(node, names, n=3, cutoff=0.6)
+    evidence = [f"the cluster has {len(names)} nodes and none is named {node}"]
+    if close:
+        evidence.append(f"did you mean: {', '.join(close)}")
+    elif names:
+        evidence.append(f"nodes: {', '.join(names[:10])}" + (" …" if len(names) > 10 else ""))
+    if node in snap.pods_by_node:
+        evidence.append(
+            f"{len(snap.pods_by_node[node])} pods still name it as their node: it "
+            "was probably removed by a scale-down or upgrade"
+        )
+    yield Finding(
+        code="podip.node-not-found",
+        severity=Severity.WARNING,
+        title=f"Node {node} does not exist in this cluster",
+        subject=f"node/{node}",
+        evidence=tuple(evidence),
+        cause="The pod-ip checks were asked to look at this node only, so they had nothing to "
+        "look at.",
+        remediation=(Step("List the nodes.", "kubectl get nodes -o wide"),),
+        docs=DOCS["pod-ip"],
+    )
 
 
 def register(registry: CheckRegistry) -> None:
-    return None
+    registry.add(
+        Check(
+            "podip.node_not_found",
+            SCENARIO,
+            ("podip.node-not-found",),
+            node_not_found,
+            needs=(NODES,),
+            uses=(PODS,),
+        )
+    )
+    registry.add(
+        Check(
+            "podip.allocation_failed",
+            SCENARIO,
+            ("podip.allocation-failed",),
+            allocation_failed,
+            needs=(EVENTS,),
+            uses=(PODS, NODES, NNC, CLUSTER),
+        )
+    )
+    registry.add(
+        Check(
+            "podip.ip_leak",
+            SCENARIO,
+            ("podip.ip-leak",),
+            ip_leak,
+            needs=(EVENTS, PODS),
+            uses=(NNC, NODES, CLUSTER),
+        )
+    )
+    registry.add(
+        Check(
+            "podip.node_ip_exhausted",
+            SCENARIO,
+            ("podip.node-ip-exhausted",),
+            node_ip_exhausted,
+            needs=(PODS,),
+            uses=(EVENTS, NNC, NODES, CLUSTER),
+        )
+    )
+    registry.add(
+        Check(
+            "podip.terminated_pods_backlog",
+            SCENARIO,
+            ("podip.terminated-pods-backlog",),
+            terminated_pods_backlog,
+            needs=(PODS,),
+            uses=(NODES, EVENTS, CLUSTER),
+        )
+    )
+    registry.add(
+        Check(
+            "podip.subnet_capacity",
+            SCENARIO,
+            ("podip.subnet-capacity",),
+            subnet_capacity,
+            needs=(CLUSTER,),
+            uses=(NODES, NNC),
+        )
+    )
