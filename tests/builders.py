@@ -464,3 +464,22 @@ def binding(name: str, role_name: str, subjects: list[dict[str, str]],
         "subjects": [dict(s, apiGroup="rbac.authorization.k8s.io") if s["kind"] != "ServiceAccount"
                      else dict(s) for s in subjects],
     }  # fmt: skip
+
+
+# ---------------------------------------------------------------- pod-ip / service builders
+def event_v1(reason: str, message: str, kind: str = "Pod", name: str = "web-0",
+             namespace: str = "default", count: int = 1, type: str = "Warning",
+             first: str = T0, last: str | None = None, host: str = "") -> dict[str, Any]:  # fmt: skip
+    """An events.k8s.io/v1 Event (regarding, note, series, reportingInstance), as
+    `kubectl get events.v1.events.k8s.io -A -o json` writes it."""
+    body: dict[str, Any] = {
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": meta(f"{name}.{uuid.uuid4().hex[:16]}", namespace, created=first),
+        "eventTime": first.replace("Z", ".000000Z"), "action": "None",
+        "regarding": {"apiVersion": "v1", "kind": kind, "name": name, "namespace": namespace},
+        "reason": reason, "note": message, "type": type,
+        "reportingController": "kubelet", "reportingInstance": host,
+    }  # fmt: skip
+    if count > 1:
+        body["series"] = {"count": count, "lastObservedTime": (last or first).replace("Z", ".000000Z")}
+    return body
