@@ -25,12 +25,12 @@ CNS_MSG = (
     "9c6a7f37-dd43-4f7c-a01f-1ff41653609c, waiting on Azure CNS to allocate more with NC Status: "
 )
 CNI_V1_MSG = (
-    'Failed create pod sandbox: rpc error: code = Unknown desc = NetworkPlugin cni failed to set '
+    "Failed create pod sandbox: rpc error: code = Unknown desc = NetworkPlugin cni failed to set "
     'up pod "deployment-azuredisk6-874857994-487td_default" network: Failed to allocate address: '
     "Failed to delegate: Failed to allocate address: No available addresses"
 )
 KUBENET_MSG = (
-    'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to set up sandbox '
+    "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to set up sandbox "
     'container "5b1c0e" network for pod "web-7d4b9c8f6d-q8x7z": networkPlugin kubenet failed to '
     'set up pod "web-7d4b9c8f6d-q8x7z_shop" network: error adding container to network '
     '"kubenet": failed to allocate for range 0: no IP addresses available in range set: '
@@ -119,7 +119,7 @@ def test_allocation_failed_in_both_event_shapes(tmp_path, shape):
         tmp_path,
         cluster=az_cluster(),
         nodes=[node(N1)],
-        pods=running(5) + [stuck("api-5f8d7c9b4-xk2lp")],
+        pods=[*running(5), stuck("api-5f8d7c9b4-xk2lp")],
         events=[shape("FailedCreatePodSandBox", CNS_MSG, name="api-5f8d7c9b4-xk2lp",
                       namespace="shop", count=204, host=N1, last="2026-11-20T08:09:00Z")],
     )  # fmt: skip
@@ -198,7 +198,7 @@ def test_leak_on_azure_cni_with_nodenetworkconfig(tmp_path):
         tmp_path,
         cluster=az_cluster(networkProfile=AZURE_FLAT),
         nodes=[node(N1, max_pods=110)],
-        pods=running(21) + [stuck("api-5f8d7c9b4-xk2lp")],
+        pods=[*running(21), stuck("api-5f8d7c9b4-xk2lp")],
         nodenetworkconfigs=[nnc(N1, requested=48, assigned=48)],
         events=[event("FailedCreatePodSandBox", CNS_MSG, name="api-5f8d7c9b4-xk2lp",
                       namespace="shop", count=74, host=N1)],
@@ -250,7 +250,9 @@ def test_suspected_leak_on_kubenet_counts_imagepullbackoff_pods(tmp_path):
     assert "suspected" in f.title
     text = "\n".join(f.evidence)
     assert "pod CIDR 10.244.3.0/24 holds 254 addresses" in text
-    assert "12 non-hostNetwork pods hold an IP (7 running, 5 in ImagePullBackOff hold one too)" in text
+    assert (
+        "12 non-hostNetwork pods hold an IP (7 running, 5 in ImagePullBackOff hold one too)" in text
+    )
     cmds = commands(f)
     run_cmd = next(c for c in cmds if c.startswith("az vmss run-command invoke"))
     argv = shlex.split(run_cmd)
@@ -259,9 +261,15 @@ def test_suspected_leak_on_kubenet_counts_imagepullbackoff_pods(tmp_path):
     assert argv[argv.index("--instance-id") + 1] == "3"
     assert "/var/lib/cni/networks" in argv[argv.index("--scripts") + 1]
     debug = next(s for s in f.remediation if (s.command or "").startswith("kubectl debug"))
-    assert debug.command == f"kubectl debug node/{N1} -it --image=mcr.microsoft.com/cbl-mariner/busybox:2.0"
+    assert (
+        debug.command
+        == f"kubectl debug node/{N1} -it --image=mcr.microsoft.com/cbl-mariner/busybox:2.0"
+    )
     assert "chroot /host" in debug.text and "creates" in debug.text
-    assert f"az vmss reimage --resource-group {MC} --name aks-nodepool1-38214757-vmss --instance-ids 3" in cmds
+    assert (
+        f"az vmss reimage --resource-group {MC} --name aks-nodepool1-38214757-vmss --instance-ids 3"
+        in cmds
+    )
 
 
 def test_base36_instance_id_in_run_command(tmp_path):
@@ -269,7 +277,7 @@ def test_base36_instance_id_in_run_command(tmp_path):
         tmp_path,
         cluster=az_cluster(networkProfile=KUBENET),
         nodes=[node(N2, pod_cidr="10.244.4.0/24", max_pods=110)],
-        pods=running(4, N2) + [stuck("api-5f8d7c9b4-xk2lp", N2)],
+        pods=[*running(4, N2), stuck("api-5f8d7c9b4-xk2lp", N2)],
         events=[event("FailedCreatePodSandBox", KUBENET_MSG, name="api-5f8d7c9b4-xk2lp",
                       namespace="shop", host=N2)],
     )  # fmt: skip
@@ -330,7 +338,10 @@ def test_terminated_pods_reaching_max_pods(tmp_path):
     (f,) = found(report, "podip.terminated-pods-backlog")
     assert f.severity is Severity.WARNING
     text = "\n".join(f.evidence)
-    assert f"34 terminated pods are still on {N1} (4 Failed, 30 Succeeded); the node's maxPods is 30" in text
+    assert (
+        f"34 terminated pods are still on {N1} (4 Failed, 30 Succeeded); the node's maxPods is 30"
+        in text
+    )
     assert "Job batch/report-28930230 (30)" in text
     cmds = commands(f)
     assert (f"kubectl delete pods -A --field-selector spec.nodeName={N1},status.phase=Succeeded"
@@ -377,7 +388,9 @@ def test_kubenet_pod_cidr_too_small_for_max_nodes_plus_surge(tmp_path):
 
 def test_kubenet_nodes_without_a_pod_cidr_are_named(tmp_path):
     cluster = az_cluster(networkProfile=KUBENET)
-    report = diagnose(tmp_path, cluster=cluster, nodes=[node(N1, pod_cidr="10.244.3.0/24"), node(N2)])
+    report = diagnose(
+        tmp_path, cluster=cluster, nodes=[node(N1, pod_cidr="10.244.3.0/24"), node(N2)]
+    )
     (f,) = found(report, "podip.subnet-capacity")
     assert f"nodes that got no pod CIDR (already full): {N2}" in f.evidence
 
@@ -465,7 +478,7 @@ def test_odd_resource_group_names_survive_shell_quoting(tmp_path):
         tmp_path,
         cluster=cluster,
         nodes=[node(N1, pod_cidr="10.244.3.0/24", max_pods=110)],
-        pods=running(3) + [stuck("api-5f8d7c9b4-xk2lp")],
+        pods=[*running(3), stuck("api-5f8d7c9b4-xk2lp")],
         events=[event("FailedCreatePodSandBox", KUBENET_MSG, name="api-5f8d7c9b4-xk2lp",
                       namespace="shop", host=N1)],
     )  # fmt: skip
