@@ -122,7 +122,8 @@ def _names(pods: list[Pod]) -> str:
 
 def _allow_yaml(namespace: str, addresses: list[str]) -> str:
     blocks = "\n".join(
-        f"    - ipBlock:\n        cidr: {a}/{32 if ':' not in a else 128}" for a in addresses
+        f"        - ipBlock:\n            cidr: {a}/{32 if ':' not in a else 128}"
+        for a in addresses
     )
     return (
         "kubectl apply -f - <<'EOF'\n"
