@@ -1,9 +1,82 @@
-"""Placeholder: checks for this scenario are being written."""
+"""`service`: why a service is not reachable from inside pods (the article's third section).
+
+With `NAMESPACE/NAME` the checks look at that service; in `health` at every service in the
+cluster. `service_backends` checks existence, selector, readiness and target ports;
+`service_proxy` kube-proxy (or Cilium); `service_network` network policies and CNI errors;
+`service_common` holds what they share.
+"""
 
 from __future__ import annotations
 
-from diagnostics.checks.base import CheckRegistry
+from diagnostics.checks.base import Check, CheckRegistry
+from diagnostics.checks.service_backends import backends_check, lookup, target_ports
+from diagnostics.checks.service_common import SCENARIO
+from diagnostics.checks.service_network import cni_errors, network_policy
+from diagnostics.checks.service_proxy import kube_proxy
+from diagnostics.resources import CLUSTER
+
+SERVICES, PODS, SLICES, ENDPOINTS = "services", "pods", "endpointslices", "endpoints"
+EVENTS, NODES, POLICIES, DAEMONSETS = "events", "nodes", "networkpolicies", "daemonsets"
+NAMESPACES = "namespaces"
 
 
 def register(registry: CheckRegistry) -> None:
-    return None
+    registry.add(
+        Check(
+            "service.lookup",
+            SCENARIO,
+            ("service.not-found", "service.no-selector", "service.external-name"),
+            lookup,
+            needs=(SERVICES,),
+            uses=(SLICES, ENDPOINTS, NAMESPACES, PODS),
+        )
+    )
+    registry.add(
+        Check(
+            "service.backends",
+            SCENARIO,
+            ("service.selector-matches-no-pods", "service.no-ready-endpoints"),
+            backends_check,
+            needs=(SERVICES, PODS),
+            uses=(SLICES, ENDPOINTS, EVENTS),
+        )
+    )
+    registry.add(
+        Check(
+            "service.target_ports",
+            SCENARIO,
+            ("service.target-port-mismatch",),
+            target_ports,
+            needs=(SERVICES, PODS),
+        )
+    )
+    registry.add(
+        Check(
+            "service.kube_proxy",
+            SCENARIO,
+            ("service.kube-proxy-unhealthy",),
+            kube_proxy,
+            needs=(DAEMONSETS,),
+            uses=(PODS, NODES, CLUSTER),
+        )
+    )
+    registry.add(
+        Check(
+            "service.network_policy",
+            SCENARIO,
+            ("service.network-policy",),
+            network_policy,
+            needs=(SERVICES, PODS, POLICIES),
+            uses=(CLUSTER, NODES),
+        )
+    )
+    registry.add(
+        Check(
+            "service.cni_errors",
+            SCENARIO,
+            ("service.cni-errors",),
+            cni_errors,
+            needs=(SERVICES, PODS, EVENTS),
+            uses=(NODES,),
+        )
+    )

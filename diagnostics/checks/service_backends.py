@@ -1,0 +1,408 @@
+"""service: does the service exist, does its selector find pods, are any of them ready, and
+does its targetPort name a port those pods declare (the article's first service steps)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+
+from diagnostics.checks.base import DOCS, CheckContext, q
+from diagnostics.checks.service_common import (
+    EndpointView,
+    backends,
+    curl_steps,
+    endpoint_view,
+    latest_warning,
+    listing,
+    pods_cmd,
+    resolve_target,
+    selector_text,
+    services_in_scope,
+    short,
+    slices_cmd,
+    subject,
+    target_text,
+)
+from diagnostics.model import Finding, Severity, Step
+from diagnostics.snapshot import Pod, Service, ServicePort, Snapshot
+
+SCAN_LIMIT = 5000  # pods of one namespace looked at to find the closest labels
+
+
+# ---------------------------------------------------------------- lookup
+def lookup(ctx: CheckContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    if ctx.args.service is not None:
+        ns, name = ctx.args.service
+        svc = snap.services_by_key.get(f"{ns}/{name}")
+        if svc is None:
+            yield _not_found(ctx, ns, name)
+            return
+        services = [svc]
+    else:
+        services = [s for s in snap.services if s.key != "default/kubernetes"]
+    explicit = ctx.args.service is not None
+    for svc in services:
+        if svc.type == "ExternalName":
+            if explicit:
+                yield _external_name(svc)
+            continue
+        if svc.selector:
+            continue
+        view = endpoint_view(snap, svc)
+        if not explicit and (view is None or view.total or view.leader_election):
+            continue  # in health, only selector-less services with no endpoints at all
+        yield _no_selector(svc, view)
+
+
+def _not_found(ctx: CheckContext, ns: str, name: str) -> Finding:
+    snap = ctx.snapshot
+    in_ns = sorted(s.name for s in snap.services if s.namespace == ns)
+    elsewhere = sorted(s.namespace for s in snap.services if s.name == name)
+    evidence = []
+    ns_known = ns in snap.namespaces_by_name or ns in snap.pods_by_namespace or in_ns
+    if not ns_known:
+        evidence.append(f"namespace {ns} does not exist (or holds nothing readable)")
+    else:
+        evidence.append(f"namespace {ns} has {len(in_ns)} services and none is named {name}")
+    close = difflib.get_close_matches(name, in_ns, n=3, cutoff=0.5)
+    if close:
+        evidence.append(f"did you mean: {', '.join(f'{ns}/{c}' for c in close)}")
+    if elsewhere:
+        evidence.append(f"a service named {name} exists in: {', '.join(elsewhere)}")
+    return Finding(
+        code="service.not-found",
+        severity=Severity.WARNING,
+        title=f"Service {ns}/{name} does not exist",
+        subject=f"service/{ns}/{name}",
+        evidence=tuple(evidence),
+        cause="Clients that use this name get an NXDOMAIN from cluster DNS: the service was "
+        "never created, was deleted, or lives in another namespace.",
+        remediation=(
+            Step("List the services of the namespace.", f"kubectl get services -n {q(ns)}"),
+            Step(
+                "Find it in any namespace.",
+                f"kubectl get services -A --field-selector {q('metadata.name=' + name)}",
+            ),
+        ),
+        docs=DOCS["service"],
+    )
+
+
+def _external_name(svc: Service) -> Finding:
+    return Finding(
+        code="service.external-name",
+        severity=Severity.INFO,
+        title=f"Service {svc.key} is an ExternalName alias for {svc.external_name}",
+        subject=subject(svc),
+        evidence=(f"type ExternalName, externalName {svc.external_name}",),
+        cause="An ExternalName service has no endpoints and no cluster IP: cluster DNS answers "
+        "with a CNAME, so reachability depends on that name and its network path.",
+        remediation=(
+            Step(
+                "Resolve the target from inside the cluster.",
+                f"kubectl run aksdiag-dns -n {q(svc.namespace)} --rm -it --restart=Never "
+                f"--image=mcr.microsoft.com/cbl-mariner/busybox:2.0 -- nslookup {q(svc.external_name)}",
+            ),
+        ),
+        docs=DOCS["service"],
+    )
+
+
+def _no_selector(svc: Service, view: EndpointView | None) -> Finding:
+    evidence = [f"{svc.key} has no selector{' (headless)' if svc.headless else ''}"]
+    if view is not None:
+        if view.leader_election:
+            evidence.append(
+                "its Endpoints object is a leader-election record "
+                "(control-plane.alpha.kubernetes.io/leader), not a backend list"
+            )
+        elif view.total:
+            addrs = [ip for ip, _ in view.ready] + [f"{ip} (not ready)" for ip, _ in view.not_ready]
+            evidence.append(f"{view.source} list by hand: {listing(addrs)}")
+        else:
+            evidence.append(f"{view.source} hold no address: traffic to it goes nowhere")
+    else:
+        evidence.append("no EndpointSlice or Endpoints was read for it")
+    return Finding(
+        code="service.no-selector",
+        severity=Severity.INFO,
+        title=f"Service {svc.key} has no selector: its endpoints are managed by hand",
+        subject=subject(svc),
+        evidence=tuple(evidence),
+        cause="Without a selector Kubernetes creates no endpoints; whoever made the service "
+        "(an operator, a script) must keep its EndpointSlices pointing at live addresses.",
+        remediation=(Step("See the endpoints it has.", slices_cmd(svc)),),
+        docs=DOCS["service"],
+    )
+
+
+# ---------------------------------------------------------------- selector and readiness
+def _closest(snap: Snapshot, svc: Service) -> list[str]:
+    """Pods whose labels come closest to the selector, grouped by owner."""
+    selector = svc.selector or {}
+    score: Counter[str] = Counter()
+    pods: dict[str, Pod] = {}
+    for k, v in selector.items():
+        for p in snap.pods_matching(svc.namespace, {k: v}):
+            score[p.name] += 1
+            pods[p.name] = p
+    if not score:  # nothing shares a pair: look for pods that carry the keys
+        for p in snap.pods_by_namespace.get(svc.namespace, ())[:SCAN_LIMIT]:
+            keys = sum(1 for k in selector if k in p.labels)
+            if keys:
+                score[p.name] = 0
+                pods[p.name] = p
+    groups: dict[tuple[str, str], list[Pod]] = defaultdict(list)
+    for name in score:
+        p = pods[name]
+        groups[(p.owner_name or p.name, p.owner_kind)].append(p)
+    ranked = sorted(groups.values(), key=lambda ps: (-score[ps[0].name], ps[0].name))
+    out = []
+    for group in ranked[:4]:
+        p = group[0]
+        labels = ", ".join(
+            f"{k}={p.labels[k]}" if k in p.labels else f"no {k}" for k in sorted(selector)
+        )
+        more = f" (+{len(group) - 1} like it)" if len(group) > 1 else ""
+        out.append(f"{p.name}{more}: {labels}; matches {score[p.name]} of {len(selector)}")
+    return out
+
+
+def _why_not_ready(snap: Snapshot, pod: Pod) -> str:
+    if pod.deleting:
+        state = "terminating"
+    elif pod.phase == "Pending" and not pod.node:
+        state = "Pending, not scheduled"
+    elif pod.waiting_reasons:
+        state = f"{pod.waiting_reasons[0]} ({pod.restarts} restarts)"
+    elif pod.phase == "Running":
+        state = "Running but not ready"
+    else:
+        state = pod.phase or "unknown phase"
+    ev = latest_warning(snap, pod)
+    detail = f" — {ev.reason}: {short(ev.message)} (x{ev.count})" if ev else ""
+    where = f" on {pod.node}" if pod.node else ""
+    return f"{pod.name}{where}: {state}{detail}"
+
+
+def backends_check(ctx: CheckContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    for svc in services_in_scope(ctx):
+        if not svc.selector:
+            continue
+        pods = backends(snap, svc)
+        if not pods:
+            yield _matches_nothing(ctx, svc)
+            continue
+        view = endpoint_view(snap, svc, pods)
+        if view is None:
+            continue
+        if svc.publish_not_ready:
+            if any(p.ip for p in pods):
+                continue  # not-ready pods receive traffic by design
+        elif view.ready:
+            continue
+        yield _none_ready(ctx, svc, pods, view)
+
+
+def _matches_nothing(ctx: CheckContext, svc: Service) -> Finding:
+    snap = ctx.snapshot
+    sel = selector_text(svc.selector or {})
+    in_ns = snap.pods_by_namespace.get(svc.namespace, [])
+    finished = [p for p in snap.pods_matching(svc.namespace, svc.selector or {}) if p.terminated]
+    evidence = [f"selector {sel} matches none of the {len(in_ns)} pods in {svc.namespace}"]
+    if finished:
+        evidence.append(f"only finished pods match: {listing(p.name for p in finished)}")
+    closest = _closest(snap, svc)
+    if closest:
+        evidence.append("closest pods: " + "; ".join(closest))
+    elif not in_ns:
+        evidence.append(f"namespace {svc.namespace} has no pods at all")
+    steps = [
+        Step(
+            "Confirm the selector (the article's command).",
+            f"kubectl get svc -n {q(svc.namespace)} {q(svc.name)} -o jsonpath='{{.spec.selector}}'",
+        ),
+        Step("List the pods it should match.", pods_cmd(svc, "")),
+        Step(
+            "Compare with the labels the pods really carry.",
+            f"kubectl get pods -n {q(svc.namespace)} --show-labels",
+        ),
+        Step("Confirm the service has no endpoints.", slices_cmd(svc)),
+    ]
+    fix = _selector_fix(snap, svc)
+    if fix:
+        steps.append(fix)
+    return Finding(
+        code="service.selector-matches-no-pods",
+        severity=Severity.CRITICAL,
+        title=f"Service {svc.key}: selector {sel} matches no pod",
+        subject=subject(svc),
+        evidence=tuple(evidence),
+        cause="A service sends traffic only to pods its label selector matches; with none it has "
+        "no endpoints and every connection is refused or times out.",
+        remediation=tuple(steps),
+        docs=DOCS["service"],
+    )
+
+
+def _selector_fix(snap: Snapshot, svc: Service) -> Step | None:
+    """When one group of pods carries every selector key, the patch that points at them."""
+    selector = svc.selector or {}
+    carriers = [
+        p
+        for p in snap.pods_by_namespace.get(svc.namespace, ())[:SCAN_LIMIT]
+        if not p.terminated
+        and all(k in p.labels for k in selector)
+        and sum(p.labels[k] == v for k, v in selector.items()) >= len(selector) - 1
+    ]
+    owners = {(p.owner_kind, p.owner_name) for p in carriers}
+    if not carriers or len(owners) != 1:
+        return None
+    new = {k: carriers[0].labels[k] for k in selector}
+    patch = json.dumps({"spec": {"selector": new}}, separators=(",", ":"))
+    return Step(
+        f"If the service is what is wrong, point it at {carriers[0].name}'s labels "
+        "(if the pods are wrong, fix their template instead).",
+        f"kubectl patch service -n {q(svc.namespace)} {q(svc.name)} --type merge -p {q(patch)}",
+    )
+
+
+def _none_ready(ctx: CheckContext, svc: Service, pods: list[Pod], view: EndpointView) -> Finding:
+    snap = ctx.snapshot
+    states = Counter(
+        "pending"
+        if p.phase == "Pending" and not p.waiting_reasons
+        else (p.waiting_reasons[0] if p.waiting_reasons else "not ready")
+        for p in pods
+    )
+    evidence = [
+        f"{len(pods)} pods match {selector_text(svc.selector or {})}; 0 ready endpoints in "
+        f"{view.source} ({len(view.not_ready)} not ready)",
+        "states: " + ", ".join(f"{n} {s}" for s, n in states.most_common()),
+    ]
+    if svc.publish_not_ready:
+        evidence.append("publishNotReadyAddresses is on, but no pod has an IP to publish")
+    evidence += [_why_not_ready(snap, p) for p in pods[:6]]
+    if len(pods) > 6:
+        evidence.append(f"… and {len(pods) - 6} more pods")
+    first = pods[0]
+    steps = [
+        Step("Watch the endpoints (ready and not ready).", slices_cmd(svc)),
+        Step("See the pods and their state.", pods_cmd(svc)),
+        Step(
+            f"Read why {first.name} is not ready (probes, events).",
+            f"kubectl describe pod -n {q(first.namespace)} {q(first.name)}",
+        ),
+    ]
+    crashing = next((p for p in pods if "CrashLoopBackOff" in p.waiting_reasons), None)
+    if crashing is not None:
+        steps.append(
+            Step(
+                f"Read the logs of the last crash of {crashing.name}.",
+                f"kubectl logs -n {q(crashing.namespace)} {q(crashing.name)} --previous",
+            )
+        )
+    port = _first_target(svc, first)
+    steps += curl_steps(svc, first.ip, port)
+    return Finding(
+        code="service.no-ready-endpoints",
+        severity=Severity.CRITICAL,
+        title=f"Service {svc.key} has {len(pods)} matching pods but no ready endpoint",
+        subject=subject(svc),
+        evidence=tuple(evidence),
+        cause="kube-proxy routes only to ready endpoints; when no backend passes its readiness "
+        "probe (or none runs), connections to the service fail.",
+        remediation=tuple(steps),
+        docs=DOCS["service"],
+    )
+
+
+def _first_target(svc: Service, pod: Pod) -> int | None:
+    for sp in svc.ports:
+        numbers, _ = resolve_target(pod, sp)
+        if numbers:
+            return min(numbers)
+    return None
+
+
+# ---------------------------------------------------------------- target ports
+def target_ports(ctx: CheckContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    for svc in services_in_scope(ctx):
+        if not svc.selector or svc.headless or not svc.ports:
+            continue
+        pods = backends(snap, svc)
+        if not pods:
+            continue
+        bad = []
+        for i, sp in enumerate(svc.ports):
+            if isinstance(sp.target_port, int) and not any(p.ports for p in pods):
+                continue  # containers that declare no ports: a numeric targetPort is unprovable
+            if not any(
+                resolve_target(p, sp)[0] & _declared(p, sp.protocol)
+                or (isinstance(sp.target_port, int) and not p.ports)
+                for p in pods
+            ):
+                bad.append((i, sp))
+        if bad:
+            yield _port_mismatch(svc, pods, bad)
+
+
+def _declared(pod: Pod, protocol: str) -> set[int]:
+    return {cp.port for cp in pod.ports if cp.protocol == protocol}
+
+
+def _port_mismatch(svc: Service, pods: list[Pod], bad: list[tuple[int, ServicePort]]) -> Finding:
+    declared = Counter(
+        ", ".join(
+            sorted(
+                f"{cp.container}:{cp.name + '/' if cp.name else ''}{cp.port}/{cp.protocol}"
+                for cp in p.ports
+            )
+        )
+        or "no ports"
+        for p in pods
+    )
+    evidence = []
+    steps = [Step("See the service's ports and the endpoints' ports.", slices_cmd(svc))]
+    for i, sp in bad:
+        evidence.append(f"{target_text(sp)}: no selected container declares it")
+        numbers = sorted({cp.port for p in pods for cp in p.ports if cp.protocol == sp.protocol})
+        if len(numbers) == 1:
+            patch = json.dumps(
+                [{"op": "replace", "path": f"/spec/ports/{i}/targetPort", "value": numbers[0]}],
+                separators=(",", ":"),
+            )
+            steps.append(
+                Step(
+                    f"Point port {sp.port} at the one port the containers declare ({numbers[0]}).",
+                    f"kubectl patch service -n {q(svc.namespace)} {q(svc.name)} --type json "
+                    f"-p {q(patch)}",
+                )
+            )
+    for ports, n in declared.most_common(3):
+        evidence.append(f"{n} pod(s) declare: {ports}")
+    first = pods[0]
+    steps.append(
+        Step(
+            f"Check which port {first.name} listens on (the article's 'describe the pod').",
+            f"kubectl describe pod -n {q(first.namespace)} {q(first.name)}",
+        )
+    )
+    steps += curl_steps(svc, first.ip, _first_target(svc, first))
+    return Finding(
+        code="service.target-port-mismatch",
+        severity=Severity.WARNING,
+        title=f"Service {svc.key}: targetPort is not a port its pods declare",
+        subject=subject(svc),
+        evidence=tuple(evidence),
+        cause="The service forwards to targetPort on each pod; a named targetPort that no "
+        "container declares gives no endpoint port, and a number the containers do not "
+        "declare usually means nothing listens there.",
+        remediation=tuple(steps),
+        docs=DOCS["service"],
+    )
