@@ -13,6 +13,7 @@ fire time; it makes sure the fire time posts once:
   waiting replica resumes the same post instead of starting a second one;
 - a `done` marker ends the slot for everyone; failures are retried a few times, then reported
   in the digest's channel.
+Claims, leases and slot keys are in `bot.digest_slots`.
 
 Redis keys (all JSON or plain strings):
 - `aksdiag:digest:<name>:previous`             what the previous digest saw, per cluster
@@ -29,22 +30,29 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import redis
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Config, ConfigError, DigestConfig, load_config
+from bot.digest_slots import (
+    KEY,
+    SLOT_TTL_S,
+    Lease,
+    LeaseLost,
+    SlotKeys,
+    attempt,
+    claim,
+    finish,
+    slot_of,
+)
 from bot.render.blocks import SlackMessage
 from bot.render.digest import (
     ClusterDigest,
@@ -63,9 +71,7 @@ from diagnostics.scenarios import UsageError, suggest
 
 log = logging.getLogger(__name__)
 
-KEY = "aksdiag:digest"
 STATE_TTL_S = 90 * 86400
-SLOT_TTL_S = 7 * 86400
 MAX_ATTEMPTS = 3
 PERMANENT_SLACK_ERRORS = frozenset({
     "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed",
@@ -73,78 +79,7 @@ PERMANENT_SLACK_ERRORS = frozenset({
 })  # fmt: skip
 EXIT_OK, EXIT_SOURCE = 0, 3
 
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-
 SourceFactory = Callable[[str], ClusterSource]
-
-
-def slot_of(scheduled_for: datetime, tz: str) -> str:
-    """The fire time as the digest's time zone writes it (`2026-11-20T08:00+00:00`): the same
-    slot on every replica, whatever their clocks and whenever they run it."""
-    if scheduled_for.tzinfo is None:
-        scheduled_for = scheduled_for.replace(tzinfo=ZoneInfo(tz))
-    return scheduled_for.astimezone(ZoneInfo(tz)).isoformat(timespec="minutes")
-
-
-@dataclass(frozen=True, slots=True)
-class _Keys:
-    claim: str
-    run: str
-    attempts: str
-    done: str
-
-    @classmethod
-    def of(cls, name: str, slot: str) -> _Keys:
-        base = f"{KEY}:{name}:{slot}"
-        return cls(f"{base}:claim", f"{base}:run", f"{base}:attempts", f"{base}:done")
-
-
-class LeaseLost(Exception):
-    """Another replica holds the slot now: stop without posting anything more."""
-
-
-class _Lease:
-    """Renews a claim while the work goes on; `check()` raises once the claim is no longer ours."""
-
-    def __init__(self, r: redis.Redis, key: str, token: str, lease_s: int) -> None:
-        self._redis, self._key, self._token, self._lease_s = r, key, token, lease_s
-        self._stop = threading.Event()
-        self._lost = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name="digest-lease", daemon=True)
-
-    def _renew(self) -> None:
-        while not self._stop.wait(self._lease_s / 3):
-            try:
-                mine = self._redis.eval(_RENEW, 1, self._key, self._token, self._lease_s)
-            except redis.RedisError:
-                log.warning("could not renew the digest claim %s; retrying", self._key)
-                continue
-            if not mine:
-                self._lost.set()
-                return
-
-    def check(self) -> None:
-        if self._lost.is_set():
-            raise LeaseLost(self._key)
-
-    def __enter__(self) -> _Lease:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        try:
-            self._redis.eval(_RELEASE, 1, self._key, self._token)
-        except redis.RedisError:
-            log.warning("could not release the digest claim %s; it expires by itself", self._key)
 
 
 def _describe(exc: BaseException) -> str:
@@ -367,48 +302,29 @@ class DigestService:
             log.error("scheduled digest %s is no longer configured; nothing posted", name)
             return None
         slot = slot_of(scheduled_for, digest.timezone)
-        keys = _Keys.of(name, slot)
+        keys = SlotKeys.of(name, slot)
         at = scheduled_for.timestamp()
         while True:
-            token = self._claim(keys, name, slot)
+            token = claim(self.redis, keys, self.lease_s, self.poll_s, self.max_wait_s)
             if token is None:
                 return None
-            with _Lease(self.redis, keys.claim, token, self.lease_s) as lease:
-                attempt = int(self.redis.incr(keys.attempts))  # type: ignore[arg-type]
-                self.redis.expire(keys.attempts, SLOT_TTL_S)
+            with Lease(self.redis, keys.claim, token, self.lease_s) as lease:
+                n = attempt(self.redis, keys)
                 try:
                     return self._run_slot(digest, keys, at, lease)
                 except LeaseLost:
                     log.warning("digest %s %s: another replica took the slot over", name, slot)
                     return None
                 except Exception as exc:
-                    log.exception("digest %s %s: attempt %d failed", name, slot, attempt)
-                    if attempt >= MAX_ATTEMPTS or not _retryable(exc):
+                    log.exception("digest %s %s: attempt %d failed", name, slot, n)
+                    if n >= MAX_ATTEMPTS or not _retryable(exc):
                         self._give_up(digest, keys, at, exc)
                         return None
             time.sleep(self.retry_backoff_s)  # the claim is released: any replica may retry
 
-    def _claim(self, keys: _Keys, name: str, slot: str) -> str | None:
-        """A token once this replica holds the slot; None when the slot is done (or we gave up
-        waiting for the replica that holds it)."""
-        token = uuid.uuid4().hex
-        deadline = time.monotonic() + self.max_wait_s
-        while True:
-            if self.redis.exists(keys.done):
-                return None
-            if self.redis.set(keys.claim, token, nx=True, ex=self.lease_s):
-                if self.redis.exists(keys.done):  # finished between our two looks
-                    self.redis.eval(_RELEASE, 1, keys.claim, token)
-                    return None
-                return token
-            if time.monotonic() >= deadline:
-                log.error(
-                    "digest %s %s: still held by another replica; stopped waiting", name, slot
-                )
-                return None
-            time.sleep(self.poll_s)
-
-    def _run_slot(self, digest: DigestConfig, keys: _Keys, at: float, lease: _Lease) -> str | None:
+    def _run_slot(
+        self, digest: DigestConfig, keys: SlotKeys, at: float, lease: Lease
+    ) -> str | None:
         progress = {_text(k): _text(v) for k, v in self.redis.hgetall(keys.run).items()}  # type: ignore[union-attr]
         if "plan" in progress:
             plan = json.loads(progress["plan"])
@@ -417,7 +333,7 @@ class DigestService:
             view, state = self._gather(digest, at, scheduled=True)
             if digest.quiet_when_green and view.green and not view.changed:
                 self._commit(digest.name, state)
-                self._finish(keys, "quiet")
+                finish(self.redis, keys, "quiet")
                 log.info("digest %s: all green and nothing changed; quiet", digest.name)
                 return None
             parent, thread = render_digest(view)
@@ -441,22 +357,18 @@ class DigestService:
             self._post(channel, SlackMessage(**message), ts)
             self.redis.hset(keys.run, "sent", i + 1)
         self._commit(digest.name, plan["state"])
-        self._finish(keys, f"posted {ts}")
+        finish(self.redis, keys, f"posted {ts}")
         log.info("digest %s posted in %s (ts %s)", digest.name, channel, ts)
         return ts
 
-    def _finish(self, keys: _Keys, outcome: str) -> None:
-        self.redis.set(keys.done, outcome, ex=SLOT_TTL_S)
-        self.redis.delete(keys.run)
-
-    def _give_up(self, digest: DigestConfig, keys: _Keys, at: float, exc: BaseException) -> None:
+    def _give_up(self, digest: DigestConfig, keys: SlotKeys, at: float, exc: BaseException) -> None:
         try:
             self._post(
                 digest.channel, failure_message(digest.name, at, digest.timezone, _describe(exc))
             )
         except Exception:  # Slack itself is what failed: the log is all that is left
             log.error("digest %s: could not report its failure in %s", digest.name, digest.channel)
-        self._finish(keys, f"failed: {_describe(exc)}")
+        finish(self.redis, keys, f"failed: {_describe(exc)}")
 
 
 def _entry(f: Finding, silenced: bool) -> dict[str, Any]:
@@ -492,37 +404,46 @@ def _redis_from_env() -> Iterator[redis.Redis]:
 
 def digest_command(ns: argparse.Namespace) -> int:
     config = load_config(ns.config)
-    if config.digest(ns.name) is None:
+    digest = config.digest(ns.name)
+    if digest is None:
         names = [d.name for d in config.digests]
         known = ", ".join(names) or f"none (add `digests:` to {config.path})"
         raise UsageError(
             f"unknown digest `{ns.name}`.{suggest(ns.name, names)} Configured: {known}."
         )
-    if ns.print_only:
-        with _redis_from_env() as r:
-            view = DigestService(config, r, WebClient()).collect(ns.name)
-        from rich.console import Console
+    try:
+        if ns.print_only:
+            with _redis_from_env() as r:
+                view = DigestService(config, r, WebClient()).collect(ns.name)
+            from rich.console import Console
 
-        render_digest_text(view, Console())
-        return EXIT_OK
+            render_digest_text(view, Console())
+            return EXIT_OK
+        ts = _post_from_cli(config, ns.name)
+    except redis.RedisError as exc:  # never echo REDIS_URL: it may hold a password
+        sys.stderr.write(f"aksdiag: Redis (REDIS_URL) is not usable: {type(exc).__name__}\n")
+        return EXIT_SOURCE
+    except SlackApiError as exc:
+        sys.stderr.write(f"aksdiag: Slack refused the digest: {_describe(exc)}\n")
+        return EXIT_SOURCE
+    except (SlackClientError, OSError) as exc:
+        sys.stderr.write(f"aksdiag: could not reach Slack: {_describe(exc)}\n")
+        return EXIT_SOURCE
+    sys.stdout.write(f"posted digest {ns.name} to {digest.channel} (ts {ts})\n")
+    return EXIT_OK
+
+
+def _post_from_cli(config: Config, name: str) -> str:
     token = os.environ.get("SLACK_BOT_TOKEN")
     if not token:
         raise ConfigError(
             "SLACK_BOT_TOKEN is not set: export the bot token (xoxb-...) to post the digest, "
-            f"or run `aksdiag digest {ns.name} --print` to see it here."
+            f"or run `aksdiag digest {name} --print` to see it here."
         )
     base = os.environ.get("SLACK_API_URL") or WebClient.BASE_URL
     client = WebClient(token=token, base_url=base if base.endswith("/") else base + "/")
     with _redis_from_env() as r:
-        try:
-            ts = DigestService(config, r, client).post_now(ns.name)
-        except SlackApiError as exc:
-            sys.stderr.write(f"aksdiag: Slack refused the digest: {_describe(exc)}\n")
-            return EXIT_SOURCE
-    digest = config.digest(ns.name)
-    channel = digest.channel if digest else ""
-    sys.stdout.write(f"posted digest {ns.name} to {channel} (ts {ts})\n")
-    return EXIT_OK
+        return DigestService(config, r, client).post_now(name)
 
 
 __all__ = ["DigestService", "LeaseLost", "digest_command", "slot_of"]
