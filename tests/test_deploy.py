@@ -29,7 +29,7 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 BOT_OVERLAYS = ("socket-mode", "http-mode", "bundled-redis")
 TARGET_TREES = ("target-cluster", "target-cluster/in-cluster", "target-cluster/probe-pods")
 SECRET_ENV = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "REDIS_URL",
-              "REDIS_PASSWORD", "REDISCLI_AUTH"}  # fmt: skip
+              "REDIS_PASSWORD", "REDISCLI_AUTH", "VALKEYCLI_AUTH"}  # fmt: skip
 READ_VERBS = ("get", "list")
 SAR = ("authorization.k8s.io", "subjectaccessreviews", "create")
 PROBE_ROLE = "aksdiag-probe-pods"
