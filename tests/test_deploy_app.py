@@ -214,17 +214,74 @@ def test_socket_mode_manifest_has_no_urls_and_http_manifest_points_at_the_ingres
 
 # --- the Azure roles --------------------------------------------------------------------------
 
+# The Azure permission behind each ARM SDK call the collectors make. A call missing here fails
+# the test below, on purpose: grant it in a role under deploy/azure, document it, add it here.
+ACTIONS_BY_CALL: dict[str, set[str]] = {
+    "managed_clusters.get": {"Microsoft.ContainerService/managedClusters/read"},
+    "public_ip_addresses.get": {"Microsoft.Network/publicIPAddresses/read"},
+    "subnets.get": {"Microsoft.Network/virtualNetworks/subnets/read"},
+    "nat_gateways.get": {"Microsoft.Network/natGateways/read"},
+    # Entra clusters only: the built-in Azure Kubernetes Service Cluster User Role.
+    "managed_clusters.list_cluster_user_credentials": {
+        "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"
+    },
+    # Opt-in per cluster: aksdiag-run-command-role.json (the poller reads commandResults).
+    "managed_clusters.begin_run_command": {
+        "Microsoft.ContainerService/managedClusters/runCommand/action",
+        "Microsoft.ContainerService/managedClusters/commandResults/read",
+    },
+}  # fmt: skip
+
+
+def arm_calls_in_code() -> set[str]:
+    """`<operation group>.<operation>` of every Azure SDK call in diagnostics/ and bot/."""
+    import inspect
+
+    from azure.mgmt.containerservice import ContainerServiceClient
+    from azure.mgmt.network import NetworkManagementClient
+
+    groups = set()
+    for client in (ContainerServiceClient, NetworkManagementClient):
+        src = inspect.getsource(client.__init__)
+        groups |= set(re.findall(r"self\.(\w+) = \w+Operations\(", src))
+    calls = set()
+    for path in [*ROOT.glob("diagnostics/**/*.py"), *ROOT.glob("bot/**/*.py")]:
+        for group, op in re.findall(r"\.(\w+)\.(\w+)\(", path.read_text()):
+            if group in groups:
+                calls.add(f"{group}.{op}")
+    return calls
+
+
+def role(name: str) -> dict[str, Any]:
+    return json.loads((DEPLOY / "azure" / name).read_text())
+
+
+def test_azure_roles_grant_exactly_what_the_collectors_call() -> None:
+    calls = arm_calls_in_code()
+    assert {"managed_clusters.get", "public_ip_addresses.get"} <= calls  # the scan finds calls
+    unknown = calls - set(ACTIONS_BY_CALL)
+    assert not unknown, f"grant and document {sorted(unknown)}, then add them to ACTIONS_BY_CALL"
+    needed = set().union(*(ACTIONS_BY_CALL[c] for c in calls))
+    reader = set(role("aksdiag-reader-role.json")["Actions"])
+    run_command = set(role("aksdiag-run-command-role.json")["Actions"])
+    user_credential = "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"
+    assert reader == {a for a in needed if a.endswith("/read")} - {
+        "Microsoft.ContainerService/managedClusters/commandResults/read"
+    }
+    assert run_command >= ACTIONS_BY_CALL["managed_clusters.begin_run_command"]
+    assert user_credential not in reader | run_command  # admin rights on non-Entra clusters
+    assert "Azure Kubernetes Service Cluster User Role" in DOCS and user_credential in DOCS
+
 
 @pytest.mark.parametrize("name", ["aksdiag-reader-role.json", "aksdiag-run-command-role.json"])
 def test_azure_roles_read_only_but_the_opt_in_run_command(name: str) -> None:
-    role = json.loads((DEPLOY / "azure" / name).read_text())
-    writes = {a for a in role["Actions"] if not a.endswith("/read")}
+    r = role(name)
+    writes = {a for a in r["Actions"] if not a.endswith("/read")}
     if name == "aksdiag-reader-role.json":
         assert not writes
-        assert "Microsoft.ContainerService/managedClusters/read" in role["Actions"]
-        assert f'--role "{role["Name"]}"' in DOCS  # the guide assigns it by this name
+        assert f'--role "{r["Name"]}"' in DOCS  # the guide assigns it by this name
     else:
         assert writes == {"Microsoft.ContainerService/managedClusters/runCommand/action"}
-    assert not role["DataActions"] and not any("*" in a for a in role["Actions"])
-    assert role["IsCustom"] is True and role["AssignableScopes"]
+    assert not r["DataActions"] and not any("*" in a for a in r["Actions"])
+    assert r["IsCustom"] is True and r["AssignableScopes"]
     assert f"deploy/azure/{name}" in DOCS
