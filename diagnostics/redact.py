@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 MASK = "[REDACTED]"
 
@@ -26,6 +27,8 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     # AWS-style and generic GitHub tokens (people paste them in env values too).
     re.compile(r"\bgh[pousr]_[0-9A-Za-z]{30,}"),
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    # Slack incoming webhooks and workflow triggers: the URL is the credential.
+    re.compile(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[0-9A-Za-z/_-]{8,}"),
     # PEM private keys.
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
     # Long base64 blobs (88-char storage account keys end in ==).
@@ -72,3 +75,65 @@ def redact_mapping(data: Mapping[str, str]) -> dict[str, str]:
         k: (MASK if is_secret_key(k) and v else redact_text(v if isinstance(v, str) else str(v)))
         for k, v in data.items()
     }
+
+
+# ---------------------------------------------------------------- Kubernetes objects (capture)
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def _redact_container(c: dict[str, Any]) -> None:
+    for var in c.get("env") or ():
+        if isinstance(var, dict) and isinstance(var.get("value"), str):
+            name = str(var.get("name", ""))
+            var["value"] = (
+                MASK if is_secret_key(name) and var["value"] else redact_text(var["value"])
+            )
+    for key in ("command", "args"):
+        if isinstance(c.get(key), list):
+            c[key] = [redact_text(a) if isinstance(a, str) else a for a in c[key]]
+
+
+def _walk(value: Any) -> None:
+    """Containers anywhere (pods, templates), and every `message`, scrubbed in place."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _CONTAINER_LISTS and isinstance(item, list):
+                for c in item:
+                    if isinstance(c, dict):
+                        _redact_container(c)
+            if key in ("message", "note") and isinstance(item, str):
+                value[key] = redact_text(item)
+            else:
+                _walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            _walk(item)
+
+
+def redact_k8s_object(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """A Kubernetes object made safe to write into a snapshot, or None for a Secret.
+
+    Env values (masked outright under secret-looking names), command lines, annotations
+    (`last-applied-configuration` masked whole: it repeats the object, env and data included),
+    ConfigMap data, event and status messages are scrubbed; managedFields are dropped. The
+    object is changed in place and returned.
+    """
+    if obj.get("kind") == "Secret":
+        return None
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict):
+            clean = redact_mapping({str(k): str(v) for k, v in annotations.items()})
+            if LAST_APPLIED in clean:
+                clean[LAST_APPLIED] = MASK
+            meta["annotations"] = clean
+    if obj.get("kind") == "ConfigMap":
+        if isinstance(obj.get("data"), dict):
+            obj["data"] = redact_mapping({str(k): str(v) for k, v in obj["data"].items()})
+        if isinstance(obj.get("binaryData"), dict):
+            obj["binaryData"] = dict.fromkeys(obj["binaryData"], MASK)
+    _walk(obj)
+    return obj

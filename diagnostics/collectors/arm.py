@@ -1,0 +1,284 @@
+"""Azure Resource Manager reads: the ManagedCluster, the cluster user kubeconfig, and the
+cluster's egress public IPs resolved to addresses.
+
+Clients are the official SDKs (azure-mgmt-containerservice, azure-mgmt-network) with a token
+credential (azure-identity's DefaultAzureCredential in production: workload identity in AKS,
+the Azure CLI on a laptop). The endpoint and token scope are settings, for sovereign clouds.
+The SDK's retry policy retries 429/5xx honouring Retry-After; failures become `ReadError`s
+whose reason is a sentence for the report.
+
+Egress IPs are computed, not guessed: the load balancer's and the managed NAT gateway's
+`effectiveOutboundIPs`, and for `userAssignedNATGateway` the node subnets' NAT gateway and its
+public IPs. Whatever cannot be resolved is returned as a reason per id.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from diagnostics.collectors.armjson import parse_cluster
+from diagnostics.collectors.k8s import ReadError, secs
+from diagnostics.snapshot import ClusterInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AzureTarget:
+    subscription: str
+    resource_group: str
+    name: str
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.ContainerService/managedClusters/{self.name}"
+        )
+
+
+@dataclass(slots=True)
+class Egress:
+    """Egress public IPs: resolved addresses, extra NAT gateway IP ids found through the node
+    subnets (user-assigned NAT gateway), and reasons for the ids that could not be resolved."""
+
+    addresses: dict[str, str] = field(default_factory=dict)  # lowercased id -> IP
+    nat_ids: tuple[str, ...] = ()
+    unresolved: dict[str, str] = field(default_factory=dict)  # id -> why
+
+
+def arm_error(exc: Exception, what: str) -> ReadError:
+    """An azure-core exception -> a ReadError that says what could not be read and why."""
+    status = getattr(exc, "status_code", None)
+    message = ""
+    err = getattr(exc, "error", None)
+    if err is not None and getattr(err, "message", None):
+        message = str(err.message)
+    elif isinstance(exc, HttpResponseError) and exc.message:
+        message = str(exc.message).split("\n")[0]
+    detail = f": {message}" if message else ""
+    if isinstance(exc, ClientAuthenticationError) and status is None:
+        return ReadError(
+            f"no Azure credentials for {what}: {str(exc).splitlines()[0][:300]} "
+            "(sign in with `az login`, or give the bot a workload identity)",
+            "unauthorized",
+        )
+    if status == 401:
+        return ReadError(f"unauthorized (401) reading {what}{detail}", "unauthorized", 401)
+    if status == 403:
+        return ReadError(f"forbidden: {what}{detail}", "forbidden", 403)
+    if status == 404:
+        return ReadError(f"not found: {what} does not exist{detail}", "not-found", 404)
+    if status == 429 or (status or 0) >= 500:
+        return ReadError(
+            f"Azure Resource Manager answered {status} for {what} after retries{detail}", "overload", status
+        )  # fmt: skip
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return ReadError(f"Azure Resource Manager unreachable for {what}: {exc}", "unreachable")
+    return ReadError(f"{what}: {type(exc).__name__}: {str(exc)[:300]}", "error", status)
+
+
+def _parts(resource_id: str) -> dict[str, str]:
+    """/subscriptions/S/resourceGroups/RG/providers/NS/type/name[/child/name] -> lowercased keys."""
+    segs = [s for s in resource_id.split("/") if s]
+    out: dict[str, str] = {}
+    for i in range(0, len(segs) - 1, 2):
+        out[segs[i].lower()] = segs[i + 1]
+    return out
+
+
+class ArmClient:
+    """The ARM calls aksdiag makes for one subscription's cluster."""
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        subscription: str,
+        *,
+        endpoint: str = "https://management.azure.com",
+        scope: str | None = None,
+        timeout: float = 30.0,
+        retry_total: int = 3,
+        connection_verify: str | bool | None = None,
+        polling_interval: float = 3.0,
+    ) -> None:
+        self.credential = credential
+        self.subscription = subscription
+        self.endpoint = endpoint.rstrip("/")
+        self.scope = scope or f"{self.endpoint}/.default"
+        self.timeout = timeout
+        self.polling_interval = polling_interval
+        self._kw: dict[str, Any] = {
+            "base_url": self.endpoint,
+            "credential_scopes": [self.scope],
+            "retry_total": retry_total,
+            "retry_backoff_max": 10,
+            "connection_timeout": min(timeout, 10.0),
+            "read_timeout": timeout,
+        }
+        if connection_verify is not None:
+            self._kw["connection_verify"] = connection_verify
+        self._aks: Any = None
+        self._network: dict[str, Any] = {}
+
+    @property
+    def aks(self) -> Any:
+        if self._aks is None:
+            from azure.mgmt.containerservice import ContainerServiceClient
+
+            self._aks = ContainerServiceClient(self.credential, self.subscription, **self._kw)
+        return self._aks
+
+    def network(self, subscription: str) -> Any:
+        if subscription not in self._network:
+            from azure.mgmt.network import NetworkManagementClient
+
+            self._network[subscription] = NetworkManagementClient(
+                self.credential, subscription, **self._kw
+            )
+        return self._network[subscription]
+
+    # ------------------------------------------------------------ the cluster
+    def cluster_body(self, resource_group: str, name: str) -> dict[str, Any]:
+        """The ManagedCluster as ARM's REST body (the model's as_dict() keeps REST names)."""
+        what = f"managed cluster {resource_group}/{name}"
+        try:
+            model = self.aks.managed_clusters.get(resource_group, name)
+        except Exception as exc:
+            raise arm_error(exc, what) from None
+        body = model.as_dict() if hasattr(model, "as_dict") else dict(model)
+        return body  # type: ignore[no-any-return]
+
+    def cluster(self, resource_group: str, name: str) -> tuple[ClusterInfo, dict[str, Any]]:
+        body = self.cluster_body(resource_group, name)
+        try:
+            return parse_cluster(body), body
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            raise ReadError(
+                f"managed cluster {resource_group}/{name}: unexpected body: {exc}"
+            ) from None
+
+    def user_kubeconfig(self, resource_group: str, name: str) -> dict[str, Any]:
+        """The cluster user kubeconfig (server and CA; its kubelogin user is replaced by us)."""
+        what = f"the user credentials of {resource_group}/{name} (listClusterUserCredential)"
+        try:
+            result = self.aks.managed_clusters.list_cluster_user_credentials(
+                resource_group, name, format="exec"
+            )
+        except Exception as exc:
+            raise arm_error(exc, what) from None
+        for item in result.kubeconfigs or ():
+            value = item.value
+            raw = base64.b64decode(value) if isinstance(value, str) else bytes(value or b"")
+            doc = yaml.safe_load(raw)
+            if isinstance(doc, dict):
+                return doc
+        raise ReadError(f"{what}: ARM returned no kubeconfig")
+
+    # ------------------------------------------------------------ egress public IPs
+    def egress(self, cluster: ClusterInfo) -> Egress:
+        out = Egress()
+        ids = [*cluster.lb_outbound_ip_ids, *cluster.nat_outbound_ip_ids]
+        if cluster.outbound_type.lower() == "userassignednatgateway":
+            nat_ids = self._user_nat_ips(cluster, out)
+            out.nat_ids = tuple(i for i in nat_ids if i.lower() not in {x.lower() for x in ids})
+            ids += list(out.nat_ids)
+        for rid in dict.fromkeys(ids):
+            self._resolve_ip(rid, out)
+        return out
+
+    def _resolve_ip(self, rid: str, out: Egress) -> None:
+        p = _parts(rid)
+        if "publicipaddresses" not in p:
+            out.unresolved[rid] = "not a public IP address resource id"
+            return
+        try:
+            ip = self.network(p.get("subscriptions", self.subscription)).public_ip_addresses.get(
+                p.get("resourcegroups", ""), p["publicipaddresses"]
+            )
+        except Exception as exc:
+            out.unresolved[rid] = arm_error(exc, f"public IP {p['publicipaddresses']}").reason
+            return
+        if ip.ip_address:
+            out.addresses[rid.lower()] = str(ip.ip_address)
+        else:
+            out.unresolved[rid] = "the public IP resource has no address allocated"
+
+    def _user_nat_ips(self, cluster: ClusterInfo, out: Egress) -> list[str]:
+        subnets = {p.vnet_subnet_id for p in cluster.agent_pools if p.vnet_subnet_id}
+        if not subnets:
+            out.unresolved["natGateway"] = (
+                "outbound type userAssignedNATGateway but no node pool names its subnet"
+            )
+            return []
+        found: list[str] = []
+        for sid in sorted(subnets):
+            p = _parts(sid)
+            net = self.network(p.get("subscriptions", self.subscription))
+            try:
+                subnet = net.subnets.get(
+                    p.get("resourcegroups", ""), p.get("virtualnetworks", ""), p.get("subnets", "")
+                )
+            except Exception as exc:
+                out.unresolved[sid] = arm_error(exc, f"subnet {p.get('subnets')}").reason
+                continue
+            nat_ref = getattr(subnet, "nat_gateway", None)
+            if nat_ref is None or not nat_ref.id:
+                out.unresolved[sid] = "the node subnet has no NAT gateway attached"
+                continue
+            q = _parts(nat_ref.id)
+            try:
+                nat = self.network(q.get("subscriptions", self.subscription)).nat_gateways.get(
+                    q.get("resourcegroups", ""), q.get("natgateways", "")
+                )
+            except Exception as exc:
+                out.unresolved[nat_ref.id] = arm_error(
+                    exc, f"NAT gateway {q.get('natgateways')}"
+                ).reason
+                continue
+            found += [r.id for r in nat.public_ip_addresses or () if r.id]
+            for prefix in nat.public_ip_prefixes or ():
+                if prefix.id:
+                    out.unresolved[prefix.id] = (
+                        "a public IP prefix: list its CIDR in the authorized ranges "
+                        f"(az network public-ip prefix show --ids {prefix.id} --query ipPrefix)"
+                    )
+        return found
+
+    # ------------------------------------------------------------ run command
+    def run_command(self, resource_group: str, name: str, command: str,
+                    cluster_token: str | None, timeout: float) -> tuple[str, int | None]:  # fmt: skip
+        """Run a command in the cluster through ARM (`az aks command invoke`); (logs, exit)."""
+        from azure.mgmt.containerservice import models
+
+        what = f"run command on {resource_group}/{name}"
+        request = models.RunCommandRequest(command=command, cluster_token=cluster_token)
+        try:
+            poller = self.aks.managed_clusters.begin_run_command(
+                resource_group, name, request, polling_interval=self.polling_interval
+            )
+            poller.wait(timeout)
+            if not poller.done():
+                raise ReadError(f"{what}: no result within {secs(timeout)}", "timeout")
+            result = poller.result()
+        except ReadError:
+            raise
+        except Exception as exc:
+            raise arm_error(exc, what) from None
+        state = str(result.provisioning_state or "")
+        if state and state.lower() not in ("succeeded",):
+            reason = result.reason or state
+            raise ReadError(f"{what}: {state}: {reason}")
+        return str(result.logs or ""), result.exit_code

@@ -1,0 +1,424 @@
+"""`LiveSource`: a live cluster as a ClusterSource (see diagnostics.runner).
+
+It reads what a scenario needs, and only that: the ManagedCluster and egress IPs from Azure
+Resource Manager, Kubernetes lists (through the API, or through ARM run command for private
+clusters), the active probe and SubjectAccessReviews. Reads of one cluster run concurrently up
+to a cap; every read goes through the cluster's collection cache, so scenarios and requesters
+within the TTL share one read of each list; repeated 429/5xx open a circuit breaker that
+answers from the last collection and says how old it is. Whatever could not be read lands in
+`Snapshot.missing` with a reason, never as an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
+from dataclasses import replace
+from typing import Any
+
+from diagnostics.checks.base import ScenarioArgs
+from diagnostics.collectors import access
+from diagnostics.collectors.arm import ArmClient, AzureTarget
+from diagnostics.collectors.cache import CircuitBreaker, CollectionCache, Entry
+from diagnostics.collectors.k8s import KubeApi, ListRequest, ReadError, gc_paused, secs
+from diagnostics.collectors.kubeauth import (
+    KubeAccess,
+    KubeConfigError,
+    from_kubeconfig,
+    from_token,
+    in_cluster,
+    open_api,
+)
+from diagnostics.collectors.probe import probe, probe_url
+from diagnostics.collectors.runcommand import RunCommandReader
+from diagnostics.collectors.settings import AKS_AAD_SCOPE, LiveSettings
+from diagnostics.projection import PROJECTORS
+from diagnostics.resources import (
+    ACCESS_REVIEW,
+    ALL_SOURCES,
+    CLUSTER,
+    K8S_RESOURCES,
+    PROBE,
+    PUBLIC_IPS,
+)
+from diagnostics.snapshot import ClusterInfo, Snapshot
+
+log = logging.getLogger(__name__)
+NO_AZURE = (
+    "not read: this source has Kubernetes access only (--kubeconfig); Azure Resource Manager "
+    "is not configured for it (give the cluster subscription, resource_group and name)"
+)
+PROBE_TTL = 15.0
+API_RETRY_AFTER = 10.0  # after credentials failed, reuse that answer this long
+
+
+def list_requests(
+    sources: set[str], args: ScenarioArgs, full_pods: bool = False
+) -> list[ListRequest]:
+    """The lists a set of sources needs, narrowed where it cuts volume: Warning events only,
+    and one node's pods for `--node` (unless the full pod list is at hand anyway)."""
+    out = []
+    for name in K8S_RESOURCES:
+        if name not in sources:
+            continue
+        selector = ""
+        if name == "events":
+            selector = "type=Warning"
+        elif name == "pods" and args.node and not full_pods:
+            selector = f"spec.nodeName={args.node}"
+        out.append(ListRequest(name, selector))
+    return out
+
+
+class LiveSource:
+    """One live cluster. Keep one instance per cluster: it owns the cache and the breaker."""
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        kube: KubeAccess | None = None,
+        azure: AzureTarget | None = None,
+        settings: LiveSettings | None = None,
+        credential: Any = None,
+        cache_ttl: float = 300.0,
+        connection_verify: str | bool | None = None,
+    ) -> None:
+        self.label = label
+        self.kube = kube or KubeAccess("none")
+        self.azure = azure
+        self.settings = settings or LiveSettings()
+        self._credential = credential
+        self._verify = connection_verify
+        self.cache = CollectionCache(cache_ttl)
+        self.breaker = CircuitBreaker(
+            self.settings.breaker_threshold, self.settings.breaker_cooldown
+        )
+        self._pool = ThreadPoolExecutor(
+            max(1, self.settings.concurrency), thread_name_prefix="aksdiag-read"
+        )
+        self._lock = threading.Lock()
+        self._api_lock = threading.Lock()
+        self._api: KubeApi | None = None
+        self._api_error: tuple[float, ReadError] | None = None
+        self._arm: ArmClient | None = None
+        self._context = ""
+        if self.kube.mode in ("aad", "run-command") and azure is None:
+            raise ValueError(
+                f"Kubernetes access {self.kube.mode!r} needs the cluster's Azure identity"
+            )
+
+    # ------------------------------------------------------------ components
+    @property
+    def path(self) -> str:
+        mode = self.kube.mode
+        if mode == "kubeconfig":
+            return f"kubeconfig ctx {self._context or self.kube.context or '(current)'}"
+        return {"none": "arm"}.get(mode, mode)
+
+    def credential(self) -> Any:
+        with self._lock:
+            if self._credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                self._credential = DefaultAzureCredential(
+                    authority=self.settings.authority_host,
+                    exclude_interactive_browser_credential=True,
+                )
+            return self._credential
+
+    def arm(self) -> ArmClient:
+        assert self.azure is not None
+        cred = self.credential()
+        with self._lock:
+            if self._arm is None:
+                s = self.settings
+                self._arm = ArmClient(
+                    cred, self.azure.subscription, endpoint=s.arm_endpoint, scope=s.scope,
+                    timeout=s.arm_timeout, retry_total=s.retries, connection_verify=self._verify,
+                    polling_interval=s.run_command_poll,
+                )  # fmt: skip
+            return self._arm
+
+    def _aad_token(self) -> str:
+        return str(self.credential().get_token(AKS_AAD_SCOPE).token)
+
+    def kube_api(self) -> KubeApi:
+        """The Kubernetes reader, built once; ReadError (kind `config`) when no credentials."""
+        with self._api_lock:
+            if self._api is None:
+                failed = self._api_error
+                if failed and time.monotonic() - failed[0] < API_RETRY_AFTER:
+                    raise failed[1]  # do not ask ARM or the kubeconfig again right away
+                try:
+                    self._api = open_api(self._kube_client(), self.settings)
+                except ReadError as exc:
+                    self._api_error = (time.monotonic(), exc)
+                    raise
+            return self._api
+
+    def _kube_client(self) -> Any:
+        k, pool = self.kube, self.settings.concurrency
+        try:
+            if k.mode == "kubeconfig":
+                client, self._context = from_kubeconfig(k.kubeconfig, k.context, pool)
+                return client
+            if k.mode == "in-cluster":
+                return in_cluster(k.token_file, k.ca_file, pool)
+            if k.mode == "aad":
+                assert self.azure is not None
+                doc = self.arm().user_kubeconfig(self.azure.resource_group, self.azure.name)
+                return from_token(doc, self._aad_token, pool)
+        except KubeConfigError as exc:
+            raise ReadError(str(exc), "config") from None
+        except ReadError as exc:
+            raise ReadError(
+                f"could not get cluster credentials from Azure: {exc.reason}", "config"
+            ) from None
+        raise ReadError(f"no direct Kubernetes API access ({self.path})", "config")
+
+    def run_command_reader(self) -> RunCommandReader:
+        assert self.azure is not None
+
+        def token() -> str | None:
+            entry = self.cache.last("cluster")
+            aad = entry is not None and isinstance(entry.value, ClusterInfo) and entry.value.aad
+            return self._aad_token() if aad else None
+
+        return RunCommandReader(
+            self.arm(), self.azure.resource_group, self.azure.name, cluster_token=token,
+            timeout=self.settings.run_command_timeout,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------ reads
+    def _start(self, key: str, fn: Callable[[], Any], ttl: float | None = None,
+               breaker: bool = False) -> Future[Entry]:  # fmt: skip
+        futures, mine = self.cache.claim([key], ttl)
+        if mine:
+            self._pool.submit(self._fetch, key, fn, breaker)
+        return futures[key]
+
+    def _fetch(self, key: str, fn: Callable[[], Any], breaker: bool) -> None:
+        try:
+            value = fn()
+        except ReadError as exc:
+            if breaker and exc.overload:
+                self.breaker.failure()
+            self.cache.resolve(key, error=exc)
+            return
+        except Exception as exc:  # a bug must end as a reason in the report, not a hang
+            log.exception("reading %s of %s failed", key, self.label)
+            self.cache.resolve(key, error=ReadError(f"internal error: {type(exc).__name__}: {exc}"))
+            return
+        if breaker:
+            self.breaker.success()
+        self.cache.resolve(key, value)
+
+    def _list_task(self, req: ListRequest, down: list[ReadError]) -> Callable[[], Any]:
+        def task() -> Any:
+            if down:
+                raise down[0]
+            try:
+                return self.kube_api().list_records(req)
+            except ReadError as exc:
+                if exc.unreachable or exc.kind == "config":
+                    down.append(exc)  # later lists of this collection fail fast
+                raise
+
+        return task
+
+    def _start_lists(
+        self, reqs: list[ListRequest], cluster: Future[Entry] | None
+    ) -> dict[str, Future[Entry]]:
+        if self.kube.mode != "run-command":
+            down: list[ReadError] = []
+            return {r.key: self._start(r.key, self._list_task(r, down), breaker=True) for r in reqs}
+        futures, mine = self.cache.claim([r.key for r in reqs])
+        if mine:
+            batch = [r for r in reqs if r.key in mine]
+            self._pool.submit(self._run_command_batch, batch, cluster)
+        return futures
+
+    def _run_command_batch(self, batch: list[ListRequest], cluster: Future[Entry] | None) -> None:
+        try:
+            if cluster is not None:  # the cluster token depends on whether the cluster is AAD
+                wait_all([cluster], timeout=self.settings.arm_timeout)
+            results: dict[str, Any] = self.run_command_reader().read(batch)
+        except ReadError as exc:
+            results = {r.key: exc for r in batch}
+            if exc.overload:
+                self.breaker.failure()
+        except Exception as exc:
+            log.exception("run command read of %s failed", self.label)
+            results = {
+                r.key: ReadError(f"internal error: {type(exc).__name__}: {exc}") for r in batch
+            }
+        else:
+            self.breaker.success()
+        for req in batch:
+            value = results.get(req.key)
+            if isinstance(value, ReadError):
+                self.cache.resolve(req.key, error=value)
+                continue
+            project = PROJECTORS[req.resource]
+            with gc_paused():
+                self.cache.resolve(req.key, [project(item) for item in value or ()])
+
+    def _read_cluster(self) -> ClusterInfo:
+        assert self.azure is not None
+        info, _body = self.arm().cluster(self.azure.resource_group, self.azure.name)
+        return info
+
+    def _probe(self, cluster: ClusterInfo | None) -> Any:
+        if self.kube.mode in ("kubeconfig", "in-cluster", "aad"):
+            try:
+                api = self.kube_api()
+            except ReadError:
+                api = None
+            if api is not None:
+                return probe_url(
+                    api.server, timeout=self.settings.probe_timeout, ca_file=api.ca_file
+                )
+        host = cluster.fqdn or cluster.private_fqdn if cluster else ""
+        if not host:
+            raise ReadError(
+                "no API server address to probe (neither a kubeconfig server nor the cluster FQDN)"
+            )
+        return probe(host, 443, timeout=self.settings.probe_timeout)
+
+    # ------------------------------------------------------------ collect
+    def collect(self, sources: set[str], args: ScenarioArgs | None = None) -> Snapshot:
+        args = args or ScenarioArgs()
+        deadline = time.monotonic() + self.settings.collect_timeout
+        wanted = set(sources)
+        pending: dict[str, tuple[str, Future[Entry]]] = {}  # snapshot source -> (key, future)
+        missing: dict[str, str] = {}
+        stale: dict[str, Entry] = {}
+
+        cluster_fut = None
+        if self.azure is None:
+            missing.update({src: NO_AZURE for src in (CLUSTER, PUBLIC_IPS) if src in wanted})
+        elif wanted & {CLUSTER, PUBLIC_IPS} or self.kube.mode == "run-command":
+            cluster_fut = self._start("cluster", self._read_cluster)
+            if CLUSTER in wanted:
+                pending[CLUSTER] = ("cluster", cluster_fut)
+
+        reqs = list_requests(wanted, args, full_pods=self.cache.fresh("pods") is not None)
+        if self.kube.mode == "none":
+            missing.update(
+                {r.resource: "not read: no Kubernetes access is configured" for r in reqs}
+            )
+        elif not self.breaker.allow():
+            why = (f"not read: the API server answered 429/5xx repeatedly; aksdiag holds off this "
+                   f"cluster for another {secs(round(self.breaker.remaining()))}")  # fmt: skip
+            for r in reqs:
+                if entry := self.cache.last(r.key):
+                    stale[r.resource] = entry
+                else:
+                    missing[r.resource] = why
+        else:
+            futs = self._start_lists(reqs, cluster_fut)
+            pending.update({r.resource: (r.key, futs[r.key]) for r in reqs})
+
+        if ACCESS_REVIEW in wanted:
+            if not args.as_account:
+                missing[ACCESS_REVIEW] = (
+                    "no service account given: pass --as NAMESPACE/SERVICEACCOUNT"
+                )
+            elif self.kube.mode in ("none", "run-command"):
+                missing[ACCESS_REVIEW] = (
+                    f"access reviews need direct Kubernetes API access ({self.path})"
+                )
+            else:
+                ns, sa = args.as_account
+                key = f"accessreview:{ns}/{sa}"
+                pending[ACCESS_REVIEW] = (
+                    key,
+                    self._start(key, lambda: access.review(self.kube_api(), ns, sa)),
+                )
+
+        cluster: ClusterInfo | None = None
+        if cluster_fut is not None and (PUBLIC_IPS in wanted or PROBE in wanted):
+            wait_all([cluster_fut], timeout=max(0.0, deadline - time.monotonic()))
+            if cluster_fut.done() and cluster_fut.exception() is None:
+                cluster = cluster_fut.result().value
+        if PUBLIC_IPS in wanted and cluster_fut is not None:
+            if cluster is not None:
+                c, key = cluster, f"publicips:{cluster.id.lower()}"
+                pending[PUBLIC_IPS] = (key, self._start(key, lambda: self.arm().egress(c)))
+            else:
+                pending[PUBLIC_IPS] = ("cluster", cluster_fut)  # its failure explains this one
+        if PROBE in wanted:
+            key = f"probe:{self.path}"
+            pending[PROBE] = (key, self._start(key, lambda: self._probe(cluster), ttl=PROBE_TTL))
+
+        wait_all([f for _, f in pending.values()], timeout=max(0.0, deadline - time.monotonic()))
+        return self._assemble(wanted, pending, missing, stale)
+
+    def _assemble(
+        self, wanted: set[str], pending: dict[str, tuple[str, Future[Entry]]],
+        missing: dict[str, str], stale: dict[str, Entry],
+    ) -> Snapshot:  # fmt: skip
+        snap = Snapshot(label=self.label, path=self.path)
+        got: dict[str, Entry] = {}
+        for src, (key, fut) in pending.items():
+            if not fut.done():
+                missing[src] = (
+                    f"timed out after {secs(self.settings.collect_timeout)} (still reading)"
+                )
+                continue
+            exc = fut.exception()
+            if exc is None:
+                got[src] = fut.result()
+                continue
+            err = exc if isinstance(exc, ReadError) else ReadError(f"{type(exc).__name__}: {exc}")
+            last = self.cache.last(key)
+            if err.overload and last is not None:
+                stale[src] = last
+            elif src == PUBLIC_IPS and key == "cluster":
+                missing[src] = f"the managed cluster could not be read: {err.reason}"
+            else:
+                missing[src] = err.reason
+        got.update(stale)
+        for src in ALL_SOURCES:
+            entry = got.get(src)
+            if entry is None:
+                continue
+            value = entry.value
+            if src == CLUSTER:
+                snap.cluster = value
+            elif src == PUBLIC_IPS:
+                snap.public_ips = dict(value.addresses)
+                if value.nat_ids and snap.cluster is not None:
+                    ids = (*snap.cluster.nat_outbound_ip_ids, *value.nat_ids)
+                    snap.cluster = replace(snap.cluster, nat_outbound_ip_ids=ids)
+                if value.unresolved:
+                    missing[src] = "could not resolve " + "; ".join(
+                        f"{rid}: {why}" for rid, why in value.unresolved.items()
+                    )
+            elif src == PROBE:
+                snap.probe = value
+            elif src == ACCESS_REVIEW:
+                snap.access_reviews = list(value)
+            else:
+                setattr(snap, src, list(value))
+            snap.read.append(src)
+        if stale:
+            age = max(e.age() for e in stale.values())
+            snap.path += (
+                f"; {', '.join(sorted(stale))} answered from the last collection, {secs(round(age))} "
+                "old: the API server answered 429/5xx repeatedly"
+            )
+        snap.missing = {k: v for k, v in missing.items() if k in wanted}
+        snap.captured_at = min((e.at for e in got.values()), default=time.time())
+        return snap
+
+
+__all__ = ["KubeAccess", "LiveSource", "list_requests"]

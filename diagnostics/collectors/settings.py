@@ -1,0 +1,99 @@
+"""Settings of the live collectors: endpoints (sovereign clouds) and the timeouts, caps and
+retry bounds that keep a diagnosis from hanging or becoming a load generator.
+
+Every value comes from an environment variable with a default that fits a real cluster; tests
+build `LiveSettings(...)` with short timeouts instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+AKS_AAD_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"  # the AKS AAD server (kubelogin)
+AKS_AAD_SCOPE = f"{AKS_AAD_SERVER_APP}/.default"
+
+_ENV = {
+    "arm_endpoint": "AKSDIAG_ARM_ENDPOINT",
+    "arm_scope": "AKSDIAG_ARM_SCOPE",
+    "authority_host": "AZURE_AUTHORITY_HOST",
+    "k8s_timeout": "AKSDIAG_K8S_TIMEOUT",
+    "connect_timeout": "AKSDIAG_CONNECT_TIMEOUT",
+    "arm_timeout": "AKSDIAG_ARM_TIMEOUT",
+    "probe_timeout": "AKSDIAG_PROBE_TIMEOUT",
+    "collect_timeout": "AKSDIAG_COLLECT_TIMEOUT",
+    "concurrency": "AKSDIAG_CLUSTER_CONCURRENCY",
+    "page_size": "AKSDIAG_PAGE_SIZE",
+    "retries": "AKSDIAG_RETRIES",
+    "backoff": "AKSDIAG_BACKOFF",
+    "max_retry_after": "AKSDIAG_MAX_RETRY_AFTER",
+    "cached_lists": "AKSDIAG_CACHED_LISTS",
+    "breaker_threshold": "AKSDIAG_BREAKER_THRESHOLD",
+    "breaker_cooldown": "AKSDIAG_BREAKER_COOLDOWN",
+    "run_command_timeout": "AKSDIAG_RUN_COMMAND_TIMEOUT",
+    "run_command_poll": "AKSDIAG_RUN_COMMAND_POLL",
+}
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    arm_endpoint: str = "https://management.azure.com"
+    arm_scope: str = ""  # default: "<arm_endpoint>/.default"
+    authority_host: str = "https://login.microsoftonline.com"
+    k8s_timeout: float = 10.0  # per Kubernetes API call (socket read)
+    connect_timeout: float = 5.0  # TCP connect, Kubernetes and probe
+    arm_timeout: float = 30.0  # per ARM call
+    probe_timeout: float = 5.0  # each stage of the active probe
+    collect_timeout: float = 60.0  # a whole collection, whatever is still running
+    concurrency: int = 4  # reads in flight against one cluster
+    page_size: int = 500  # `limit` of list pages
+    retries: int = 3  # 429/5xx retries per call (Kubernetes and ARM)
+    backoff: float = 0.5  # first backoff without Retry-After, doubled each time
+    max_retry_after: float = 10.0  # longest wait a Retry-After may impose
+    cached_lists: bool = True  # resourceVersion=0: served from the API server's watch cache
+    breaker_threshold: int = 3  # consecutive 429/5xx failures that open the circuit
+    breaker_cooldown: float = 60.0  # how long an open circuit answers from the last collection
+    run_command_timeout: float = 180.0  # `az aks command invoke` style reads (private clusters)
+    run_command_poll: float = 3.0
+
+    @property
+    def scope(self) -> str:
+        return self.arm_scope or f"{self.arm_endpoint.rstrip('/')}/.default"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LiveSettings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = _ENV[f.name]
+            raw = env.get(name, "").strip()
+            if not raw:
+                continue
+            default = f.default
+            try:
+                if isinstance(default, bool):
+                    if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                        raise ValueError
+                    values[f.name] = raw.lower() in ("1", "true", "yes")
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = raw.rstrip("/") if raw.startswith("http") else raw
+            except ValueError:
+                kind = "true or false" if isinstance(default, bool) else "a number"
+                raise SettingsError(f"{name} must be {kind}, not {raw!r}") from None
+            value = values[f.name]
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise SettingsError(f"{name} must not be negative, not {raw!r}")
+        for key in ("arm_endpoint", "authority_host"):
+            url = str(values.get(key, getattr(cls, key)))
+            if not url.startswith("https://"):
+                raise SettingsError(f"{_ENV[key]} must be an https:// URL, not {url!r}")
+        return cls(**values)  # type: ignore[arg-type]

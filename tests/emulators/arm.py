@@ -1,0 +1,286 @@
+"""An Azure Resource Manager emulator on loopback (TLS, since azure-core's bearer policy wants
+it) for the real azure-mgmt-containerservice and azure-mgmt-network clients:
+
+- ManagedCluster GET (fixtures in the ARM REST shape or the `az aks show` shape, served as REST),
+  `listClusterUserCredential` (a kubeconfig pointing at a KubeEmulator);
+- public IP, subnet and NAT gateway GETs;
+- `runCommand` POST -> 202 with Location and Azure-AsyncOperation, polled to a result whose
+  `logs` hold what `kubectl get ... -o json` prints, computed from a KubeEmulator's objects;
+- an App Service style managed identity endpoint (`/msi/token`) so DefaultAzureCredential works
+  in a subprocess with IDENTITY_ENDPOINT/IDENTITY_HEADER;
+- faults (429 + Retry-After, 500, 404, 403, delays) and per-path counts from EmulatorServer.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ._http import EmulatorServer, Reply, Request
+from ._select import SelectorError
+
+if TYPE_CHECKING:
+    from .k8s_api import KubeEmulator
+
+Obj = dict[str, Any]
+ARM_TOKEN = "FAKE-arm-token-0123456789abcdef"
+IDENTITY_HEADER = "FAKE-identity-header"
+
+_ENVELOPE = {"id", "name", "type", "location", "tags", "sku", "identity", "extendedlocation",
+             "etag", "systemdata", "kind", "properties", "zones", "resourcegroup"}  # fmt: skip
+# `az aks show` spellings -> the REST spellings ARM itself uses (the ones that matter here).
+_REST = {k.lower(): k for k in (
+    "authorizedIPRanges", "privateFQDN", "azurePortalFQDN", "dnsServiceIP", "effectiveOutboundIPs",
+    "enablePrivateClusterPublicFQDN", "managedOutboundIPs", "outboundIPs", "outboundIPPrefixes",
+    "podSubnetID", "vnetSubnetID", "privateDNSZone", "nodePublicIPPrefixID", "enableNodePublicIP",
+    "podIPAllocationMode", "osSKU", "osDiskSizeGB", "enableRBAC", "enableAzureRBAC",
+    "adminGroupObjectIDs", "publicIPs", "publicIPPrefixes",
+)}  # fmt: skip
+
+
+def _respell(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_REST.get(str(k).lower(), k): _respell(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_respell(v) for v in value]
+    return value
+
+
+def rest_cluster(body: Obj) -> Obj:
+    """Either cluster.json shape -> the ARM REST body ARM would serve."""
+    if isinstance(body.get("properties"), dict):
+        return _respell(body)  # type: ignore[no-any-return]
+    out = {k: v for k, v in body.items() if k.lower() in _ENVELOPE and k != "resourceGroup"}
+    out["properties"] = {k: v for k, v in body.items() if k.lower() not in _ENVELOPE}
+    return _respell(out)  # type: ignore[no-any-return]
+
+
+def _error(status: int, code: str, message: str) -> Reply:
+    return Reply(status, {"error": {"code": code, "message": message}})
+
+
+class ArmEmulator(EmulatorServer):
+    def __init__(
+        self,
+        *,
+        k8s: KubeEmulator | None = None,
+        token: str = ARM_TOKEN,
+        run_command_polls: int = 1,
+        run_command_forbidden: tuple[str, ...] = (),
+        certfile: str | None = None,
+        keyfile: str | None = None,
+    ) -> None:
+        super().__init__(certfile, keyfile)
+        self.k8s = k8s
+        self.tokens = {token}
+        self.run_command_polls = run_command_polls
+        self.run_command_forbidden = set(run_command_forbidden)
+        self._resources: dict[str, Obj] = {}  # lowercased id -> body
+        self._commands: dict[str, dict[str, Any]] = {}
+        self.run_command_requests: list[Obj] = []
+        self.kubeconfig_server: str | None = None  # defaults to k8s.url
+        self.ca_data: str | None = None  # base64 PEM of the KubeEmulator's CA, for kubeconfigs
+        self._mutex = threading.Lock()
+
+    # ------------------------------------------------------------ fixtures
+    def add_cluster(self, body: Obj) -> str:
+        rest = rest_cluster(body)
+        self._resources[rest["id"].lower()] = rest
+        return str(rest["id"])
+
+    def add_public_ip(self, resource_id: str, address: str | None) -> None:
+        props: Obj = {"publicIPAllocationMethod": "Static", "provisioningState": "Succeeded"}
+        if address:
+            props["ipAddress"] = address
+        self._resources[resource_id.lower()] = {
+            "id": resource_id, "name": resource_id.rsplit("/", 1)[-1], "location": "westeurope",
+            "type": "Microsoft.Network/publicIPAddresses", "properties": props,
+        }  # fmt: skip
+
+    def add_subnet(self, subnet_id: str, prefix: str, nat_gateway_id: str | None = None) -> None:
+        props: Obj = {"addressPrefix": prefix, "provisioningState": "Succeeded"}
+        if nat_gateway_id:
+            props["natGateway"] = {"id": nat_gateway_id}
+        self._resources[subnet_id.lower()] = {
+            "id": subnet_id, "name": subnet_id.rsplit("/", 1)[-1],
+            "type": "Microsoft.Network/virtualNetworks/subnets", "properties": props,
+        }  # fmt: skip
+
+    def add_nat_gateway(
+        self, nat_id: str, public_ip_ids: list[str], prefix_ids: tuple[str, ...] = ()
+    ) -> None:
+        self._resources[nat_id.lower()] = {
+            "id": nat_id, "name": nat_id.rsplit("/", 1)[-1], "location": "westeurope",
+            "type": "Microsoft.Network/natGateways", "sku": {"name": "Standard"},
+            "properties": {"publicIpAddresses": [{"id": i} for i in public_ip_ids],
+                           "publicIpPrefixes": [{"id": i} for i in prefix_ids],
+                           "provisioningState": "Succeeded"},
+        }  # fmt: skip
+
+    # ------------------------------------------------------------ routing
+    def error_body(self, status: int) -> Any:
+        codes = {429: "TooManyRequests", 500: "InternalServerError", 404: "ResourceNotFound",
+                 403: "AuthorizationFailed", 401: "InvalidAuthenticationToken"}  # fmt: skip
+        return {
+            "error": {"code": codes.get(status, "Error"), "message": f"injected fault: {status}"}
+        }
+
+    def route(self, req: Request) -> Reply:
+        if req.path == "/msi/token":
+            return self._msi(req)
+        auth = req.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+            return _error(
+                401, "InvalidAuthenticationToken", "The access token is missing or invalid."
+            )
+        path = req.path.rstrip("/")
+        low = path.lower()
+        if req.method == "POST" and low.endswith("/listclusterusercredential"):
+            return self._credentials(low.rsplit("/", 1)[0])
+        if req.method == "POST" and low.endswith("/runcommand"):
+            return self._run_command(req, path.rsplit("/", 1)[0])
+        if "/commandresults/" in low:
+            return self._command_result(low.rsplit("/", 1)[-1])
+        if "/operations/" in low and "microsoft.containerservice/locations/" in low:
+            return self._operation(low.rsplit("/", 1)[-1])
+        if req.method == "GET" and low in self._resources:
+            return Reply(200, self._resources[low])
+        return _error(404, "ResourceNotFound", f"The Resource '{path}' was not found.")
+
+    def _msi(self, req: Request) -> Reply:
+        if req.headers.get("x-identity-header") != IDENTITY_HEADER:
+            return Reply(401, {"error": "invalid identity header"})
+        resource = req.query.get("resource", "")
+        token = (
+            ARM_TOKEN
+            if "management" in resource
+            else f"FAKE-aad-token-for-{resource.split('/')[0]}"
+        )
+        return Reply(200, {"access_token": token, "expires_on": str(int(time.time()) + 3600),
+                           "resource": resource, "token_type": "Bearer"})  # fmt: skip
+
+    def _credentials(self, cluster_id: str) -> Reply:
+        if cluster_id not in self._resources:
+            return _error(404, "ResourceNotFound", "cluster not found")
+        server = self.kubeconfig_server or (self.k8s.url if self.k8s else "https://127.0.0.1:1")
+        doc = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "aks",
+            "clusters": [{"name": "aks", "cluster": {"server": server,
+                                                     "certificate-authority-data": self.ca_data or ""}}],
+            "contexts": [{"name": "aks", "context": {"cluster": "aks", "user": "clusterUser_aks"}}],
+            "users": [{"name": "clusterUser_aks", "user": {"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "kubelogin",
+                "args": ["get-token", "--login", "devicecode", "--server-id",
+                         "6dae42f8-4368-4678-94ff-3960e28e3630"]}}}],
+        }  # fmt: skip
+        value = base64.b64encode(json.dumps(doc).encode()).decode()
+        return Reply(200, {"kubeconfigs": [{"name": "clusterUser", "value": value}]})
+
+    # ------------------------------------------------------------ run command
+    def _run_command(self, req: Request, cluster_path: str) -> Reply:
+        if cluster_path.lower() not in self._resources:
+            return _error(404, "ResourceNotFound", "cluster not found")
+        body = req.json() or {}
+        self.run_command_requests.append(body)
+        cmd_id = uuid.uuid4().hex
+        logs, code = self._execute(str(body.get("command", "")))
+        with self._mutex:
+            self._commands[cmd_id] = {"polls": self.run_command_polls, "logs": logs, "exit": code,
+                                      "cluster": cluster_path}  # fmt: skip
+        sub = cluster_path.split("/")[2]
+        api = req.query.get("api-version", "")
+        return Reply(202, None, {
+            "Location": f"{self.url}{cluster_path}/commandResults/{cmd_id}?api-version={api}",
+            "Azure-AsyncOperation": f"{self.url}/subscriptions/{sub}/providers/"
+            f"Microsoft.ContainerService/locations/westeurope/operations/{cmd_id}?api-version={api}",
+        })  # fmt: skip
+
+    def _tick(self, cmd_id: str) -> dict[str, Any] | None:
+        with self._mutex:
+            cmd = self._commands.get(cmd_id)
+            if cmd is not None and cmd["polls"] > 0:
+                cmd["polls"] -= 1
+                return {**cmd, "pending": True}
+            return cmd
+
+    def _operation(self, cmd_id: str) -> Reply:
+        cmd = self._tick(cmd_id)
+        if cmd is None:
+            return _error(404, "NotFound", "operation not found")
+        return Reply(200, {"id": cmd_id, "name": cmd_id,
+                           "status": "InProgress" if cmd.get("pending") else "Succeeded"})  # fmt: skip
+
+    def _command_result(self, cmd_id: str) -> Reply:
+        cmd = self._tick(cmd_id)
+        if cmd is None:
+            return _error(404, "NotFound", "command not found")
+        if cmd.get("pending"):
+            return Reply(
+                202, None, {"Location": f"{self.url}{cmd['cluster']}/commandResults/{cmd_id}"}
+            )
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return Reply(200, {"id": cmd_id, "properties": {
+            "provisioningState": "Succeeded", "exitCode": cmd["exit"], "startedAt": now,
+            "finishedAt": now, "logs": cmd["logs"]}})  # fmt: skip
+
+    def _execute(self, command: str) -> tuple[str, int]:
+        """A tiny shell: `;`-separated `echo '...'` and `kubectl get R[,R] [-A|-n NS]
+        [--field-selector S] [-l S] -o json [2>&1]` run against the KubeEmulator's objects."""
+        out: list[str] = []
+        code = 0
+        for part in command.split(";"):
+            words = [w for w in shlex.split(part) if w != "2>&1"]
+            if not words:
+                continue
+            if words[0] == "echo":
+                out.append(" ".join(words[1:]))
+                continue
+            if words[:2] != ["kubectl", "get"] or self.k8s is None:
+                out.append(f"sh: {words[0]}: not found")
+                code = 127
+                continue
+            text, code = self._kubectl_get(words[2:])
+            out.append(text)
+        return "\n".join(out) + "\n", code
+
+    def _kubectl_get(self, args: list[str]) -> tuple[str, int]:
+        assert self.k8s is not None
+        names, namespace, fields, labels = "", "", "", ""
+        it = iter(args)
+        for a in it:
+            if a in ("-A", "--all-namespaces", "-o", "json", "-ojson"):
+                continue
+            if a in ("-n", "--namespace"):
+                namespace = next(it)
+            elif a.startswith("--field-selector"):
+                fields = a.split("=", 1)[1] if "=" in a else next(it)
+            elif a in ("-l", "--selector"):
+                labels = next(it)
+            elif not a.startswith("-"):
+                names = a
+        items: list[Obj] = []
+        for name in names.split(","):
+            res = self.k8s.resources.get(name)
+            if res is None:
+                return f'error: the server doesn\'t have a resource type "{name}"', 1
+            if name in self.run_command_forbidden:
+                scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+                return (f'Error from server (Forbidden): {name} is forbidden: User "aks-command" '
+                        f'cannot list resource "{name}" in API group "{res.group}" {scope}'), 1  # fmt: skip
+            try:
+                items += self.k8s.kubectl_list(name, namespace, fields, labels)["items"]
+            except SelectorError as exc:
+                return f"Error from server (BadRequest): {exc}", 1
+        doc = {
+            "apiVersion": "v1",
+            "items": items,
+            "kind": "List",
+            "metadata": {"resourceVersion": ""},
+        }
+        return json.dumps(doc, indent=4), 0
