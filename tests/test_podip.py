@@ -342,7 +342,7 @@ def test_terminated_pods_reaching_max_pods(tmp_path):
         f"34 terminated pods are still on {N1} (4 Failed, 30 Succeeded); the node's maxPods is 30"
         in text
     )
-    assert "Job batch/report-28930230 (30)" in text
+    assert "made by: CronJob batch/report (30 pods), Job batch/etl (4 pods)" in text
     cmds = commands(f)
     assert (f"kubectl delete pods -A --field-selector spec.nodeName={N1},status.phase=Succeeded"
             in cmds)  # fmt: skip

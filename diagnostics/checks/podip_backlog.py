@@ -27,7 +27,33 @@ def _max_pods(ctx: CheckContext, node: str) -> int:
 
 
 def _owners(done: list[Pod]) -> Counter[tuple[str, str, str]]:
-    return Counter((p.namespace, p.owner_kind or "Pod", p.owner_name or p.name) for p in done)
+    """(namespace, kind, name) -> finished pods; Jobs a CronJob made count under the CronJob."""
+    out: Counter[tuple[str, str, str]] = Counter()
+    for p in done:
+        kind, name = p.owner_kind or "Pod", p.owner_name or p.name
+        m = _CRONJOB_JOB.match(name) if kind == "Job" else None
+        out[(p.namespace, "CronJob", m["cronjob"]) if m else (p.namespace, kind, name)] += 1
+    return out
+
+
+def _pods(n: int) -> str:
+    return f"{n} pod{'s' if n != 1 else ''}"
+
+
+def _made_by(owners: Counter[tuple[str, str, str]]) -> str:
+    """'CronJob batch/report (30 pods), 118 Workflows in argo (118 pods, e.g. wf-abc)'."""
+    groups: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for (ns, kind, name), n in owners.most_common():
+        groups.setdefault((ns, kind), []).append((name, n))
+    parts = []
+    for (ns, kind), members in sorted(groups.items(), key=lambda g: -sum(n for _, n in g[1])):
+        if len(members) <= 3:
+            parts += [f"{kind} {ns}/{name} ({_pods(n)})" for name, n in members]
+        else:
+            total = sum(n for _, n in members)
+            examples = ", ".join(name for name, _ in members[:2])
+            parts.append(f"{len(members)} {kind}s in {ns} ({_pods(total)}, e.g. {examples})")
+    return listing(parts)
 
 
 def _cleanup_steps(node: str, owners: Counter[tuple[str, str, str]]) -> list[Step]:
@@ -51,27 +77,37 @@ def _cleanup_steps(node: str, owners: Counter[tuple[str, str, str]]) -> list[Ste
         },
         separators=(",", ":"),
     )
-    seen_cron: set[tuple[str, str]] = set()
-    jobs = [(ns, name) for (ns, kind, name), _ in owners.most_common() if kind == "Job"]
-    for ns, job in jobs[:3]:
-        m = _CRONJOB_JOB.match(job)
-        if m and (ns, m["cronjob"]) not in seen_cron:
-            seen_cron.add((ns, m["cronjob"]))
+    top = [
+        (ns, kind, name)
+        for (ns, kind, name), _ in owners.most_common()
+        if kind in ("Job", "CronJob")
+    ]
+    for ns, kind, name in top[:3]:
+        if kind == "CronJob":
             steps.append(
                 Step(
-                    f"Job {ns}/{job} looks made by CronJob {m['cronjob']}: keep fewer finished "
-                    "Jobs and let each one delete itself an hour after it ends.",
-                    f"kubectl patch cronjob -n {q(ns)} {q(m['cronjob'])} --type merge -p {q(history)}",
+                    f"CronJob {ns}/{name} made most of them: keep fewer finished Jobs and let each "
+                    "one delete itself (and its pods) an hour after it ends.",
+                    f"kubectl patch cronjob -n {q(ns)} {q(name)} --type merge -p {q(history)}",
                 )
             )
-        elif not m:
+        else:
             steps.append(
                 Step(
-                    f"Let Job {ns}/{job} delete itself (and its pods) an hour after it finishes; "
+                    f"Let Job {ns}/{name} delete itself (and its pods) an hour after it finishes; "
                     "set ttlSecondsAfterFinished in its manifest so the next release keeps it.",
-                    f"kubectl patch job -n {q(ns)} {q(job)} --type merge -p {q(ttl)}",
+                    f"kubectl patch job -n {q(ns)} {q(name)} --type merge -p {q(ttl)}",
                 )
             )
+    for ns in sorted({ns for (ns, kind, _), _n in owners.items() if kind == "Workflow"}):
+        steps.append(
+            Step(
+                f"Argo keeps a workflow's pods until the Workflow is deleted: delete the finished "
+                f"ones in {ns}, and set podGC (strategy OnPodCompletion) or a ttlStrategy in the "
+                "workflows or the controller's workflowDefaults.",
+                f"argo delete -n {q(ns)} --completed --older 1h",
+            )
+        )
     steps.append(
         Step(
             "AKS manages kube-controller-manager, so its --terminated-pod-gc-threshold cannot be "
@@ -104,8 +140,7 @@ def terminated_pods_backlog(ctx: CheckContext) -> Iterator[Finding]:
             f"{len(done)} terminated pods are still on {node} "
             f"({', '.join(f'{n} {ph}' for ph, n in sorted(phases.items()))})"
             + (f"; the node's maxPods is {max_pods}" if max_pods else ""),
-            "made by: "
-            + listing(f"{kind} {ns}/{name} ({n})" for (ns, kind, name), n in owners.most_common()),
+            "made by: " + _made_by(owners),
         ]
         if finished:
             evidence.append(

@@ -289,7 +289,7 @@ def node_ip_exhausted(ctx: CheckContext) -> Iterator[Finding]:
             cause="The node genuinely runs as many pods as it has addresses for: new pods "
             "scheduled there cannot get an IP until others finish or the pool grows.",
             remediation=tuple(_capacity_steps(ctx, ips)),
-            docs=DOCS["ip-planning"],
+            docs=DOCS["dynamic-ip"] if ips.mode == "dynamic" else DOCS["ip-planning"],
         )
 
 

@@ -362,7 +362,7 @@ def ipam_store_steps(ctx: CheckContext, ips: NodeIps) -> list[Step]:
     else:
         script = KUBENET_STORE if ips.mode == "kubenet" else AZURE_CNI_STORE
         where = (
-            "/var/lib/cni/networks/kubenet (k8s-pod-network with Calico)"
+            "files under /var/lib/cni/networks/kubenet, or k8s-pod-network with Calico"
             if ips.mode == "kubenet"
             else "/var/run/azure-vnet-ipam.json"
         )

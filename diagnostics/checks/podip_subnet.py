@@ -123,7 +123,7 @@ def _pod_cidr_capacity(ctx: CheckContext, c: ClusterInfo) -> Iterator[Finding]:
         code="podip.subnet-capacity",
         severity=Severity.WARNING,
         title=(
-            f"The pod CIDR {cidrs} is full: nodes got no /24"
+            f"The pod CIDR {cidrs} is full: {len(without)} node(s) got no /24"
             if without
             else f"The pod CIDR {cidrs} holds {blocks} nodes; the pools may need {need}"
         ),
@@ -230,10 +230,15 @@ def _already_full(ctx: CheckContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     full: dict[tuple[str, str], list[str]] = defaultdict(list)
     starved: dict[tuple[str, str], list[str]] = defaultdict(list)
+    cidrs = {nc.subnet_name: nc.subnet_cidr for n in snap.nodenetworkconfigs for nc in n.containers}
     for nnc in snap.nodenetworkconfigs:
         if ctx.args.node and nnc.name != ctx.args.node:
             continue
-        subnet = next(((nc.subnet_name, nc.subnet_cidr) for nc in nnc.containers), ("", ""))
+        subnet = next(((nc.subnet_name, nc.subnet_cidr) for nc in nnc.containers), None)
+        if subnet is None:  # no network container yet: the subnet its pool draws from
+            pool = node_ips(snap, nnc.name).pool
+            name = _subnet_name(pool.pod_subnet_id or pool.vnet_subnet_id) if pool else ""
+            subnet = (name, cidrs.get(name, ""))
         if any(nc.status == SUBNET_FULL for nc in nnc.containers) or nnc.status == SUBNET_FULL:
             full[subnet].append(nnc.name)
         elif nnc.requested > 0 and nnc.assigned == 0:
