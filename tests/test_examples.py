@@ -1,0 +1,142 @@
+"""The bundled example snapshots (examples/*/): each broken one raises what it is there to show,
+in its scenario and in `health`; the healthy one raises no warning or critical in any scenario."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from diagnostics.checks.base import ScenarioArgs
+from diagnostics.collectors.snapshot_dir import SnapshotSource, read_snapshot
+from diagnostics.model import Report, Severity
+from diagnostics.resources import K8S_RESOURCES
+from diagnostics.runner import run
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+FOLDERS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()) if EXAMPLES.is_dir() else []
+AS = ("shop", "orders-worker")
+
+# folder -> [(scenario, arguments, codes it must raise)]; README.md in each folder shows the same.
+EXPECTED: dict[str, list[tuple[str, dict[str, Any], set[str]]]] = {
+    "broken-apiserver": [
+        ("apiserver", {"from_ips": ("198.51.100.7",)},
+         {"cluster.provisioning-failed", "apiserver.authorized-ip.client-excluded"}),
+        ("node-api", {}, {"nodeapi.kubernetes-service"}),
+    ],
+    "broken-nodeapi": [
+        ("node-api", {"as_account": AS},
+         {"nodeapi.authorized-ip.egress-excluded", "nodeapi.tunnel-unhealthy",
+          "nodeapi.network-policy-egress", "nodeapi.rbac-forbidden"}),
+    ],
+    "firewall-udr": [
+        ("node-api", {}, {"nodeapi.firewall-egress", "nodeapi.tunnel-unhealthy",
+                          "nodeapi.authorized-ip.egress-unverified"}),
+    ],
+    "private-cluster": [
+        ("apiserver", {}, {"apiserver.private-cluster", "apiserver.private-dns"}),
+        ("node-api", {}, {"nodeapi.private-dns"}),
+    ],
+    "stopped": [("apiserver", {}, {"cluster.stopped"})],
+}  # fmt: skip
+NEEDS_ARGS = {"apiserver.authorized-ip.client-excluded", "nodeapi.rbac-forbidden"}
+
+
+def _run(folder: str, scenario: str, **args: Any) -> Report:
+    return run(scenario, SnapshotSource(EXAMPLES / folder, folder), ScenarioArgs(**args))
+
+
+def _codes(report: Report) -> set[str]:
+    return {f.code for f in report.findings}
+
+
+def _internal_errors(report: Report) -> list[str]:
+    return [u.sentence() for u in report.unavailable if "internal error" in u.reason]
+
+
+CASES = [(folder, sc, args, codes) for folder, runs in EXPECTED.items() for sc, args, codes in runs]
+
+
+@pytest.mark.parametrize("folder,scenario,args,codes", CASES,
+                         ids=[f"{f}-{s}" for f, s, _, _ in CASES])  # fmt: skip
+def test_example_raises_its_codes(folder, scenario, args, codes):
+    report = _run(folder, scenario, **args)
+    assert codes <= _codes(report), f"{folder} {scenario}: missing {codes - _codes(report)}"
+    assert not _internal_errors(report)
+    health = _run(
+        folder, "health", **({"as_account": args["as_account"]} if "as_account" in args else {})
+    )
+    expected = {c for c in codes if c not in NEEDS_ARGS or "as_account" in args}
+    assert expected <= _codes(health), f"{folder} health: missing {expected - _codes(health)}"
+    assert all(f.scenario for f in health.findings)
+
+
+def test_broken_nodeapi_names_the_excluded_nat_ip_and_the_blocked_namespace():
+    report = _run("broken-nodeapi", "node-api", as_account=AS)
+    (egress,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
+    assert any("203.0.113.78" in e for e in egress.evidence)
+    assert any(
+        s.command and "--api-server-authorized-ip-ranges 192.0.2.0/26,203.0.113.77/32,203.0.113.78/32"
+        in s.command for s in egress.remediation
+    )  # fmt: skip
+    (policy,) = [f for f in report.findings if f.code == "nodeapi.network-policy-egress"]
+    assert policy.subject == "Namespace/shop"
+
+
+def test_stopped_cluster_reports_kubernetes_sources_unavailable():
+    report = _run("stopped", "health")
+    assert "cluster.stopped" in _codes(report)
+    missing = {u.source for u in report.unavailable}
+    assert {"pods", "services", "nodes", "events"} <= missing
+
+
+def test_both_cluster_json_shapes_are_exercised():
+    shapes = {f: "properties" in json.loads((EXAMPLES / f / "cluster.json").read_text())
+              for f in ("healthy", "broken-apiserver")}  # fmt: skip
+    assert shapes == {"healthy": False, "broken-apiserver": True}
+    rest = read_snapshot(EXAMPLES / "broken-apiserver").cluster
+    assert rest is not None and rest.authorized_ip_ranges == ("192.0.2.0/26", "203.0.113.48/32")
+
+
+def test_healthy_example_holds_every_snapshot_file():
+    root = EXAMPLES / "healthy"
+    for name in ("cluster.json", "publicips.json", "snapshot.json"):
+        assert (root / name).is_file(), name
+    for name in K8S_RESOURCES:
+        doc = json.loads((root / "k8s" / f"{name}.json").read_text())
+        assert doc["kind"] == "List" and doc["items"], name
+    snap = read_snapshot(root)
+    assert not snap.missing
+
+
+def _healthy_runs() -> list[tuple[str, dict[str, Any]]]:
+    snap = read_snapshot(EXAMPLES / "healthy") if (EXAMPLES / "healthy").is_dir() else None
+    runs: list[tuple[str, dict[str, Any]]] = [
+        ("health", {}), ("apiserver", {}), ("apiserver", {"from_ips": ("192.0.2.10",)}),
+        ("pod-ip", {}), ("node-api", {}), ("node-api", {"as_account": AS}),
+        ("node-api", {"as_account": ("shop", "api")}),
+    ]  # fmt: skip
+    if snap is not None:
+        runs += [("pod-ip", {"node": n.name}) for n in snap.nodes]
+        runs += [("service", {"service": (s.namespace, s.name)}) for s in snap.services]
+    return runs
+
+
+@pytest.mark.parametrize("scenario,args", _healthy_runs(), ids=lambda v: str(v))
+def test_healthy_example_raises_no_warning_in_any_scenario(scenario, args):
+    report = _run("healthy", scenario, **args)
+    bad = [f"{f.code}: {f.title}" for f in report.findings if f.severity.at_least(Severity.WARNING)]
+    assert bad == []
+    assert not _internal_errors(report)
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_every_example_runs_cleanly(folder):
+    """Folders added by other scenarios too: health runs without an internal error, and a
+    `broken-*` folder shows at least one warning or critical."""
+    report = _run(folder, "health")
+    assert not _internal_errors(report)
+    if folder.startswith("broken-"):
+        assert report.worst.at_least(Severity.WARNING)
