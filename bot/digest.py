@@ -192,7 +192,6 @@ class DigestService:
         digest: DigestConfig,
         at: float,
         requested_by: str | None = None,
-        scheduled: bool = False,
     ) -> tuple[DigestView, dict[str, Any]]:
         """The view to render and the state the next digest compares with."""
         previous = self._previous(digest.name)
@@ -224,7 +223,6 @@ class DigestService:
             clusters=tuple(clusters),
             previous_at=float(previous["at"]) if previous and "at" in previous else None,
             requested_by=requested_by,
-            scheduled=scheduled,
         )
         return view, {"at": at, "clusters": state}
 
@@ -330,7 +328,7 @@ class DigestService:
             plan = json.loads(progress["plan"])
             log.info("digest %s: resuming a post another replica started", digest.name)
         else:
-            view, state = self._gather(digest, at, scheduled=True)
+            view, state = self._gather(digest, at)
             if digest.quiet_when_green and view.green and not view.changed:
                 self._commit(digest.name, state)
                 finish(self.redis, keys, "quiet")

@@ -24,7 +24,7 @@ from slack_sdk import WebClient
 from bot.cli import main
 from bot.config import load_config
 from bot.digest import DigestService
-from bot.render.blocks import MAX_BLOCKS, MAX_SECTION
+from bot.render.blocks import MAX_BLOCKS, MAX_MESSAGE_CHARS, MAX_SECTION
 from bot.silences import SilenceStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -468,6 +468,12 @@ def test_the_parent_stays_within_slack_limits_with_many_clusters(tmp_path, redis
     service(cfg, redis_url, slack).post_now("morning")
     parent = slack.parents[-1]
     assert len(blocks_of(parent)) <= MAX_BLOCKS
+    assert len(json.dumps(blocks_of(parent))) <= MAX_MESSAGE_CHARS
+    assert "*prod* — 1 critical" in text_of(parent)  # the cluster with findings is still there
+    replies = slack.replies(slack.parents[-1]["_ts"])
+    assert len(replies) <= 6  # not a reply per unreadable cluster
+    assert all(len(blocks_of(r)) <= MAX_BLOCKS for r in replies)
+    assert "c59-" in "\n".join(text_of(r) for r in replies)  # every one is named in the thread
     for block in blocks_of(parent):
         if block.get("type") == "section":
             assert len(block["text"]["text"]) <= MAX_SECTION

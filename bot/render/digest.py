@@ -10,7 +10,7 @@ minimum severity, silenced). Details go in the thread, one cluster after another
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,8 @@ from bot.render.text import STYLE
 from bot.silences import Silence, format_duration
 from diagnostics.model import Finding, Report, Severity
 
-MAX_LISTED = 15  # new / resolved lines in the parent before "…and N more"
+MAX_LISTED = 10  # new / resolved lines in the parent before "…and N more"
+CLUSTER_LINES_BUDGET = 5000  # characters of per-cluster lines in the parent
 UNREADABLE = ":warning:"
 GREEN = ":large_green_circle:"
 
@@ -83,8 +84,6 @@ class DigestView:
     clusters: tuple[ClusterDigest, ...] = ()
     previous_at: float | None = None  # None: the first digest of this name
     requested_by: str | None = None
-    scheduled: bool = False
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def new(self) -> list[tuple[str, Finding]]:
@@ -161,7 +160,7 @@ def _title(view: DigestView) -> str:
 def _cluster_line(c: ClusterDigest, now: float) -> str:
     if not c.readable:
         return (
-            f"{UNREADABLE} *{esc(c.alias)}* — could not be read: {esc(_clip(c.error or '', 300))}"
+            f"{UNREADABLE} *{esc(c.alias)}* — could not be read: {esc(_clip(c.error or '', 200))}"
         )
     worst = c.worst
     emoji = GREEN if not c.shown else EMOJI[worst]
@@ -174,10 +173,36 @@ def _cluster_line(c: ClusterDigest, now: float) -> str:
     return f"{emoji} *{esc(c.alias)}* — {verdict} · " + " · ".join(extra)
 
 
+def _cluster_lines(view: DigestView) -> list[str]:
+    """A line per cluster; past the budget, green clusters share one line and the rest is cut
+    with a pointer to the thread (Slack caps a message's size)."""
+    lines = [_cluster_line(c, view.now) for c in view.clusters]
+    if sum(len(line) + 1 for line in lines) <= CLUSTER_LINES_BUDGET:
+        return lines
+    quiet = [c.alias for c in view.clusters if c.readable and not c.shown]
+    # Worst first: clusters with findings by severity, then those that could not be read.
+    ranked = sorted(
+        (c for c in view.clusters if not (c.readable and not c.shown)),
+        key=lambda c: (not c.readable, c.worst.rank),
+    )
+    lines = [_cluster_line(c, view.now) for c in ranked]
+    if quiet:
+        lines.append(_clip(f"{GREEN} all clear: " + ", ".join(f"*{esc(a)}*" for a in quiet), 1000))
+    out: list[str] = []
+    size = 0
+    for i, line in enumerate(lines):
+        if size + len(line) + 1 > CLUSTER_LINES_BUDGET:
+            out.append(f"_…and {len(lines) - i} more cluster line(s) in the thread_")
+            break
+        out.append(line)
+        size += len(line) + 1
+    return out
+
+
 def _new_lines(view: DigestView) -> list[str]:
     items = sorted(view.new, key=lambda p: (p[1].severity.rank, p[0], p[1].code, p[1].subject))
     lines = [
-        f"• {EMOJI[f.severity]} *{esc(alias)}* `{f.code}` {esc(_clip(f.title, 200))}"
+        f"• {EMOJI[f.severity]} *{esc(alias)}* `{f.code}` {esc(_clip(f.title, 150))}"
         for alias, f in items[:MAX_LISTED]
     ]
     if len(items) > MAX_LISTED:
@@ -188,7 +213,7 @@ def _new_lines(view: DigestView) -> list[str]:
 def _resolved_lines(view: DigestView) -> list[str]:
     items = sorted(view.resolved, key=lambda p: (p.severity.rank, p.cluster, p.code, p.subject))
     lines = [
-        f"• :white_check_mark: *{esc(p.cluster)}* `{p.code}` ~{esc(_clip(p.title, 200))}~"
+        f"• :white_check_mark: *{esc(p.cluster)}* `{p.code}` ~{esc(_clip(p.title, 150))}~"
         for p in items[:MAX_LISTED]
     ]
     if len(items) > MAX_LISTED:
@@ -200,7 +225,7 @@ def _resolved_lines(view: DigestView) -> list[str]:
 
 
 def digest_parent(view: DigestView) -> SlackMessage:
-    lines = [_title(view)] + [_cluster_line(c, view.now) for c in view.clusters]
+    lines = [_title(view), *_cluster_lines(view)]
     if not view.clusters:
         lines.append("_This digest names no clusters._")
     blocks: list[Block] = _sections("\n".join(lines))
@@ -228,7 +253,6 @@ def digest_parent(view: DigestView) -> SlackMessage:
     if view.below_count:
         meta.append(f"{view.below_count} finding(s) below {view.min_severity.value} left out")
     meta.append("details in the thread")
-    meta += list(view.notes)
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(" · ".join(meta), 3000))]))
     return SlackMessage(text=_fallback(view), blocks=[b.to_dict() for b in blocks[:50]])
 
@@ -273,20 +297,25 @@ def _cluster_groups(c: ClusterDigest, now: float) -> list[list[Block]]:
 
 
 def digest_thread(view: DigestView) -> list[SlackMessage]:
-    """One or more replies per cluster with something to say; green clusters share one line."""
+    """Replies for each cluster with something to say; clusters that could not be read share
+    replies, and green clusters share one line."""
     messages: list[SlackMessage] = []
     quiet: list[str] = []
+    unreadable: list[list[Block]] = []
     for c in view.clusters:
-        if c.readable and not c.shown and not c.silenced:
+        if not c.readable:
+            unreadable += _cluster_groups(c, view.now)
+        elif not c.shown and not c.silenced:
             quiet.append(c.alias)
-            continue
-        messages += pack(_cluster_groups(c, view.now), f"digest {view.name}: {c.alias}")
+        else:
+            messages += pack(_cluster_groups(c, view.now), f"digest {view.name}: {c.alias}")
+    if unreadable:
+        messages += pack(unreadable, f"digest {view.name}: clusters that could not be read")
     if quiet:
         names = ", ".join(f"*{esc(a)}*" for a in quiet)
         text = f"{GREEN} Nothing at or above {view.min_severity.value} on {names}."
-        messages.append(SlackMessage(text=f"digest {view.name}: all clear", blocks=[
-            b.to_dict() for b in _sections(text)
-        ]))  # fmt: skip
+        blocks = [b.to_dict() for b in _sections(text)]
+        messages.append(SlackMessage(text=f"digest {view.name}: all clear", blocks=blocks))
     return messages
 
 
