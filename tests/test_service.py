@@ -268,7 +268,7 @@ def test_kube_proxy_not_ready_names_the_node(tmp_path):
     report = diagnose(tmp_path, **snap)
     (f,) = found(report, "service.kube-proxy-unhealthy")
     assert f.severity is Severity.WARNING
-    assert f.title == "kube-proxy (kube-proxy) is not ready on 1 of 2 nodes"
+    assert f.title == "kube-proxy is not ready on 1 of 2 nodes"
     assert f"nodes without a ready kube-proxy pod: {N2} (kube-proxy-9mq4d: Running)" in f.evidence
     assert "kubectl get pods -n kube-system -o wide -l component=kube-proxy" in commands(f)
 

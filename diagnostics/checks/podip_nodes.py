@@ -47,6 +47,9 @@ HOLDING_REASONS = frozenset(
 )
 
 MAX_LISTED = 8
+_SANDBOX_PREFIX = re.compile(
+    r"^failed (to )?create pod sandbox: rpc error: code = \w+ desc = ", re.IGNORECASE
+)
 
 
 def listing(items: Iterable[str], limit: int = MAX_LISTED) -> str:
@@ -96,7 +99,7 @@ class NodeFailures:
     @property
     def sample(self) -> str:
         newest = max(self.events, key=lambda e: e.last or e.first or 0.0)
-        text = " ".join(newest.message.split())
+        text = _SANDBOX_PREFIX.sub("", " ".join(newest.message.split()))
         return text if len(text) <= 400 else text[:399] + "…"
 
 

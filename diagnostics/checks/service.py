@@ -1,16 +1,17 @@
 """`service`: why a service is not reachable from inside pods (the article's third section).
 
 With `NAMESPACE/NAME` the checks look at that service; in `health` at every service in the
-cluster. `service_backends` checks existence, selector, readiness and target ports;
-`service_proxy` kube-proxy (or Cilium); `service_network` network policies and CNI errors;
-`service_common` holds what they share.
+cluster. `service_lookup` checks existence and selector-less services; `service_backends`
+selectors, readiness and target ports; `service_proxy` kube-proxy (or Cilium);
+`service_network` network policies and CNI errors; `service_common` holds what they share.
 """
 
 from __future__ import annotations
 
 from diagnostics.checks.base import Check, CheckRegistry
-from diagnostics.checks.service_backends import backends_check, lookup, target_ports
+from diagnostics.checks.service_backends import backends_check, target_ports
 from diagnostics.checks.service_common import SCENARIO
+from diagnostics.checks.service_lookup import lookup
 from diagnostics.checks.service_network import cni_errors, network_policy
 from diagnostics.checks.service_proxy import kube_proxy
 from diagnostics.resources import CLUSTER

@@ -140,35 +140,48 @@ def slices_cmd(svc: Service) -> str:
 
 
 def pods_cmd(svc: Service, extra: str = "-o wide") -> str:
-    return (
-        f"kubectl get pods -n {q(svc.namespace)} -l {q(selector_text(svc.selector or {}))} {extra}"
-    )
+    selector = q(selector_text(svc.selector or {}))
+    return f"kubectl get pods -n {q(svc.namespace)} -l {selector} {extra}".rstrip()
+
+
+TLS_PORTS = {443, 8443, 9443, 6443}
+
+
+def _url(host: str, port: int, tls: bool) -> str:
+    return f"{'https' if tls else 'http'}://{host}:{port}/"
 
 
 def curl_steps(svc: Service, pod_ip: str = "", pod_port: int | None = None) -> list[Step]:
     """Connectivity tests that work: from a pod inside the cluster, since pod IPs and cluster
-    IPs are not reachable from a laptop."""
-    port = svc.ports[0].port if svc.ports else 80
+    IPs are not reachable from a laptop. TLS ports get https:// and -k (the test is about the
+    path, not the certificate)."""
+    sp = svc.ports[0] if svc.ports else None
+    port = sp.port if sp else 80
+    named_tls = sp is not None and any(
+        "https" in str(x) or "tls" in str(x) for x in (sp.name, sp.target_port)
+    )
     run = (
         f"kubectl run aksdiag-curl -n {q(svc.namespace)} --rm -it --restart=Never "
         f"--image={TEST_IMAGE} -- curl -v --max-time 5"
     )
     steps = []
     if pod_ip and pod_port:
+        tls = named_tls or pod_port in TLS_PORTS
         steps.append(
             Step(
                 "Test a backend pod directly from a pod in the same namespace (this creates a "
                 "short-lived pod; --rm deletes it). A refused connection means the container "
                 "does not listen on that port.",
-                f"{run} {q(f'http://{pod_ip}:{pod_port}/')}",
+                f"{run}{' -k' if tls else ''} {q(_url(pod_ip, pod_port, tls))}",
             )
         )
     host = f"{svc.name}.{svc.namespace}.svc.cluster.local"
+    tls = named_tls or port in TLS_PORTS
     steps.append(
         Step(
             "Test the service by name from inside the cluster; if the pod answers and the "
             "service does not, look at kube-proxy and network policies.",
-            f"{run} {q(f'http://{host}:{port}/')}",
+            f"{run}{' -k' if tls else ''} {q(_url(host, port, tls))}",
         )
     )
     return steps

@@ -187,6 +187,16 @@ CNI_ERROR = re.compile(
 )
 
 
+_SANDBOX_PREFIX = re.compile(
+    r"^failed (to )?create pod sandbox: rpc error: code = \w+ desc = ", re.IGNORECASE
+)
+
+
+def _gist(message: str) -> str:
+    """The message without the generic kubelet prefix, shortened."""
+    return short(_SANDBOX_PREFIX.sub("", " ".join(message.split())), 400)
+
+
 def _is_cni_error(reason: str, message: str) -> bool:
     return bool(CNI_ERROR.search(message)) or reason == "NetworkNotReady"
 
@@ -206,21 +216,52 @@ def cni_errors(ctx: CheckContext) -> Iterator[Finding]:
                     alloc = alloc or allocation_pattern(ev.message) is not None
                     lines.append(
                         f"pod {p.name} on {p.node or '?'}: {ev.reason} x{ev.count}: "
-                        f"{short(ev.message)}"
+                        f"{_gist(ev.message)}"
                     )
                     hit_pods.append(p)
-        for node in sorted({p.node for p in pods if p.node}):
+        nodes = sorted({p.node for p in pods if p.node})
+        for node in nodes:
             for ev in snap.events_for("Node", "", node):
                 if ev.type == "Warning" and _is_cni_error(ev.reason, ev.message):
-                    lines.append(f"node {node}: {ev.reason} x{ev.count}: {short(ev.message)}")
+                    lines.append(f"node {node}: {ev.reason} x{ev.count}: {_gist(ev.message)}")
         if lines:
-            yield _cni_finding(svc, pods, hit_pods, lines, alloc)
+            agents = [
+                line
+                for node in sorted({p.node for p in hit_pods if p.node} or nodes)
+                for line in _plugin_pods_down(snap, node)
+            ]
+            yield _cni_finding(svc, pods, hit_pods, lines, agents, alloc)
+
+
+NETWORK_AGENTS = (
+    "azure-cns",
+    "cilium",
+    "azure-ip-masq-agent",
+    "kube-proxy",
+    "calico-node",
+    "azure-npm",
+    "ip-masq-agent",
+    "konnectivity-agent",
+)
+
+
+def _plugin_pods_down(snap: Snapshot, node: str) -> list[str]:
+    """Network agents on the node that are not ready: the usual cause of CNI errors there."""
+    out = []
+    for p in snap.pods_by_node.get(node, ()):
+        agent = next((a for a in NETWORK_AGENTS if p.name.startswith(a + "-")), None)
+        if p.namespace == "kube-system" and agent and not p.ready and not p.terminated:
+            why = p.waiting_reasons[0] if p.waiting_reasons else p.phase
+            out.append(
+                f"on {node}, {agent} pod {p.name} is not ready: {why} ({p.restarts} restarts)"
+            )
+    return out
 
 
 def _cni_finding(
-    svc: Service, pods: list[Pod], hit: list[Pod], lines: list[str], alloc: bool
+    svc: Service, pods: list[Pod], hit: list[Pod], lines: list[str], agents: list[str], alloc: bool
 ) -> Finding:
-    evidence = lines[:6] + ([f"… and {len(lines) - 6} more"] if len(lines) > 6 else [])
+    evidence = lines[:6] + ([f"… and {len(lines) - 6} more"] if len(lines) > 6 else []) + agents
     if alloc:
         evidence.append("some are IP allocation failures: the pod-ip scenario says why")
     first = hit[0] if hit else pods[0]
@@ -243,6 +284,14 @@ def _cni_finding(
                 "Check the node's conditions and events.", f"kubectl describe node {q(first.node)}"
             ),
         ]
+    for line in agents[:2]:
+        pod_name = line.split(" pod ", 1)[1].split(" ", 1)[0]
+        steps.append(
+            Step(
+                f"Read why {pod_name} crashed (the network agent on that node).",
+                f"kubectl logs -n kube-system {q(pod_name)} --previous",
+            )
+        )
     return Finding(
         code="service.cni-errors",
         severity=Severity.WARNING,

@@ -62,6 +62,10 @@ def _gaps(snap: Snapshot, ds: DaemonSet) -> tuple[list[str], str]:
     return out, label
 
 
+def _nodes(n: int) -> str:
+    return f"{n} node{'s' if n != 1 else ''}"
+
+
 def _finding(ctx: CheckContext, ds: DaemonSet, what: str, replaces: bool) -> Finding:
     snap = ctx.snapshot
     gaps, label = _gaps(snap, ds)
@@ -73,11 +77,13 @@ def _finding(ctx: CheckContext, ds: DaemonSet, what: str, replaces: bool) -> Fin
         evidence.append(f"nodes without a ready {ds.name} pod: {listing(gaps)}")
     windows = [n.name for n in snap.nodes if n.os == "windows"]
     virtual = [n.name for n in snap.nodes if n.virtual]
-    if windows or virtual:
-        evidence.append(
-            f"not counted: {len(windows)} Windows nodes (kube-proxy runs there as a host "
-            f"service) and {len(virtual)} virtual nodes (no kube-proxy)"
-        )
+    skipped = []
+    if windows:
+        skipped.append(f"{_nodes(len(windows))} Windows (kube-proxy runs there as a host service)")
+    if virtual:
+        skipped.append(f"{_nodes(len(virtual))} virtual (they run no kube-proxy)")
+    if skipped:
+        evidence.append("not counted: " + "; ".join(skipped))
     select = f"-l {q(label)}" if label else f"| grep {q(ds.name)}"
     steps = [
         Step(
@@ -127,7 +133,8 @@ def kube_proxy(ctx: CheckContext) -> Iterator[Finding]:
     proxies = [d for d in snap.daemonsets if _is_kube_proxy(d)]
     for ds in proxies:
         if ds.ready < ds.desired:
-            yield _finding(ctx, ds, f"kube-proxy ({ds.name})", replaces=False)
+            what = "kube-proxy" if ds.name == "kube-proxy" else f"kube-proxy ({ds.name})"
+            yield _finding(ctx, ds, what, replaces=False)
     if proxies:
         return
     cilium = [d for d in snap.daemonsets if _is_cilium(d)]
