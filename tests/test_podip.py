@@ -4,6 +4,7 @@ and the false-alarm traps (ImagePullBackOff pods hold IPs, recovered pods, --nod
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -487,3 +488,42 @@ def test_odd_resource_group_names_survive_shell_quoting(tmp_path):
         argv = shlex.split(cmd)
         if "--resource-group" in argv:
             assert argv[argv.index("--resource-group") + 1] == "MC_rg-prod (eu)_prod"
+
+
+# ---------------------------------------------------------------- bundled examples
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE_CODES = {
+    "broken-podip-cni": {
+        "podip.allocation-failed", "podip.ip-leak", "podip.node-ip-exhausted",
+        "podip.terminated-pods-backlog", "podip.subnet-capacity",
+    },
+    "broken-podip-kubenet": {
+        "podip.allocation-failed", "podip.ip-leak", "podip.terminated-pods-backlog",
+        "podip.subnet-capacity",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("folder", sorted(EXAMPLE_CODES))
+def test_example_folders_raise_their_codes_in_health(folder):
+    report = run("health", SnapshotSource(EXAMPLES / folder, folder))
+    assert {f.code for f in report.findings if f.scenario == "pod-ip"} == EXAMPLE_CODES[folder]
+    assert not [u for u in report.unavailable if "internal error" in u.reason]
+
+
+def test_cni_example_names_the_leaking_node_and_the_full_subnet():
+    report = run("pod-ip", SnapshotSource(EXAMPLES / "broken-podip-cni", "prod"))
+    (leak,) = found(report, "podip.ip-leak")
+    assert leak.subject == "node/aks-userpool-16493051-vmss000000"
+    (full,) = [f for f in found(report, "podip.subnet-capacity") if "is full" in f.title]
+    assert "aks-userpool-16493051-vmss000002 (requested 16)" in "\n".join(full.evidence)
+    (exhausted,) = found(report, "podip.node-ip-exhausted")
+    assert exhausted.subject == "node/aks-userpool-16493051-vmss000001"
+
+
+def test_example_node_argument_and_unknown_node():
+    src = SnapshotSource(EXAMPLES / "broken-podip-kubenet", "prod")
+    one = run("pod-ip", src, ScenarioArgs(node="aks-nodepool1-27781234-vmss000001"))
+    assert not [f for f in one.findings if f.code != "podip.subnet-capacity"]
+    missing = run("pod-ip", src, ScenarioArgs(node="aks-nodepool1-27781234-vmss000009"))
+    assert [f.code for f in missing.findings] == ["podip.node-not-found"]

@@ -5,6 +5,7 @@ leader-election Endpoints, Cilium without kube-proxy, Windows and virtual nodes)
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -282,6 +283,19 @@ def test_windows_and_virtual_nodes_are_not_counted(tmp_path):
     assert diagnose(tmp_path, **snap).findings == []
 
 
+def test_proxy_missing_only_on_a_notready_node_is_the_nodes_problem(tmp_path):
+    proxies = [
+        pod(f"kube-proxy-{n[-4:]}", "kube-system", n, "10.224.0.9", {"component": "kube-proxy"},
+            ready=(n == N1), host_network=True, owner=("DaemonSet", "kube-proxy"))
+        for n in (N1, N2)
+    ]  # fmt: skip
+    ds = daemonset("kube-proxy", desired=2, ready=1, labels={"component": "kube-proxy"})
+    snap = healthy(
+        nodes=[node(N1), node(N2, ready=False)], pods=web_pods() + proxies, daemonsets=[ds]
+    )
+    assert found(diagnose(tmp_path, **snap), "service.kube-proxy-unhealthy") == []
+
+
 def test_cilium_without_kube_proxy_is_not_an_alarm(tmp_path):
     net = {"networkPlugin": "azure", "networkPluginMode": "overlay", "networkDataplane": "cilium",
            "networkPolicy": "cilium", "podCidr": "10.244.0.0/16"}  # fmt: skip
@@ -381,3 +395,40 @@ def test_health_runs_service_checks_on_every_service(tmp_path):
     report = diagnose(tmp_path, target=None, scenario="health", **snap)
     assert sorted(f.subject for f in found(report, "service.selector-matches-no-pods")) == [
         "service/backoffice/admin", "service/shop/api"]  # fmt: skip
+
+
+# ---------------------------------------------------------------- bundled example
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE = EXAMPLES / "broken-service"
+
+
+def test_example_raises_every_service_code_in_health():
+    report = run("health", SnapshotSource(EXAMPLE, "prod"))
+    by_code = {f.code: f.subject for f in report.findings if f.scenario == "service"}
+    assert by_code == {
+        "service.selector-matches-no-pods": "service/shop/web",
+        "service.no-ready-endpoints": "service/shop/cart",
+        "service.target-port-mismatch": "service/shop/checkout",
+        "service.network-policy": "service/shop/payments",
+        "service.cni-errors": "service/shop/catalog",
+        "service.kube-proxy-unhealthy": "daemonset/kube-system/kube-proxy",
+        "service.no-selector": "service/shop/legacy-erp",
+    }
+    assert not [u for u in report.unavailable if "internal error" in u.reason]
+
+
+@pytest.mark.parametrize("target", ["shop/redis-headless", "shop/erp-db", "shop/search"])
+def test_example_traps_stay_quiet(target):
+    report = run(
+        "service", SnapshotSource(EXAMPLE, "prod"), ScenarioArgs(service=tuple(target.split("/")))
+    )
+    loud = {f.code for f in report.findings if f.severity.at_least(Severity.WARNING)}
+    assert loud == {"service.kube-proxy-unhealthy"}  # the cluster-wide one, nothing about it
+
+
+def test_example_unknown_service_suggests_the_close_name():
+    report = run(
+        "service", SnapshotSource(EXAMPLE, "prod"), ScenarioArgs(service=("shop", "webshop"))
+    )
+    (f,) = found(report, "service.not-found")
+    assert "did you mean: shop/web" in f.evidence

@@ -299,6 +299,9 @@ def subnet_capacity(ctx: CheckContext) -> Iterator[Finding]:
     c = ctx.snapshot.cluster
     assert c is not None  # guaranteed by needs=(CLUSTER,)
     pools: Sequence[AgentPool] = c.agent_pools
+    snap = ctx.snapshot
+    if ctx.args.node and snap.has("nodes") and ctx.args.node not in snap.nodes_by_name:
+        return  # podip.node-not-found says so
     if ctx.args.node:
         pool = node_ips(ctx.snapshot, ctx.args.node).pool
         pools = [pool] if pool else pools

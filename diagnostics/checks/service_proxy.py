@@ -38,8 +38,9 @@ def _eligible(node: Node, ds: DaemonSet) -> bool:
     return node.os == "linux"
 
 
-def _gaps(snap: Snapshot, ds: DaemonSet) -> tuple[list[str], str]:
-    """(nodes without a ready pod of the DaemonSet, the pods' label selector for kubectl)."""
+def _gaps(snap: Snapshot, ds: DaemonSet) -> tuple[list[tuple[str, str]], str]:
+    """([(node, why)] for nodes without a ready pod of the DaemonSet, the pods' label selector
+    for kubectl)."""
     pods = [
         p
         for p in snap.pods_by_namespace.get(ds.namespace, ())
@@ -51,15 +52,30 @@ def _gaps(snap: Snapshot, ds: DaemonSet) -> tuple[list[str], str]:
         if pods and key in pods[0].labels:
             label = f"{key}={pods[0].labels[key]}"
             break
+    down = {n.name for n in snap.nodes if not n.ready}
     out = []
     for p in pods:
         if not p.ready and p.node not in ready_on:
             why = p.waiting_reasons[0] if p.waiting_reasons else p.phase
-            out.append(f"{p.node or 'unscheduled'} ({p.name}: {why})")
+            where = " on a NotReady node" if p.node in down else ""
+            out.append((p.node, f"{p.node or 'unscheduled'} ({p.name}: {why}{where})"))
     if snap.has("nodes") and snap.has("pods"):
         have = {p.node for p in pods}
-        out += [f"{n.name} (no pod)" for n in snap.nodes if _eligible(n, ds) and n.name not in have]
+        out += [(n.name, f"{n.name} (no pod)") for n in snap.nodes
+                if _eligible(n, ds) and n.name not in have]  # fmt: skip
     return out, label
+
+
+def _alarm(snap: Snapshot, ds: DaemonSet) -> bool:
+    """Fewer ready than desired, unless every gap is on a NotReady node: then the node is the
+    problem (node-api reports it), not the service proxy."""
+    if ds.ready >= ds.desired:
+        return False
+    gaps, _ = _gaps(snap, ds)
+    if not snap.has("nodes") or not gaps:
+        return True
+    down = {n.name for n in snap.nodes if not n.ready}
+    return any(node not in down for node, _ in gaps)
 
 
 def _nodes(n: int) -> str:
@@ -68,7 +84,8 @@ def _nodes(n: int) -> str:
 
 def _finding(ctx: CheckContext, ds: DaemonSet, what: str, replaces: bool) -> Finding:
     snap = ctx.snapshot
-    gaps, label = _gaps(snap, ds)
+    found, label = _gaps(snap, ds)
+    gaps = [text for _, text in found]
     evidence = [
         f"DaemonSet {ds.namespace}/{ds.name}: desired {ds.desired}, current {ds.current}, "
         f"ready {ds.ready}, available {ds.available}"
@@ -132,7 +149,7 @@ def kube_proxy(ctx: CheckContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     proxies = [d for d in snap.daemonsets if _is_kube_proxy(d)]
     for ds in proxies:
-        if ds.ready < ds.desired:
+        if _alarm(snap, ds):
             what = "kube-proxy" if ds.name == "kube-proxy" else f"kube-proxy ({ds.name})"
             yield _finding(ctx, ds, what, replaces=False)
     if proxies:
@@ -140,7 +157,7 @@ def kube_proxy(ctx: CheckContext) -> Iterator[Finding]:
     cilium = [d for d in snap.daemonsets if _is_cilium(d)]
     if cilium or cilium_dataplane(snap):
         for ds in cilium:
-            if ds.ready < ds.desired:
+            if _alarm(snap, ds):
                 yield _finding(ctx, ds, "Cilium (which replaces kube-proxy)", replaces=True)
         return
     c = snap.cluster
