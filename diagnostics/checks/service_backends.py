@@ -27,23 +27,45 @@ from diagnostics.checks.service_common import (
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.snapshot import Pod, Service, ServicePort, Snapshot
 
-SCAN_LIMIT = 5000  # pods of one namespace looked at to find the closest labels
+
+class KeyIndex:
+    """namespace -> label key -> the pods carrying that key, built per namespace on first use
+    (only namespaces with a service that matches nothing pay for it)."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+        self._by_ns: dict[str, dict[str, list[Pod]]] = {}
+
+    def carrying(self, namespace: str, key: str) -> list[Pod]:
+        index = self._by_ns.get(namespace)
+        if index is None:
+            index = defaultdict(list)
+            for p in self.snap.pods_by_namespace.get(namespace, ()):
+                for k in p.labels:
+                    index[k].append(p)
+            self._by_ns[namespace] = index
+        return index.get(key, [])
 
 
 # ---------------------------------------------------------------- selector and readiness
-def _closest(snap: Snapshot, svc: Service) -> list[str]:
-    """Pods whose labels come closest to the selector, grouped by owner."""
-    selector = svc.selector or {}
+def _pair_scores(snap: Snapshot, svc: Service) -> tuple[Counter[str], dict[str, Pod]]:
+    """For pods sharing at least one selector pair: how many pairs each shares."""
     score: Counter[str] = Counter()
     pods: dict[str, Pod] = {}
-    for k, v in selector.items():
+    for k, v in (svc.selector or {}).items():
         for p in snap.pods_matching(svc.namespace, {k: v}):
             score[p.name] += 1
             pods[p.name] = p
-    if not score:  # nothing shares a pair: look for pods that carry the keys
-        for p in snap.pods_by_namespace.get(svc.namespace, ())[:SCAN_LIMIT]:
-            keys = sum(1 for k in selector if k in p.labels)
-            if keys:
+    return score, pods
+
+
+def _closest(keys: KeyIndex, svc: Service, score: Counter[str], pods: dict[str, Pod]) -> list[str]:
+    """Pods whose labels come closest to the selector, grouped by owner."""
+    selector = svc.selector or {}
+    score, pods = Counter(score), dict(pods)
+    if not score:  # nothing shares a pair: pods that carry the keys with other values
+        for k in selector:
+            for p in keys.carrying(svc.namespace, k):
                 score[p.name] = 0
                 pods[p.name] = p
     groups: dict[tuple[str, str], list[Pod]] = defaultdict(list)
@@ -81,12 +103,13 @@ def _why_not_ready(snap: Snapshot, pod: Pod) -> str:
 
 def backends_check(ctx: CheckContext) -> Iterator[Finding]:
     snap = ctx.snapshot
+    keys = KeyIndex(snap)
     for svc in services_in_scope(ctx):
         if not svc.selector:
             continue
         pods = backends(snap, svc)
         if not pods:
-            yield _matches_nothing(ctx, svc)
+            yield _matches_nothing(ctx, keys, svc)
             continue
         view = endpoint_view(snap, svc, pods)
         if view is None:
@@ -99,7 +122,7 @@ def backends_check(ctx: CheckContext) -> Iterator[Finding]:
         yield _none_ready(ctx, svc, pods, view)
 
 
-def _matches_nothing(ctx: CheckContext, svc: Service) -> Finding:
+def _matches_nothing(ctx: CheckContext, keys: KeyIndex, svc: Service) -> Finding:
     snap = ctx.snapshot
     sel = selector_text(svc.selector or {})
     in_ns = snap.pods_by_namespace.get(svc.namespace, [])
@@ -107,7 +130,8 @@ def _matches_nothing(ctx: CheckContext, svc: Service) -> Finding:
     evidence = [f"selector {sel} matches none of the {len(in_ns)} pods in {svc.namespace}"]
     if finished:
         evidence.append(f"only finished pods match: {listing(p.name for p in finished)}")
-    closest = _closest(snap, svc)
+    score, candidates = _pair_scores(snap, svc)
+    closest = _closest(keys, svc, score, candidates)
     if closest:
         evidence.append("closest pods: " + "; ".join(closest))
     elif not in_ns:
@@ -124,7 +148,7 @@ def _matches_nothing(ctx: CheckContext, svc: Service) -> Finding:
         ),
         Step("Confirm the service has no endpoints.", slices_cmd(svc)),
     ]
-    fix = _selector_fix(snap, svc)
+    fix = _selector_fix(keys, svc, score, candidates)
     if fix:
         steps.append(fix)
     return Finding(
@@ -140,18 +164,26 @@ def _matches_nothing(ctx: CheckContext, svc: Service) -> Finding:
     )
 
 
-def _selector_fix(snap: Snapshot, svc: Service) -> Step | None:
-    """When one group of pods carries every selector key, the patch that points at them."""
+def _selector_fix(
+    keys: KeyIndex, svc: Service, score: Counter[str], pods: dict[str, Pod]
+) -> Step | None:
+    """When one group of pods carries every selector key and differs in at most one value, the
+    patch that points the service at them."""
     selector = svc.selector or {}
-    carriers = [
-        p
-        for p in snap.pods_by_namespace.get(svc.namespace, ())[:SCAN_LIMIT]
-        if not p.terminated
-        and all(k in p.labels for k in selector)
-        and sum(p.labels[k] == v for k, v in selector.items()) >= len(selector) - 1
-    ]
-    owners = {(p.owner_kind, p.owner_name) for p in carriers}
-    if not carriers or len(owners) != 1:
+    if len(selector) > 1:  # differing in at most one value means sharing a pair
+        candidates = [pods[n] for n, hits in score.items() if hits >= len(selector) - 1]
+    else:
+        candidates = keys.carrying(svc.namespace, next(iter(selector)))
+    carriers: list[Pod] = []
+    owners: set[tuple[str, str]] = set()
+    for p in candidates:
+        if p.terminated or not all(k in p.labels for k in selector):
+            continue
+        owners.add((p.owner_kind, p.owner_name))
+        if len(owners) > 1:
+            return None
+        carriers.append(p)
+    if not carriers:
         return None
     new = {k: carriers[0].labels[k] for k in selector}
     patch = json.dumps({"spec": {"selector": new}}, separators=(",", ":"))
