@@ -90,7 +90,7 @@ def _why_not_ready(snap: Snapshot, pod: Pod) -> str:
     elif pod.phase == "Pending" and not pod.node:
         state = "Pending, not scheduled"
     elif pod.waiting_reasons:
-        state = f"{pod.waiting_reasons[0]} ({pod.restarts} restarts)"
+        state = pod.waiting_reasons[0] + (f" ({pod.restarts} restarts)" if pod.restarts else "")
     elif pod.phase == "Running":
         state = "Running but not ready"
     else:
