@@ -40,8 +40,30 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any], set[str]]]] = {
         ("node-api", {}, {"nodeapi.private-dns"}),
     ],
     "stopped": [("apiserver", {}, {"cluster.stopped"})],
+    # the pod-ip and service examples (their READMEs say what each shows)
+    "broken-podip-cni": [
+        ("pod-ip", {}, {"podip.allocation-failed", "podip.ip-leak", "podip.node-ip-exhausted",
+                        "podip.terminated-pods-backlog", "podip.subnet-capacity"}),
+        ("pod-ip", {"node": "aks-userpool-16493051-vmss000009"}, {"podip.node-not-found"}),
+    ],
+    "broken-podip-kubenet": [
+        ("pod-ip", {}, {"podip.allocation-failed", "podip.ip-leak",
+                        "podip.terminated-pods-backlog", "podip.subnet-capacity"}),
+    ],
+    "broken-service": [
+        ("service", {"service": ("shop", "web")}, {"service.selector-matches-no-pods"}),
+        ("service", {"service": ("shop", "cart")}, {"service.no-ready-endpoints"}),
+        ("service", {"service": ("shop", "checkout")}, {"service.target-port-mismatch"}),
+        ("service", {"service": ("shop", "payments")}, {"service.network-policy"}),
+        ("service", {"service": ("shop", "catalog")}, {"service.cni-errors"}),
+        ("service", {"service": ("shop", "legacy-erp")}, {"service.no-selector"}),
+        ("service", {"service": ("shop", "webshop")}, {"service.not-found"}),
+        ("health", {}, {"service.kube-proxy-unhealthy"}),
+    ],
 }  # fmt: skip
-NEEDS_ARGS = {"apiserver.authorized-ip.client-excluded", "nodeapi.rbac-forbidden"}
+# Codes only a scenario argument can raise (a client IP, an account, a name that does not exist).
+NEEDS_ARGS = {"apiserver.authorized-ip.client-excluded", "nodeapi.rbac-forbidden",
+              "service.not-found", "podip.node-not-found"}  # fmt: skip
 
 
 def _run(folder: str, scenario: str, **args: Any) -> Report:
