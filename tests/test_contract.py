@@ -66,6 +66,9 @@ def _raised_by_examples() -> set[str]:
         args = ScenarioArgs(**EXAMPLE_ARGS.get(folder.name, {}))
         for scenario in ("health", "apiserver", "node-api"):
             raised |= {f.code for f in analyse(scenario, snapshot, args).findings}
+        if folder.name == "broken-service":  # a service asked for by name that does not exist
+            asked = ScenarioArgs(service=("shop", "webshop"))
+            raised |= {f.code for f in analyse("service", snapshot, asked).findings}
     return raised
 
 
