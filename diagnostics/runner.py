@@ -32,15 +32,16 @@ class ClusterSource(Protocol):
 
 def checks_for(scenario: str, registry: CheckRegistry, args: ScenarioArgs) -> list[Check]:
     if scenario == "health":
-        return [c for s in PASSIVE_SCENARIOS for c in registry.for_scenario(s) if not c.live_only]
-    return registry.for_scenario(scenario)
+        checks = [c for s in PASSIVE_SCENARIOS for c in registry.for_scenario(s) if not c.live_only]
+    else:
+        checks = registry.for_scenario(scenario)
+    return [c for c in checks if c.applies is None or c.applies(args)]
 
 
 def sources_for(checks: Iterable[Check]) -> set[str]:
     out: set[str] = set()
     for c in checks:
-        out.update(c.needs)
-        out.update(c.uses)
+        out |= c.sources()
     return out
 
 
@@ -71,7 +72,7 @@ def analyse(
     )
     blocked: dict[str, list[str]] = {}
     for check in checks:
-        missing = [s for s in check.needs if not snapshot.has(s)]
+        missing = check.missing(snapshot.has)
         if missing:
             for s in missing:
                 blocked.setdefault(s, []).extend(check.codes)

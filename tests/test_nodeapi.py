@@ -927,7 +927,13 @@ def test_without_rbac_objects_the_check_is_unavailable(tmp_path):
     report = _run(tmp_path, az_cluster(), as_account=SA, **healthy())
     assert not [c for c in codes(report) if c.startswith("nodeapi.rbac")]
     blocked = {u.source for u in report.unavailable if "nodeapi.rbac-forbidden" in u.checks}
-    assert blocked == {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
+    # Either live access reviews or the RBAC objects would do; neither was there.
+    assert blocked == {"accessreview", "roles", "rolebindings", "clusterroles", "clusterrolebindings"}
+
+
+def test_without_as_nothing_about_rbac_is_reported_unavailable(tmp_path):
+    report = _run(tmp_path, az_cluster(), **healthy())
+    assert not [u for u in report.unavailable if u.source in ("accessreview", "roles")]
 
 
 def test_access_reviews_win_over_rbac_objects(tmp_path):

@@ -98,6 +98,23 @@ class Check:
     needs: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
     live_only: bool = False  # active probes and reviews that a snapshot cannot answer
+    # Alternatives: the check runs when every source of at least one group was read.
+    needs_any: tuple[tuple[str, ...], ...] = ()
+    # Whether the check applies to these arguments at all (e.g. only with --as).
+    applies: Callable[[ScenarioArgs], bool] | None = None
+
+    def sources(self) -> set[str]:
+        out = {*self.needs, *self.uses}
+        for group in self.needs_any:
+            out.update(group)
+        return out
+
+    def missing(self, has: Callable[[str], bool]) -> list[str]:
+        """The sources whose absence keeps this check from running (empty: it can run)."""
+        lacking = [s for s in self.needs if not has(s)]
+        if self.needs_any and not any(all(has(s) for s in g) for g in self.needs_any):
+            lacking += [s for g in self.needs_any for s in g if not has(s)]
+        return list(dict.fromkeys(lacking))
 
 
 class DuplicateCode(Exception):

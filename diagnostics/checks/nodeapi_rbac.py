@@ -346,7 +346,8 @@ def register(registry: CheckRegistry) -> None:
             SCENARIO,
             ("nodeapi.rbac-forbidden", "nodeapi.rbac-allowed"),
             rbac,
-            needs=RBAC_SOURCES,
-            uses=(ACCESS_REVIEW, "pods"),
+            needs_any=((ACCESS_REVIEW,), RBAC_SOURCES),
+            uses=("pods",),
+            applies=lambda args: args.as_account is not None,
         )
     )
