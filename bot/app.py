@@ -1,6 +1,7 @@
 """The Bolt app factory: `create_app(deps)` builds a Slack app and registers every handler
 module on it (`register(app, deps)`). Nothing happens at import time; building the app calls
-`auth.test` once (Bolt verifies the token), nothing else."""
+`auth.test` once (Bolt verifies the token), nothing else. Each listener opens a request id
+(bot.logs) that follows the work onto the executors."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.deps import Deps
 from bot.executors import ContextExecutor
-from bot.logs import new_request_id, request_context
 from handlers import HANDLER_MODULES
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,9 @@ def create_app(deps: Deps, *, signing_secret: str | None = None, socket_mode: bo
     Socket Mode needs none. Listeners run on a pool sized by `deps.settings`; they only parse,
     authorize, ack and hand the work to `deps.executor`."""
     secret = signing_secret or os.environ.get("SLACK_SIGNING_SECRET")
+    bolt_log = logging.getLogger("slack_bolt.App")
+    if not any(isinstance(f, _DropClientTokenWarning) for f in bolt_log.filters):
+        bolt_log.addFilter(_DropClientTokenWarning())
     if not socket_mode and not secret:
         raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET (Socket Mode needs SLACK_APP_TOKEN)")
     app = App(
@@ -34,9 +37,9 @@ def create_app(deps: Deps, *, signing_secret: str | None = None, socket_mode: bo
         listener_executor=ContextExecutor(
             max_workers=deps.settings.listener_threads, thread_name_prefix="aksdiag-listener"
         ),
-        logger=logging.getLogger("slack_bolt.App"),
+        logger=bolt_log,
     )
-    app.use(_request_id)
+    app.use(_log_retries)
     for module in HANDLER_MODULES:
         module.register(app, deps)
 
@@ -47,15 +50,17 @@ def create_app(deps: Deps, *, signing_secret: str | None = None, socket_mode: bo
     return app
 
 
-def _request_id(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
-    """Every log line written while handling one Slack delivery carries the same id (the
-    executors copy it into the work they run)."""
+def _log_retries(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
+    """Slack redelivers an event it thinks was lost; the handlers drop duplicates by event id."""
     retry = (request.headers.get("x-slack-retry-num") or [""])[0]
-    with request_context(new_request_id()):
-        if retry:
-            log.info(
-                "Slack retry %s (%s)",
-                retry,
-                (request.headers.get("x-slack-retry-reason") or [""])[0],
-            )
-        return next()
+    if retry:
+        reason = (request.headers.get("x-slack-retry-reason") or [""])[0]
+        log.info("Slack retry %s (%s)", retry, reason)
+    return next()
+
+
+class _DropClientTokenWarning(logging.Filter):
+    """Bolt warns that `SLACK_BOT_TOKEN` is unused when a client is given: by design here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()

@@ -17,11 +17,10 @@ from slack_sdk import WebClient
 from bot.config import Config
 from bot.executors import ContextExecutor
 from bot.metrics import Metrics
-from diagnostics.runner import ClusterSource
-
 from bot.runs import RunService, SourceFactory
 from bot.slack_send import Sender
 from bot.usergroups import UsergroupCache
+from diagnostics.runner import ClusterSource
 
 T = TypeVar("T")
 

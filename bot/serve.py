@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.errors import SlackApiError
+from waitress import wasyncore
 from waitress.server import create_server
 
 from bot.app import create_app
@@ -115,17 +116,40 @@ class HttpServer:
         return int(self._server.effective_port)  # type: ignore[union-attr]
 
     def start(self) -> HttpServer:
-        self._thread = threading.Thread(target=self._server.run, name="aksdiag-http", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="aksdiag-http", daemon=True)
         self._thread.start()
         return self
 
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except Exception:
+            log.exception("the HTTP server loop stopped")
+
     def stop(self, timeout_s: float = 5.0) -> None:
-        self._server.close()
-        for channel in list(self._server._map.values()):  # type: ignore[union-attr]
-            channel.close()
-        self._server.task_dispatcher.shutdown(timeout=int(timeout_s))  # type: ignore[union-attr]
-        if self._thread is not None:
+        """Stop accepting, close connections, let running requests finish (up to `timeout_s`).
+        The sockets are closed by the server's own loop thread (a trigger thunk), which then
+        ends because nothing is left to watch."""
+        server: Any = self._server
+
+        def close_all() -> None:
+            for channel in list(server._map.values()):
+                if channel is not server and channel is not server.trigger:
+                    channel.close()
+            wasyncore.dispatcher.close(server)  # the listening socket
+            server.trigger.close()
+
+        try:
+            if self._thread is None or not self._thread.is_alive():
+                raise OSError("the server loop is not running")
+            server.trigger.pull_trigger(close_all)
             self._thread.join(timeout_s)
+        except OSError:
+            try:
+                close_all()
+            except OSError:
+                log.debug("server sockets already closed")
+        server.task_dispatcher.shutdown(timeout=int(timeout_s))
 
 
 def _start_scheduler(deps: Deps) -> Any:

@@ -15,7 +15,7 @@ from slack_bolt import Ack, App
 
 from bot import messages
 from bot.deps import Deps
-from bot.logs import audit_line
+from bot.logs import audit_line, request_context
 from bot.render.blocks import COMMANDS_ACTION, RERUN_ACTION
 from bot.runs import RunRequest
 from diagnostics.scenarios import UsageError, parse_args, resolve_scenario
@@ -32,12 +32,14 @@ def register(app: App, deps: Deps) -> None:
     @app.action(RERUN_ACTION)
     def on_rerun(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        deps.submit(handle_action, deps, body, RERUN_ACTION)
+        with request_context():
+            deps.submit(handle_action, deps, body, RERUN_ACTION)
 
     @app.action(COMMANDS_ACTION)
     def on_commands(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        deps.submit(handle_action, deps, body, COMMANDS_ACTION)
+        with request_context():
+            deps.submit(handle_action, deps, body, COMMANDS_ACTION)
 
 
 def parse_value(value: object, deps: Deps) -> RunRequest:
@@ -67,7 +69,9 @@ def handle_action(deps: Deps, body: dict[str, Any], action_id: str) -> None:
     where = Where(
         channel=channel, user=user, thread_ts=thread, response_url=body.get("response_url")
     )
-    action: dict[str, Any] = next((a for a in body.get("actions") or () if a.get("action_id") == action_id), {})
+    action: dict[str, Any] = next(
+        (a for a in body.get("actions") or () if a.get("action_id") == action_id), {}
+    )
     if (
         deps.runs.first_time("action", str(body.get("trigger_id") or action.get("action_ts") or ""))
         is False

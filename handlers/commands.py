@@ -11,6 +11,7 @@ from slack_bolt import Ack, App
 
 from bot import messages
 from bot.deps import Deps
+from bot.logs import request_context
 from bot.runs import RunRequest
 from diagnostics.scenarios import UsageError
 from handlers import access, meta
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 def register(app: App, deps: Deps) -> None:
     @app.command(deps.settings.command)
     def on_command(ack: Ack, command: dict[str, Any]) -> None:
-        handle_command(deps, ack, command)
+        with request_context():
+            handle_command(deps, ack, command)
 
 
 def handle_command(deps: Deps, ack: Ack, command: dict[str, Any]) -> None:
@@ -32,24 +34,27 @@ def handle_command(deps: Deps, ack: Ack, command: dict[str, Any]) -> None:
         user=str(command.get("user_id", "")),
         response_url=command.get("response_url") or None,
     )
+    text = str(command.get("text", ""))
+    fields = {"user": where.user, "channel": where.channel, "text": text}
+    log.info("slash command", extra={"fields": fields})
     choices = access.visible(deps, where.channel, where.user)
     try:
-        parsed = parse(str(command.get("text", "")), deps.config, choices)
+        parsed = parse(text, deps.config, choices)
     except UsageError as exc:
         log.info("bad command from %s: %s", where.user, exc)
-        ack(text=messages.usage_error(str(exc), deps.settings.command))
+        ack(text=messages.usage_error(str(exc), deps.settings.command), response_type="ephemeral")
         return
     if isinstance(parsed, Meta):
         answer = meta.immediate(deps, parsed, where)
         if answer is not None:
-            ack(text=answer)
+            ack(text=answer, response_type="ephemeral")
             return
         ack()
         deps.submit(meta.background, deps, parsed, where)
         return
     allowed, rule = access.check(deps, parsed.cluster, where.channel, where.user, parsed.scenario)
     if allowed is False:
-        ack(text=messages.refused(parsed.cluster, rule))
+        ack(text=messages.refused(parsed.cluster, rule), response_type="ephemeral")
         return
     ack()
     if allowed is None:

@@ -113,6 +113,7 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                 where.channel, _final_parent(cached, report, where, len(silenced)), where.thread_ts
             )
             _thread(deps, where, where.thread_ts or parent_ts, report, silenced)
+            _log_answer(req, cached, where)
             deps.runs.record(outcome_record(cached, req, run_id=run_id, user=where.user,
                                             channel=where.channel, at=deps.clock()))  # fmt: skip
             return
@@ -131,6 +132,7 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
         deps.sender.update(
             where.channel, parent_ts, _final_parent(outcome, report, where, len(silenced))
         )
+        _log_answer(req, outcome, where)
         deps.runs.record(outcome_record(outcome, req, run_id=run_id, user=where.user,
                                         channel=where.channel, at=deps.clock()))  # fmt: skip
     except NotInChannel:
@@ -147,6 +149,17 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
             run_id,
             f"the answer could not be posted ({reason})",
         )
+
+
+def _log_answer(req: RunRequest, outcome: Outcome, where: Where) -> None:
+    fields = {
+        "scenario": req.scenario, "cluster": req.cluster, "user": where.user,
+        "channel": where.channel, "run_id": outcome.run_id, "how": outcome.how,
+        "verdict": outcome.report.worst.value,
+    }  # fmt: skip
+    log.info(
+        "answered %s on %s (%s)", req.scenario, req.cluster, outcome.how, extra={"fields": fields}
+    )
 
 
 def _fail(

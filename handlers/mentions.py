@@ -12,6 +12,7 @@ from slack_bolt import App, BoltRequest
 
 from bot import messages
 from bot.deps import Deps
+from bot.logs import request_context
 from diagnostics.scenarios import UsageError
 from handlers import access, meta
 from handlers.commands import decide_then_run
@@ -24,8 +25,9 @@ log = logging.getLogger(__name__)
 def register(app: App, deps: Deps) -> None:
     @app.event("app_mention")
     def on_mention(body: dict[str, Any], event: dict[str, Any], request: BoltRequest) -> None:
-        retry = next(iter(request.headers.get("x-slack-retry-num") or ()), None)
-        deps.submit(handle_mention, deps, body, event, retry)
+        retry = (request.headers.get("x-slack-retry-num") or [""])[0] or None
+        with request_context():
+            deps.submit(handle_mention, deps, body, event, retry)
 
 
 def handle_mention(

@@ -5,6 +5,7 @@ Slack emulator, and a real valkey server. Tests talk to it only over HTTP."""
 from __future__ import annotations
 
 import re
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ class Bot:
         *,
         config: dict[str, Any] | None = None,
         settings: Settings | None = None,
+        source_factory: Any = None,
     ) -> None:
         self.tmp = tmp
         data = config or make_clusters(tmp)
@@ -84,6 +86,7 @@ class Bot:
             connect(redis_url),
             make_web_client(BOT_TOKEN, self.slack.api_url),
             settings=settings or Settings(workers=24, run_workers=4, run_timeout_s=20),
+            source_factory=source_factory,
         )
         self.app = create_app(self.deps, signing_secret=SIGNING_SECRET)
         self.server = HttpServer(build_wsgi(self.deps, self.app)).start()

@@ -55,7 +55,7 @@ class SlackEmulator:
         self.usergroups: list[dict[str, Any]] = []
         self.members: dict[str, list[str]] = {}
         self.latency: dict[str, float] = {}
-        self._errors: dict[str, list[str]] = {}
+        self._errors: dict[str, list[tuple[str, Callable[[dict[str, Any]], bool] | None]]] = {}
         self._rate_limits: dict[str, list[int]] = {}
         self._gates: dict[str, Gate] = {}
         self._lock = threading.Lock()
@@ -81,7 +81,7 @@ class SlackEmulator:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -104,9 +104,16 @@ class SlackEmulator:
         return f"http://127.0.0.1:{self.port}/response/{token}"
 
     # fault injection --------------------------------------------------------------------
-    def fail(self, method: str, error: str, times: int = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        error: str,
+        times: int = 1,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        """Answer the next `times` calls of `method` (whose params satisfy `when`) with `error`."""
         with self._lock:
-            self._errors.setdefault(method, []).extend([error] * times)
+            self._errors.setdefault(method, []).extend([(error, when)] * times)
 
     def rate_limit(self, method: str, retry_after: int = 0, times: int = 1) -> None:
         with self._lock:
@@ -185,8 +192,13 @@ class SlackEmulator:
             self.calls.append(call)
             rate = self._rate_limits.get(method)
             retry_after = rate.pop(0) if rate else None
-            errors = self._errors.get(method)
-            error = errors.pop(0) if errors else None
+            error = None
+            pending = self._errors.get(method) or []
+            for i, (name, when) in enumerate(pending):
+                if when is None or when(params):
+                    error = name
+                    del pending[i]
+                    break
         gate = self._gates.get(method)
         if gate is not None:
             gate.arrived.set()
