@@ -72,11 +72,13 @@ class Bot:
         config: dict[str, Any] | None = None,
         settings: Settings | None = None,
         source_factory: Any = None,
+        config_file: Path | None = None,
     ) -> None:
         self.tmp = tmp
-        data = config or make_clusters(tmp)
-        (tmp / "aksdiag.yaml").write_text(yaml.safe_dump(data))
-        self.config = load_config(tmp / "aksdiag.yaml")
+        if config_file is None:
+            config_file = tmp / "aksdiag.yaml"
+            config_file.write_text(yaml.safe_dump(config or make_clusters(tmp)))
+        self.config = load_config(config_file)
         self.slack = SlackEmulator().start()
         self.slack.usergroups = [{"id": "SFAKESRE", "handle": "sre", "name": "SRE"}]
         self.slack.members = {"SFAKESRE": [BOB]}

@@ -102,3 +102,18 @@ def test_a_hung_run_is_cut_off_and_the_thread_says_so(tmp_path, redis_url):
     finally:
         release.set()
         b.stop()
+
+
+def test_a_slow_slack_api_never_delays_acks(bot):
+    """With chat.postMessage taking 0.5 s, work held on Bolt's listener threads would push
+    later acks past Slack's 3 s (Bolt then answers 404): every ack must still be a 200."""
+    bot.slack.latency["chat.postMessage"] = 0.5
+    with ThreadPoolExecutor(30) as pool:
+        acks = list(
+            pool.map(
+                lambda i: bot.command(f"apiserver {'prod' if i % 2 else 'staging'}"), range(30)
+            )
+        )
+    assert [a.status for a in acks] == [200] * 30
+    assert all(a.body == "" for a in acks)
+    bot.finished_parents(count=30, timeout=30)  # and every one is answered

@@ -1,0 +1,36 @@
+"""The bundled configuration (examples/aksdiag.yaml) maps every example snapshot, and the bot
+answers about them as it would in a real workspace (docs/slack.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot_harness import OPS, Bot, block_text
+
+from bot.config import load_config
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_every_example_snapshot_is_a_configured_cluster():
+    config = load_config(EXAMPLES / "aksdiag.yaml")
+    folders = {p.name for p in EXAMPLES.iterdir() if (p / "cluster.json").exists()}
+    assert folders == set(config.clusters)
+    for alias, cluster in config.clusters.items():
+        assert config.resolve(cluster.snapshot or "").is_dir(), alias
+
+
+def test_the_bot_diagnoses_the_bundled_examples(tmp_path, redis_url):
+    b = Bot(tmp_path, redis_url, config_file=EXAMPLES / "aksdiag.yaml")
+    try:
+        b.command("apiserver broken-apiserver")
+        b.command("svc broken-service shop/web")
+        b.command("health healthy")
+        parents = {block_text(p).split("\n")[0]: block_text(p) for p in b.finished_parents(count=3)}
+        assert "*CRITICAL*" in parents["`apiserver` on *broken-apiserver* for <@UFAKEALICE>"]
+        assert "*CRITICAL*" in parents["`service` on *broken-service* for <@UFAKEALICE>"]
+        healthy = parents["`health` on *healthy* for <@UFAKEALICE>"]
+        assert "*CRITICAL*" not in healthy and "*WARNING*" not in healthy
+        assert all(b.slack.replies(OPS, p["ts"]) for p in b.slack.top_level(OPS))
+    finally:
+        b.stop()
