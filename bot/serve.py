@@ -218,8 +218,8 @@ def serve_command(ns: argparse.Namespace) -> int:
             handler = SocketModeHandler(app, app_token)
             handler.connect()
         log.info(
-            "aksdiag serving in %s mode on %s:%s (health, readiness, metrics%s)",
-            "Socket Mode" if socket_mode else "HTTP", ns.host, server.port,
+            "aksdiag serving in %s on %s:%s (health, readiness, metrics%s)",
+            "Socket Mode" if socket_mode else "HTTP mode", ns.host, server.port,
             "" if socket_mode else ", /slack/events",
         )  # fmt: skip
         for sig in (signal.SIGTERM, signal.SIGINT):

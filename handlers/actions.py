@@ -72,11 +72,9 @@ def handle_action(deps: Deps, body: dict[str, Any], action_id: str) -> None:
     action: dict[str, Any] = next(
         (a for a in body.get("actions") or () if a.get("action_id") == action_id), {}
     )
-    if (
-        deps.runs.first_time("action", str(body.get("trigger_id") or action.get("action_ts") or ""))
-        is False
-    ):
-        return
+    delivery = str(body.get("trigger_id") or action.get("action_ts") or "")
+    if delivery and not deps.runs.first_time("action", delivery):
+        return  # the same click delivered twice
     try:
         req = parse_value(action.get("value"), deps)
     except UsageError as exc:

@@ -17,7 +17,7 @@ from diagnostics.scenarios import UsageError
 from handlers import access, meta
 from handlers.commands import decide_then_run
 from handlers.diagnose import Where, run_diagnosis
-from handlers.parse import Meta, parse
+from handlers.parse import Meta, parse, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _answer(deps: Deps, text: str, where: Where) -> None:
         where.tell(deps, messages.usage_error(str(exc), deps.settings.command))
         return
     if isinstance(parsed, Meta):
-        if parsed.verb == "help" and not text.replace("<", " ").split()[1:]:
+        if parsed.verb == "help" and not tokenize(text):
             where.tell(
                 deps, messages.mention_empty() + "\n\n" + messages.help_text(deps.settings.command)
             )

@@ -12,8 +12,11 @@ Standard library only; start with `SlackEmulator().start()`, stop with `stop()`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 T = TypeVar("T")
 BOT_TOKEN = "xoxb-0000000000-FAKE0000000-EXAMPLEtoken0000000000"
 BOT_USER = "UBOTFAKE1"
+APP_TOKEN = "xapp-1-AFAKE0001-0000000000-EXAMPLEappLevelToken000000"
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 @dataclass
@@ -62,6 +67,9 @@ class SlackEmulator:
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
+        self._ws: Any = None  # the Socket Mode connection, once a client opened it
+        self._ws_lock = threading.Lock()
+        self.socket_acks: list[dict[str, Any]] = []
 
     # lifecycle ---------------------------------------------------------------------------
     def start(self) -> SlackEmulator:
@@ -87,6 +95,11 @@ class SlackEmulator:
     def stop(self) -> None:
         for gate in self._gates.values():
             gate.release()
+        if self._ws is not None:
+            try:
+                self._ws.close()
+            except OSError:
+                pass
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -171,9 +184,73 @@ class SlackEmulator:
             if user is None or c.params.get("user") == user
         ]
 
+    # Socket Mode ------------------------------------------------------------------------
+    @property
+    def socket_connected(self) -> bool:
+        return self._ws is not None
+
+    def socket_send(self, envelope: dict[str, Any]) -> None:
+        """Deliver a Socket Mode envelope (slash_commands, events_api, interactive)."""
+        self._ws_frame(0x1, json.dumps(envelope).encode())
+
+    def _ws_frame(self, opcode: int, data: bytes) -> None:
+        n = len(data)
+        head = bytes([0x80 | opcode])
+        if n < 126:
+            head += bytes([n])
+        elif n < 65536:
+            head += bytes([126]) + struct.pack(">H", n)
+        else:
+            head += bytes([127]) + struct.pack(">Q", n)
+        with self._ws_lock:
+            self._ws.sendall(head + data)
+
+    def _websocket(self, h: BaseHTTPRequestHandler) -> None:
+        key = h.headers.get("Sec-WebSocket-Key", "")
+        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
+        h.send_response(101)
+        h.send_header("Upgrade", "websocket")
+        h.send_header("Connection", "Upgrade")
+        h.send_header("Sec-WebSocket-Accept", accept)
+        h.end_headers()
+        h.wfile.flush()
+        self._ws = h.connection
+        self.socket_send(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "debug_info": {"host": "emulator"},
+                "connection_info": {"app_id": "AFAKE0001"},
+            }
+        )
+        read = h.rfile.read
+        while True:
+            try:
+                b1, b2 = read(2)
+            except (ValueError, OSError):
+                return
+            opcode, n = b1 & 0x0F, b2 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", read(8))[0]
+            mask = read(4) if b2 & 0x80 else b"\0\0\0\0"
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(read(n)))
+            if opcode == 0x1:
+                with self._lock:
+                    self.socket_acks.append(json.loads(data))
+            elif opcode == 0x9:
+                self._ws_frame(0xA, data)
+            elif opcode == 0x8:
+                self._ws_frame(0x8, data[:2])
+                return
+
     # serving ----------------------------------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         url = urlsplit(h.path)
+        if url.path == "/socket" and h.headers.get("Upgrade", "").lower() == "websocket":
+            self._websocket(h)
+            return
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in h.headers.items()}
@@ -216,7 +293,12 @@ class SlackEmulator:
         if method == "response":
             self._send(h, 200, "ok")
             return
-        if headers.get("authorization") != f"Bearer {self.token}" and "token" not in params:
+        tokens = (
+            {f"Bearer {APP_TOKEN}"}
+            if method == "apps.connections.open"
+            else {f"Bearer {self.token}"}
+        )
+        if headers.get("authorization") not in tokens and "token" not in params:
             self._send(h, 200, {"ok": False, "error": "not_authed"})
             return
         if error is not None:

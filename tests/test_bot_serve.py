@@ -12,12 +12,13 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 import yaml
 from bot_harness import OPS, block_text, make_clusters
 from slack_client import SIGNING_SECRET, SlackClient
-from slack_emulator import BOT_TOKEN, SlackEmulator
+from slack_emulator import APP_TOKEN, BOT_TOKEN, SlackEmulator
 
 from bot.logs import JsonFormatter, request_context
 
@@ -84,57 +85,118 @@ def _reader(stream, sink: queue.Queue) -> None:
         sink.put(line)
 
 
-def test_serve_runs_http_mode_end_to_end_as_a_process(tmp_path):
-    config = make_clusters(tmp_path)
-    (tmp_path / "aksdiag.yaml").write_text(yaml.safe_dump(config))
-    slack = SlackEmulator().start()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_", "AKSDIAG_"))
-    }
-    env.update(
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack.api_url,
-        AKSDIAG_CONFIG=str(tmp_path / "aksdiag.yaml"),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_reader, args=(proc.stderr, lines), daemon=True).start()
-    seen: list[str] = []
-    try:
-        port = None
-        while port is None:
-            line = lines.get(timeout=20)
-            seen.append(line)
-            if "aksdiag serving" in line:
-                port = int(json.loads(line)["msg"].rsplit(":", 1)[1].split()[0])
-        client = SlackClient(f"http://127.0.0.1:{port}")
-        import urllib.request
+class Served:
+    """`aksdiag serve` as a child process against the Slack emulator."""
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as resp:
-            assert json.loads(resp.read()) == {"status": "ok", "redis": "ok", "slack": "ok"}
-        ack = client.command("apiserver prod")
+    def __init__(self, tmp_path: Path, **env_extra: str) -> None:
+        (tmp_path / "aksdiag.yaml").write_text(yaml.safe_dump(make_clusters(tmp_path)))
+        self.slack = SlackEmulator().start()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SLACK_", "REDIS_", "AKSDIAG_"))
+        }
+        env.update(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_API_URL=self.slack.api_url,
+            AKSDIAG_CONFIG=str(tmp_path / "aksdiag.yaml"),
+            **env_extra,
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=_reader, args=(self.proc.stderr, self._lines), daemon=True).start()
+        self.seen: list[str] = []
+        self.port = 0
+        while not self.port:
+            line = self._lines.get(timeout=20)
+            self.seen.append(line)
+            if "aksdiag serving" in line:
+                self.port = int(json.loads(line)["msg"].rsplit(":", 1)[1].split()[0])
+
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def stop(self) -> list[dict]:
+        """SIGTERM, a clean exit, and the log records it wrote."""
+        try:
+            self.proc.send_signal(signal.SIGTERM)
+            assert self.proc.wait(timeout=20) == 0
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.slack.stop()
+        while not self._lines.empty():
+            self.seen.append(self._lines.get())
+        return [json.loads(line) for line in self.seen if line.strip()]
+
+
+def test_serve_runs_http_mode_end_to_end_as_a_process(tmp_path):
+    served = Served(tmp_path, SLACK_SIGNING_SECRET=SIGNING_SECRET)
+    slack = served.slack
+    try:
+        assert served.get("/readyz") == {"status": "ok", "redis": "ok", "slack": "ok"}
+        ack = SlackClient(f"http://127.0.0.1:{served.port}").command("apiserver prod")
         assert ack.status == 200
         parent = slack.wait_for(
             lambda: [m for m in slack.top_level(OPS) if "CRITICAL" in block_text(m)], 20
         )[0]
         assert slack.replies(OPS, parent["ts"])
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        slack.stop()
-    while not lines.empty():
-        seen.append(lines.get())
-    records = [json.loads(line) for line in seen if line.strip()]
+        records = served.stop()
     assert records and all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
     assert any("embedded valkey" in r["msg"] for r in records)
-    assert all(BOT_TOKEN not in line and SIGNING_SECRET not in line for line in seen)
+    answered = [r for r in records if r["msg"].startswith("answered apiserver on prod")]
+    assert answered and answered[0]["request_id"] and answered[0]["verdict"] == "critical"
+    assert all(BOT_TOKEN not in line and SIGNING_SECRET not in line for line in served.seen)
+
+
+def test_serve_runs_socket_mode_when_an_app_token_is_set(tmp_path):
+    served = Served(tmp_path, SLACK_APP_TOKEN=APP_TOKEN)
+    slack = served.slack
+    try:
+        slack.wait_for(lambda: slack.socket_connected, 20)
+        assert served.get("/healthz") == {"status": "ok"}
+        payload = {
+            "team_id": "TFAKE0001",
+            "channel_id": OPS,
+            "user_id": "UFAKEALICE",
+            "command": "/aksdiag",
+            "text": "apiserver prod",
+            "response_url": slack.response_url("sock"),
+            "trigger_id": "1.2.FAKE",
+        }
+        slack.socket_send(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": payload,
+            }
+        )
+        slack.socket_send(
+            {
+                "envelope_id": "env-2",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {**payload, "text": "apiservr prod"},
+            }
+        )
+        acks = slack.wait_for(lambda: len(slack.socket_acks) >= 2 and slack.socket_acks, 20)
+        by_id = {a["envelope_id"]: a for a in acks}
+        assert "Did you mean `apiserver`?" in by_id["env-2"]["payload"]["text"]
+        parent = slack.wait_for(
+            lambda: [m for m in slack.top_level(OPS) if "CRITICAL" in block_text(m)], 20
+        )[0]
+        assert slack.replies(OPS, parent["ts"])
+    finally:
+        records = served.stop()
+    assert any("Socket Mode" in r["msg"] for r in records)
+    assert all(APP_TOKEN not in line and BOT_TOKEN not in line for line in served.seen)
