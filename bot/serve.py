@@ -190,6 +190,12 @@ def serve_command(ns: argparse.Namespace) -> int:
         sys.stderr.write(f"aksdiag: {text}\n")
         return EXIT_CONFIG
 
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        log.error("bad AKSDIAG_* setting: %s", exc)
+        sys.stderr.write(f"aksdiag: bad AKSDIAG_* setting: {exc}\n")
+        return EXIT_CONFIG
     embedded = None
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
@@ -198,7 +204,6 @@ def serve_command(ns: argparse.Namespace) -> int:
         embedded = EmbeddedRedis().start()
         redis_url = embedded.url
         log.info("no REDIS_URL: started an embedded valkey server (state is lost on restart)")
-    settings = Settings.from_env()
     client = make_web_client(token, os.environ.get("SLACK_API_URL"))
     deps = build_deps(config, connect(redis_url), client, settings=settings)
     socket_mode = bool(app_token)

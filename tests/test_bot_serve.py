@@ -200,3 +200,20 @@ def test_serve_runs_socket_mode_when_an_app_token_is_set(tmp_path):
         records = served.stop()
     assert any("Socket Mode" in r["msg"] for r in records)
     assert all(APP_TOKEN not in line and BOT_TOKEN not in line for line in served.seen)
+
+
+def test_serve_without_secrets_says_which_are_missing(tmp_path):
+    (tmp_path / "aksdiag.yaml").write_text(yaml.safe_dump(make_clusters(tmp_path)))
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_", "AKSDIAG_"))
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve", "--config", str(tmp_path / "aksdiag.yaml")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3
+    assert "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in the environment" in done.stderr
