@@ -133,10 +133,13 @@ class Bot:
     def finished_parents(
         self, channel: str = OPS, count: int = 1, timeout: float = 15.0
     ) -> list[dict[str, Any]]:
-        """Wait for `count` top-level messages carrying a verdict (an actions block)."""
+        """Wait for `count` top-level answers: a verdict (an actions block) and thread replies."""
 
         def done() -> list[dict[str, Any]]:
-            msgs = [m for m in self.slack.top_level(channel) if _has_buttons(m)]
+            msgs = [
+                m for m in self.slack.top_level(channel)
+                if _has_buttons(m) and self.slack.replies(channel, m["ts"])
+            ]  # fmt: skip
             return msgs if len(msgs) >= count else []
 
         return self.slack.wait_for(done, timeout)

@@ -150,8 +150,8 @@ def test_many_findings_are_split_across_replies_within_slack_limits(tmp_path, re
 def test_a_message_slack_rejects_as_too_long_arrives_as_a_file(bot):
     bot.slack.fail("chat.postMessage", "msg_too_long", when=lambda p: bool(p.get("thread_ts")))
     bot.command("apiserver prod")
-    (parent,) = bot.finished_parents()
     uploads = bot.slack.wait_for(lambda: bot.slack.calls_to("upload"))
+    (parent,) = bot.slack.wait_for(lambda: [m for m in bot.slack.top_level(OPS) if buttons(m)])
     assert CODE in uploads[0].params["content"]
     (done,) = bot.slack.calls_to("files.completeUploadExternal")
     assert done.params["thread_ts"] == parent["ts"] and done.params["channel_id"] == OPS
