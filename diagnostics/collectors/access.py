@@ -1,66 +1,49 @@
 """SubjectAccessReview for `--as NAMESPACE/SERVICEACCOUNT`: may that service account do what
-the article's in-pod test does (list pods through the API server) and the usual reads an app
-makes of its own namespace? The answers become `Snapshot.access_reviews` for
-`nodeapi.rbac-forbidden`. Creating a SubjectAccessReview is read-only: it changes nothing.
+the article's in-pod test does? The permissions asked are exactly the ones the RBAC check
+needs (`diagnostics.checks.nodeapi_rbac.needed`: list pods in its namespace, GET /api), so the
+live answers and the check's own evaluation of RBAC objects speak of the same things. The
+answers become `Snapshot.access_reviews`. Creating a SubjectAccessReview changes nothing.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from diagnostics.checks.nodeapi_rbac import Account, needed
 from diagnostics.collectors.k8s import KubeApi, ReadError
 from diagnostics.snapshot import AccessReview
 
 SAR_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
-OWN = ""  # the service account's own namespace
-
-# (verb, group, resource, namespace): the article's `GET /api/v1/namespaces/default/pods`,
-# and reads in the account's own namespace.
-REVIEWS: tuple[tuple[str, str, str, str], ...] = (
-    ("list", "", "pods", "default"),
-    ("list", "", "pods", OWN),
-    ("get", "", "pods", OWN),
-    ("watch", "", "pods", OWN),
-    ("list", "", "services", OWN),
-    ("list", "discovery.k8s.io", "endpointslices", OWN),
-)
 
 
 def review(api: KubeApi, namespace: str, service_account: str) -> list[AccessReview]:
-    """Ask the API server, one SubjectAccessReview per (verb, resource, namespace)."""
-    user = f"system:serviceaccount:{namespace}:{service_account}"
-    groups = [
-        "system:serviceaccounts",
-        f"system:serviceaccounts:{namespace}",
-        "system:authenticated",
-    ]
+    """One SubjectAccessReview per permission the account needs."""
+    account = Account(namespace, service_account)
     out: list[AccessReview] = []
-    seen: set[tuple[str, str, str]] = set()
-    for verb, group, resource, target in REVIEWS:
-        target = target or namespace
-        if (verb, resource, target) in seen:
-            continue
-        seen.add((verb, resource, target))
+    for perm in needed(account):
+        spec: dict[str, Any] = {"user": account.user, "groups": list(account.groups)}
+        if perm.url:
+            spec["nonResourceAttributes"] = {"path": perm.url, "verb": perm.verb}
+        else:
+            spec["resourceAttributes"] = {
+                "namespace": perm.namespace, "verb": perm.verb, "group": perm.group,
+                "resource": perm.resource,
+            }  # fmt: skip
         body = {
             "apiVersion": "authorization.k8s.io/v1",
             "kind": "SubjectAccessReview",
-            "spec": {
-                "user": user,
-                "groups": groups,
-                "resourceAttributes": {
-                    "namespace": target, "verb": verb, "group": group, "resource": resource,
-                },
-            },
-        }  # fmt: skip
-        answer = api.post(SAR_PATH, body)
-        status = answer.get("status")
+            "spec": spec,
+        }
+        status = api.post(SAR_PATH, body).get("status")
         if not isinstance(status, dict):
             raise ReadError("the SubjectAccessReview answer has no status")
         out.append(
             AccessReview(
                 namespace=namespace,
                 service_account=service_account,
-                verb=verb,
-                resource=resource,
-                target_namespace=target,
+                verb=perm.verb,
+                resource=perm.url or perm.resource,
+                target_namespace=perm.namespace,
                 allowed=bool(status.get("allowed")) and not status.get("denied"),
                 reason=str(status.get("reason") or status.get("evaluationError") or ""),
             )

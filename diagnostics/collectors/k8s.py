@@ -232,28 +232,26 @@ class KubeApi:
         inner = reason if isinstance(reason, Exception) else exc
         host = urlsplit(self.server).netloc
         text = str(inner)
-        if (
-            isinstance(inner, urllib3.exceptions.ConnectTimeoutError)
-            or "connect timeout" in text.lower()
-        ):
+        low = text.lower()
+        x = urllib3.exceptions
+        if "refused" in low:  # NewConnectionError is a ConnectTimeoutError subclass: first
+            return ReadError(f"API server unreachable: connection refused ({host})", "unreachable")
+        if isinstance(inner, x.NameResolutionError) or "resolve" in low:
+            name = urlsplit(self.server).hostname
+            return ReadError(f"API server unreachable: cannot resolve {name}", "unreachable")
+        if isinstance(inner, x.ConnectTimeoutError) or "connect timeout" in low:
             return ReadError(
-                f"API server unreachable: no TCP connection to {host} within {secs(self.connect_timeout)}",
-                "unreachable",
-            )  # fmt: skip
-        if isinstance(inner, urllib3.exceptions.ReadTimeoutError | TimeoutError):
-            return ReadError(f"timed out after {secs(self.timeout)}", "timeout")
-        if isinstance(inner, urllib3.exceptions.NameResolutionError) or "resolve" in text.lower():
-            return ReadError(
-                f"API server unreachable: cannot resolve {urlsplit(self.server).hostname}",
+                f"API server unreachable: no TCP connection to {host} "
+                f"within {secs(self.connect_timeout)}",
                 "unreachable",
             )
-        if "refused" in text.lower():
-            return ReadError(f"API server unreachable: connection refused ({host})", "unreachable")
-        if isinstance(inner, urllib3.exceptions.SSLError) or "ssl" in text.lower():
+        if isinstance(inner, x.ReadTimeoutError | TimeoutError):
+            return ReadError(f"timed out after {secs(self.timeout)}", "timeout")
+        if isinstance(inner, x.SSLError) or "ssl" in low:
             return ReadError(
                 f"API server unreachable: TLS handshake with {host} failed: {text}", "unreachable"
             )
-        if isinstance(inner, urllib3.exceptions.ProtocolError):
+        if isinstance(inner, x.ProtocolError):
             return ReadError(f"the connection to {host} was closed without an answer", "dropped")
         return ReadError(f"API server unreachable: {type(inner).__name__}: {text}", "unreachable")
 

@@ -60,16 +60,43 @@ class Fault:
     body: Any = None
     hits: int = 0
 
-    def matches(self, req: Request) -> bool:
+    def matches(self, req: Request, fold_case: bool = False) -> bool:
         if self.method and self.method != req.method:
             return False
-        if self.path.endswith("*"):
-            return req.path.startswith(self.path[:-1])
-        return req.path == self.path
+        want, got = (self.path.lower(), req.path.lower()) if fold_case else (self.path, req.path)
+        if want.endswith("*"):
+            return got.startswith(want[:-1])
+        return got == want
+
+
+class _Server(ThreadingHTTPServer):
+    """Threads per connection; the TLS handshake happens in the connection's own thread (not
+    in the accept loop, where one slow client would hold up every other), and a deep backlog
+    so bursts of concurrent clients are not dropped."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+    ssl_context: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            conn = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # a client that gave up, or a plain-HTTP client probing a TLS port
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
 
 
 class EmulatorServer:
     """Base class: start/stop, URL, faults, counters. Subclasses define `route`."""
+
+    fold_case = False  # ARM paths are case-insensitive: faults and counts ignore case
 
     def __init__(self, certfile: str | None = None, keyfile: str | None = None) -> None:
         self._tls = (certfile, keyfile) if certfile else None
@@ -78,7 +105,7 @@ class EmulatorServer:
         self._stopping = threading.Event()
         self.counts: Counter[str] = Counter()
         self.requests: list[Request] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -96,15 +123,13 @@ class EmulatorServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        server.block_on_close = False
+        server = _Server(("127.0.0.1", 0), Handler)
         if self._tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(self._tls[0], self._tls[1])
-            server.socket = ctx.wrap_socket(server.socket, server_side=True)
+            server.ssl_context = ctx
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -143,10 +168,13 @@ class EmulatorServer:
             self._faults.clear()
 
     def count(self, path: str) -> int:
-        """Requests seen for a path, or for every path under a prefix ending in "*"."""
+        """Requests seen for a path; "prefix*" and "*suffix" count every path that matches."""
+        path = path.lower() if self.fold_case else path
         with self._lock:
             if path.endswith("*"):
                 return sum(n for p, n in self.counts.items() if p.startswith(path[:-1]))
+            if path.startswith("*"):
+                return sum(n for p, n in self.counts.items() if p.endswith(path[1:]))
             return self.counts[path]
 
     def reset_counts(self) -> None:
@@ -157,7 +185,7 @@ class EmulatorServer:
     def _take_fault(self, req: Request) -> Fault | None:
         with self._lock:
             for f in self._faults:
-                if f.matches(req) and (f.times is None or f.hits < f.times):
+                if f.matches(req, self.fold_case) and (f.times is None or f.hits < f.times):
                     f.hits += 1
                     return f
         return None
@@ -175,7 +203,7 @@ class EmulatorServer:
             h.command, parts.path, query, {k.lower(): v for k, v in h.headers.items()}, body
         )
         with self._lock:
-            self.counts[req.path] += 1
+            self.counts[req.path.lower() if self.fold_case else req.path] += 1
             self.requests.append(req)
         fault = self._take_fault(req)
         if fault is not None:

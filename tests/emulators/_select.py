@@ -113,12 +113,25 @@ def _rule_allows(rule: Obj, verb: str, group: str, resource: str, name: str) -> 
     return not names or (bool(name) and name in names)
 
 
+def _url_allows(rule: Obj, verb: str, path: str) -> bool:
+    verbs = rule.get("verbs") or []
+    if "*" not in verbs and verb not in verbs:
+        return False
+    for url in rule.get("nonResourceURLs") or ():
+        if url == path or url == "*" or (url.endswith("*") and path.startswith(url[:-1])):
+            return True
+    return False
+
+
 def rbac_review(store: dict[str, list[Obj]], spec: Obj) -> tuple[bool, str]:
     """Evaluate a SubjectAccessReview spec against stored Roles and bindings."""
     user = spec.get("user", "")
     groups = set(spec.get("groups") or ())
     attrs = spec.get("resourceAttributes") or {}
+    url_attrs = spec.get("nonResourceAttributes")
     verb, group = attrs.get("verb", ""), attrs.get("group", "")
+    if url_attrs is not None:
+        verb = url_attrs.get("verb", "")
     resource, namespace, name = (
         attrs.get("resource", ""),
         attrs.get("namespace", ""),
@@ -149,11 +162,12 @@ def rbac_review(store: dict[str, list[Obj]], spec: Obj) -> tuple[bool, str]:
         return []
 
     bindings = [("ClusterRoleBinding", b) for b in store.get("clusterrolebindings", [])]
-    bindings += [
-        ("RoleBinding", b)
-        for b in store.get("rolebindings", [])
-        if (b.get("metadata") or {}).get("namespace") == namespace
-    ]
+    if url_attrs is None:  # non-resource URLs are granted cluster-wide only
+        bindings += [
+            ("RoleBinding", b)
+            for b in store.get("rolebindings", [])
+            if (b.get("metadata") or {}).get("namespace") == namespace
+        ]
     for kind, b in bindings:
         meta = b.get("metadata") or {}
         bns = meta.get("namespace", "")
@@ -161,7 +175,11 @@ def rbac_review(store: dict[str, list[Obj]], spec: Obj) -> tuple[bool, str]:
             continue
         ref = b.get("roleRef") or {}
         for rule in role_rules(ref.get("kind", ""), ref.get("name", ""), bns):
-            if _rule_allows(rule, verb, group, resource, name):
+            if url_attrs is not None:
+                ok = _url_allows(rule, verb, url_attrs.get("path", ""))
+            else:
+                ok = _rule_allows(rule, verb, group, resource, name)
+            if ok:
                 where = (
                     f'{kind} "{meta.get("name")}"'
                     if kind.startswith("Cluster")

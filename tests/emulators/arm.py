@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 ARM_TOKEN = "FAKE-arm-token-0123456789abcdef"
+AAD_TOKEN = "FAKE-aad-token-for-the-aks-server-app"
+AKS_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
 IDENTITY_HEADER = "FAKE-identity-header"
 
 _ENVELOPE = {"id", "name", "type", "location", "tags", "sku", "identity", "extendedlocation",
@@ -66,6 +68,8 @@ def _error(status: int, code: str, message: str) -> Reply:
 
 
 class ArmEmulator(EmulatorServer):
+    fold_case = True
+
     def __init__(
         self,
         *,
@@ -157,11 +161,7 @@ class ArmEmulator(EmulatorServer):
         if req.headers.get("x-identity-header") != IDENTITY_HEADER:
             return Reply(401, {"error": "invalid identity header"})
         resource = req.query.get("resource", "")
-        token = (
-            ARM_TOKEN
-            if "management" in resource
-            else f"FAKE-aad-token-for-{resource.split('/')[0]}"
-        )
+        token = AAD_TOKEN if AKS_SERVER_APP in resource else ARM_TOKEN
         return Reply(200, {"access_token": token, "expires_on": str(int(time.time()) + 3600),
                            "resource": resource, "token_type": "Bearer"})  # fmt: skip
 

@@ -112,6 +112,8 @@ class KubeEmulator(EmulatorServer):
         self._rv = 1000
         self._store_lock = threading.Lock()
         for name, items in resources.items():
+            if name == NNC and not nnc_installed:
+                continue  # without the CRD there are no such objects
             self.add(name, *items)
 
     @classmethod
@@ -190,8 +192,8 @@ class KubeEmulator(EmulatorServer):
         if path in ("/healthz", "/livez", "/readyz"):
             return Reply(200, "ok")
         if path not in PUBLIC_PATHS:
-            auth = req.headers.get("authorization", "")
-            if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+            scheme, _, token = req.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or token.strip() not in self.tokens:
                 return _status(401, "Unauthorized", "Unauthorized")
         if path == "/version":
             major, minor = self.version.lstrip("v").split(".")[:2]
@@ -308,11 +310,11 @@ class KubeEmulator(EmulatorServer):
     def _review(self, req: Request) -> Reply:
         body = req.json() or {}
         spec = body.get("spec") or {}
-        attrs = spec.get("resourceAttributes") or {}
-        key = (
+        attrs = spec.get("resourceAttributes") or spec.get("nonResourceAttributes") or {}
+        key = (  # (user, verb, resource or non-resource path, namespace)
             spec.get("user", ""),
             attrs.get("verb", ""),
-            attrs.get("resource", ""),
+            attrs.get("resource") or attrs.get("path", ""),
             attrs.get("namespace", ""),
         )
         if key in self.sar:
