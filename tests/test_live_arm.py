@@ -96,7 +96,7 @@ def test_the_cluster_is_read_through_the_sdk_in_either_fixture_shape(arm, tls, s
     assert c.authorized_ip_ranges == ("198.51.100.0/24",)
     assert c.lb_outbound_ip_ids == (LB_IP,)
     # as_dict() of the SDK model keeps the REST spellings that parse_cluster reads
-    raw = src.arm().cluster_body("rg-prod", "prod")
+    raw = src.clients.arm().cluster_body("rg-prod", "prod")
     assert raw["properties"]["apiServerAccessProfile"]["authorizedIPRanges"] == ["198.51.100.0/24"]
 
 

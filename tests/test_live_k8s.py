@@ -230,6 +230,14 @@ def test_a_slow_server_times_out_with_a_reason(k8s, tmp_path, tls):
     assert snap.has("nodes")
 
 
+def test_a_collection_never_outlives_its_deadline(k8s, tmp_path, tls):
+    k8s.fault("/api/v1/pods", delay=3.0)  # answers, but too late for this collection
+    src = live(k8s, tmp_path, tls, collect_timeout=0.5)
+    snap = src.collect({"pods", "nodes"}, ScenarioArgs())
+    assert snap.missing["pods"] == "timed out after 0.5 s (still reading)"
+    assert snap.has("nodes")
+
+
 def test_a_server_that_is_down_yields_a_report_that_says_so(tls, tmp_path):
     emu = KubeEmulator(certfile=str(tls.server_pem)).start()
     kc = emu.write_kubeconfig(tmp_path / "kc", ca_file=str(tls.ca_pem))

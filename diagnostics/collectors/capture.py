@@ -24,6 +24,7 @@ from diagnostics.collectors.k8s import ListRequest, ReadError
 from diagnostics.collectors.live import NO_AZURE, LiveSource, list_requests
 from diagnostics.redact import MASK, redact_k8s_object
 from diagnostics.resources import CLUSTER, K8S_RESOURCES, PUBLIC_IPS
+from diagnostics.snapshot import ClusterInfo
 
 _SECRET_FIELDS = {"secret", "password", "adminpassword", "clientsecret", "privatekey"}
 
@@ -104,8 +105,8 @@ def capture(
     root = Path(folder)
     _prepare(root)
     out = CaptureResult(root)
-    _capture_azure(source, root, out, progress)
-    _capture_kubernetes(source, root, out, progress)
+    cluster = _capture_azure(source, root, out, progress)
+    _capture_kubernetes(source, root, out, progress, aad=bool(cluster and cluster.aad))
     out.captured_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     azure = source.azure
     _write_json(
@@ -136,24 +137,24 @@ def _requests() -> list[ListRequest]:
 
 def _capture_azure(
     source: LiveSource, root: Path, out: CaptureResult, progress: Callable[[str], None]
-) -> None:
+) -> ClusterInfo | None:
     if source.azure is None:
         out.missing[CLUSTER] = out.missing[PUBLIC_IPS] = NO_AZURE
-        return
+        return None
     target = source.azure
     progress(
         f"reading managed cluster {target.resource_group}/{target.name} from Azure Resource Manager"
     )
     try:
-        info, body = source.arm().cluster(target.resource_group, target.name)
+        info, body = source.clients.arm().cluster(target.resource_group, target.name)
     except ReadError as exc:
         out.missing[CLUSTER] = out.missing[PUBLIC_IPS] = exc.reason
         progress(f"  cluster.json: not written: {exc.reason}")
-        return
+        return None
     _write_json(root / "cluster.json", _scrub_arm(body))
     out.counts["cluster.json"] = 1
     progress("  cluster.json written")
-    egress = source.arm().egress(info)
+    egress = source.clients.arm().egress(info)
     ips = dict(egress.addresses)
     _write_json(root / "publicips.json", ips)
     out.counts["publicips.json"] = len(ips)
@@ -168,10 +169,15 @@ def _capture_azure(
             "public IPs are in publicips.json: " + ", ".join(egress.nat_ids)
         )
     progress(f"  publicips.json: {len(ips)} egress IP(s) resolved")
+    return info
 
 
 def _capture_kubernetes(
-    source: LiveSource, root: Path, out: CaptureResult, progress: Callable[[str], None]
+    source: LiveSource,
+    root: Path,
+    out: CaptureResult,
+    progress: Callable[[str], None],
+    aad: bool = False,
 ) -> None:
     reqs = _requests()
     if source.kube.mode == "none":
@@ -181,7 +187,7 @@ def _capture_kubernetes(
     if source.kube.mode == "run-command":
         progress(f"reading {len(reqs)} lists through ARM run command (this takes a while)")
         try:
-            results: dict[str, Any] = source.run_command_reader().read(reqs)
+            results: dict[str, Any] = source.clients.run_command_reader(lambda: aad).read(reqs)
         except ReadError as exc:
             results = {r.key: exc for r in reqs}
         for r in reqs:
@@ -193,7 +199,7 @@ def _capture_kubernetes(
             _write_one(root, r, value, out, progress)
         return
     try:
-        api = source.kube_api()
+        api = source.clients.kube_api()
     except ReadError as exc:
         for r in reqs:
             out.missing[r.resource] = exc.reason

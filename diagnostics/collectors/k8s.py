@@ -256,8 +256,8 @@ class KubeApi:
         return ReadError(f"API server unreachable: {type(inner).__name__}: {text}", "unreachable")
 
     # ------------------------------------------------------------ lists
-    def iter_items(self, req: ListRequest) -> Iterator[dict[str, Any]]:
-        """Raw items of a list, page by page (ReadError on failure)."""
+    def iter_pages(self, req: ListRequest) -> Iterator[bytes]:
+        """The raw pages of a list, following `continue` (ReadError on failure)."""
         api = req.api
         cont = ""
         while True:
@@ -276,28 +276,47 @@ class KubeApi:
                 raise
             try:
                 meta = next(ijson.items(io.BytesIO(page), "metadata"), None) or {}
-                yield from ijson.items(io.BytesIO(page), "items.item", use_float=True)
             except ijson.JSONError as exc:
-                raise ReadError(
-                    f"the API server answered something that is not JSON: {exc}"
-                ) from None
-            cont = (meta or {}).get("continue") or ""
+                raise _not_json(exc) from None
+            yield page
+            cont = meta.get("continue") or ""
             if not cont:
                 return
 
+    @staticmethod
+    def page_items(page: bytes) -> Iterator[dict[str, Any]]:
+        """Items of one page, parsed one at a time from its bytes."""
+        try:
+            yield from ijson.items(io.BytesIO(page), "items.item", use_float=True)
+        except ijson.JSONError as exc:
+            raise _not_json(exc) from None
+
+    def iter_items(self, req: ListRequest) -> Iterator[dict[str, Any]]:
+        """Raw items of a list, page by page (for capture)."""
+        for page in self.iter_pages(req):
+            yield from self.page_items(page)
+
     def list_records(self, req: ListRequest) -> list[Any]:
-        """A list projected to snapshot records as it is parsed."""
+        """A list projected to snapshot records as each page is parsed; the collector is paused
+        while parsing (not while waiting on the network)."""
         project = PROJECTORS[req.resource]
-        with gc_paused():
-            return [project(item) for item in self.iter_items(req)]
+        out: list[Any] = []
+        for page in self.iter_pages(req):
+            with gc_paused():
+                out.extend(project(item) for item in self.page_items(page))
+        return out
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         raw = self.request("POST", path, body=body)
         try:
             out = json.loads(raw)
         except ValueError as exc:
-            raise ReadError(f"the API server answered something that is not JSON: {exc}") from None
+            raise _not_json(exc) from None
         return out if isinstance(out, dict) else {}
+
+
+def _not_json(exc: Exception) -> ReadError:
+    return ReadError(f"the API server answered something that is not JSON: {exc}")
 
 
 def _not_installed(api: ApiResource) -> ReadError:

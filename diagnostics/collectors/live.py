@@ -12,7 +12,6 @@ answers from the last collection and says how old it is. Whatever could not be r
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,20 +21,13 @@ from typing import Any
 
 from diagnostics.checks.base import ScenarioArgs
 from diagnostics.collectors import access
-from diagnostics.collectors.arm import ArmClient, AzureTarget
+from diagnostics.collectors.arm import AzureTarget
 from diagnostics.collectors.cache import CircuitBreaker, CollectionCache, Entry
-from diagnostics.collectors.k8s import KubeApi, ListRequest, ReadError, gc_paused, secs
-from diagnostics.collectors.kubeauth import (
-    KubeAccess,
-    KubeConfigError,
-    from_kubeconfig,
-    from_token,
-    in_cluster,
-    open_api,
-)
+from diagnostics.collectors.clients import ClusterClients
+from diagnostics.collectors.k8s import ListRequest, ReadError, gc_paused, secs
+from diagnostics.collectors.kubeauth import KubeAccess
 from diagnostics.collectors.probe import probe, probe_url
-from diagnostics.collectors.runcommand import RunCommandReader
-from diagnostics.collectors.settings import AKS_AAD_SCOPE, LiveSettings
+from diagnostics.collectors.settings import LiveSettings
 from diagnostics.projection import PROJECTORS
 from diagnostics.resources import (
     ACCESS_REVIEW,
@@ -53,7 +45,6 @@ NO_AZURE = (
     "is not configured for it (give the cluster subscription, resource_group and name)"
 )
 PROBE_TTL = 15.0
-API_RETRY_AFTER = 10.0  # after credentials failed, reuse that answer this long
 
 
 def list_requests(
@@ -89,11 +80,11 @@ class LiveSource:
         connection_verify: str | bool | None = None,
     ) -> None:
         self.label = label
-        self.kube = kube or KubeAccess("none")
-        self.azure = azure
         self.settings = settings or LiveSettings()
-        self._credential = credential
-        self._verify = connection_verify
+        self.clients = ClusterClients(
+            kube or KubeAccess("none"), azure, self.settings, credential, connection_verify
+        )
+        self.kube, self.azure = self.clients.kube, azure
         self.cache = CollectionCache(cache_ttl)
         self.breaker = CircuitBreaker(
             self.settings.breaker_threshold, self.settings.breaker_cooldown
@@ -101,98 +92,14 @@ class LiveSource:
         self._pool = ThreadPoolExecutor(
             max(1, self.settings.concurrency), thread_name_prefix="aksdiag-read"
         )
-        self._lock = threading.Lock()
-        self._api_lock = threading.Lock()
-        self._api: KubeApi | None = None
-        self._api_error: tuple[float, ReadError] | None = None
-        self._arm: ArmClient | None = None
-        self._context = ""
-        if self.kube.mode in ("aad", "run-command") and azure is None:
-            raise ValueError(
-                f"Kubernetes access {self.kube.mode!r} needs the cluster's Azure identity"
-            )
 
-    # ------------------------------------------------------------ components
     @property
     def path(self) -> str:
-        mode = self.kube.mode
-        if mode == "kubeconfig":
-            return f"kubeconfig ctx {self._context or self.kube.context or '(current)'}"
-        return {"none": "arm"}.get(mode, mode)
+        return self.clients.path
 
-    def credential(self) -> Any:
-        with self._lock:
-            if self._credential is None:
-                from azure.identity import DefaultAzureCredential
-
-                self._credential = DefaultAzureCredential(
-                    authority=self.settings.authority_host,
-                    exclude_interactive_browser_credential=True,
-                )
-            return self._credential
-
-    def arm(self) -> ArmClient:
-        assert self.azure is not None
-        cred = self.credential()
-        with self._lock:
-            if self._arm is None:
-                s = self.settings
-                self._arm = ArmClient(
-                    cred, self.azure.subscription, endpoint=s.arm_endpoint, scope=s.scope,
-                    timeout=s.arm_timeout, retry_total=s.retries, connection_verify=self._verify,
-                    polling_interval=s.run_command_poll,
-                )  # fmt: skip
-            return self._arm
-
-    def _aad_token(self) -> str:
-        return str(self.credential().get_token(AKS_AAD_SCOPE).token)
-
-    def kube_api(self) -> KubeApi:
-        """The Kubernetes reader, built once; ReadError (kind `config`) when no credentials."""
-        with self._api_lock:
-            if self._api is None:
-                failed = self._api_error
-                if failed and time.monotonic() - failed[0] < API_RETRY_AFTER:
-                    raise failed[1]  # do not ask ARM or the kubeconfig again right away
-                try:
-                    self._api = open_api(self._kube_client(), self.settings)
-                except ReadError as exc:
-                    self._api_error = (time.monotonic(), exc)
-                    raise
-            return self._api
-
-    def _kube_client(self) -> Any:
-        k, pool = self.kube, self.settings.concurrency
-        try:
-            if k.mode == "kubeconfig":
-                client, self._context = from_kubeconfig(k.kubeconfig, k.context, pool)
-                return client
-            if k.mode == "in-cluster":
-                return in_cluster(k.token_file, k.ca_file, pool)
-            if k.mode == "aad":
-                assert self.azure is not None
-                doc = self.arm().user_kubeconfig(self.azure.resource_group, self.azure.name)
-                return from_token(doc, self._aad_token, pool)
-        except KubeConfigError as exc:
-            raise ReadError(str(exc), "config") from None
-        except ReadError as exc:
-            raise ReadError(
-                f"could not get cluster credentials from Azure: {exc.reason}", "config"
-            ) from None
-        raise ReadError(f"no direct Kubernetes API access ({self.path})", "config")
-
-    def run_command_reader(self) -> RunCommandReader:
-        assert self.azure is not None
-
-        def token() -> str | None:
-            entry = self.cache.last("cluster")
-            aad = entry is not None and isinstance(entry.value, ClusterInfo) and entry.value.aad
-            return self._aad_token() if aad else None
-
-        return RunCommandReader(
-            self.arm(), self.azure.resource_group, self.azure.name, cluster_token=token,
-            timeout=self.settings.run_command_timeout,
-        )  # fmt: skip
+    def _cluster_is_aad(self) -> bool:
+        entry = self.cache.last("cluster")
+        return entry is not None and isinstance(entry.value, ClusterInfo) and entry.value.aad
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -226,7 +133,7 @@ class LiveSource:
             if down:
                 raise down[0]
             try:
-                return self.kube_api().list_records(req)
+                return self.clients.kube_api().list_records(req)
             except ReadError as exc:
                 if exc.unreachable or exc.kind == "config":
                     down.append(exc)  # later lists of this collection fail fast
@@ -250,7 +157,9 @@ class LiveSource:
         try:
             if cluster is not None:  # the cluster token depends on whether the cluster is AAD
                 wait_all([cluster], timeout=self.settings.arm_timeout)
-            results: dict[str, Any] = self.run_command_reader().read(batch)
+            results: dict[str, Any] = self.clients.run_command_reader(self._cluster_is_aad).read(
+                batch
+            )
         except ReadError as exc:
             results = {r.key: exc for r in batch}
             if exc.overload:
@@ -273,13 +182,13 @@ class LiveSource:
 
     def _read_cluster(self) -> ClusterInfo:
         assert self.azure is not None
-        info, _body = self.arm().cluster(self.azure.resource_group, self.azure.name)
+        info, _body = self.clients.arm().cluster(self.azure.resource_group, self.azure.name)
         return info
 
     def _probe(self, cluster: ClusterInfo | None) -> Any:
         if self.kube.mode in ("kubeconfig", "in-cluster", "aad"):
             try:
-                api = self.kube_api()
+                api = self.clients.kube_api()
             except ReadError:
                 api = None
             if api is not None:
@@ -341,7 +250,7 @@ class LiveSource:
                 key = f"accessreview:{ns}/{sa}"
                 pending[ACCESS_REVIEW] = (
                     key,
-                    self._start(key, lambda: access.review(self.kube_api(), ns, sa)),
+                    self._start(key, lambda: access.review(self.clients.kube_api(), ns, sa)),
                 )
 
         cluster: ClusterInfo | None = None
@@ -352,7 +261,7 @@ class LiveSource:
         if PUBLIC_IPS in wanted and cluster_fut is not None:
             if cluster is not None:
                 c, key = cluster, f"publicips:{cluster.id.lower()}"
-                pending[PUBLIC_IPS] = (key, self._start(key, lambda: self.arm().egress(c)))
+                pending[PUBLIC_IPS] = (key, self._start(key, lambda: self.clients.arm().egress(c)))
             else:
                 pending[PUBLIC_IPS] = ("cluster", cluster_fut)  # its failure explains this one
         if PROBE in wanted:
