@@ -91,7 +91,9 @@ def analyse(
             )
             continue
         report.findings.extend(_stamp(found, check.scenario))
-    relevant = sources_for(checks)
+    relevant: set[str] = set()
+    for check in checks:
+        relevant |= check.relevant(snapshot.has)
     for source, reason in snapshot.missing.items():
         if source in relevant or source == "snapshot.json":
             blocked_codes = tuple(dict.fromkeys(blocked.get(source, ())))

@@ -109,6 +109,15 @@ class Check:
             out.update(group)
         return out
 
+    def relevant(self, has: Callable[[str], bool]) -> set[str]:
+        """The sources worth reporting when unreadable: of alternatives, only the group that
+        was used (or all of them, when none could be)."""
+        out = {*self.needs, *self.uses}
+        used = next((g for g in self.needs_any if all(has(s) for s in g)), None)
+        for group in self.needs_any if used is None else (used,):
+            out.update(group)
+        return out
+
     def missing(self, has: Callable[[str], bool]) -> list[str]:
         """The sources whose absence keeps this check from running (empty: it can run)."""
         lacking = [s for s in self.needs if not has(s)]
