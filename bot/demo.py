@@ -59,7 +59,7 @@ def main() -> int:
             f"config {CONFIG.relative_to(EXAMPLES.parent)} · Redis: "
             + ("embedded valkey " if embedded else "")
             + url
-            + "\n"  # fmt: skip
+            + "\n"
         )
         table = Table("cluster", "verdict", "findings", "codes (warning and worse)")
         table.columns[3].overflow = "fold"
