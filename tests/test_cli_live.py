@@ -79,6 +79,13 @@ def test_a_bad_kubeconfig_is_a_clear_error(tmp_path, k8s, tls):
     assert "no context 'prod' (it has: emulator)" in out.stderr
 
 
+def test_a_bad_setting_in_the_environment_is_named(k8s, tls, tmp_path):
+    kc = k8s.write_kubeconfig(tmp_path / "kubeconfig", ca_file=str(tls.ca_pem))
+    out = aksdiag("run", "service", "x", "a/b", "--kubeconfig", str(kc), AKSDIAG_K8S_TIMEOUT="soon")
+    assert out.returncode == 3
+    assert "AKSDIAG_K8S_TIMEOUT must be a number, not 'soon'" in out.stderr
+
+
 def test_capture_with_a_kubeconfig(k8s, tls, tmp_path):
     kc = k8s.write_kubeconfig(tmp_path / "kubeconfig", ca_file=str(tls.ca_pem))
     out = aksdiag("capture", "shop-cluster", str(tmp_path / "snap"), "--kubeconfig", str(kc))

@@ -229,6 +229,16 @@ def test_private_cluster_lists_come_through_run_command(tls):
 
 
 # ---------------------------------------------------------------- configured clusters
+def test_sovereign_cloud_endpoints_come_from_the_environment():
+    s = LiveSettings.from_env({"AKSDIAG_ARM_ENDPOINT": "https://management.usgovcloudapi.net/",
+                               "AZURE_AUTHORITY_HOST": "login.microsoftonline.us"})  # fmt: skip
+    assert s.arm_endpoint == "https://management.usgovcloudapi.net"
+    assert s.scope == "https://management.usgovcloudapi.net/.default"
+    assert s.authority_host == "login.microsoftonline.us"
+    with pytest.raises(ValueError, match="AKSDIAG_ARM_ENDPOINT must be an https:// URL"):
+        LiveSettings.from_env({"AKSDIAG_ARM_ENDPOINT": "http://management.azure.com"})
+
+
 def test_a_configured_cluster_reads_arm_with_the_default_credential_chain(arm, tls, monkeypatch):
     """DefaultAzureCredential over the wire: a managed identity endpoint (App Service style)."""
     arm.add_cluster(cluster())

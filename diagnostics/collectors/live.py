@@ -289,7 +289,7 @@ class LiveSource:
                 continue
             err = exc if isinstance(exc, ReadError) else ReadError(f"{type(exc).__name__}: {exc}")
             last = self.cache.last(key)
-            if err.overload and last is not None:
+            if err.overload and last is not None and not (src == PUBLIC_IPS and key == "cluster"):
                 stale[src] = last
             elif src == PUBLIC_IPS and key == "cluster":
                 missing[src] = f"the managed cluster could not be read: {err.reason}"

@@ -14,7 +14,6 @@ read with direct API access.
 from __future__ import annotations
 
 import io
-import json
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -74,10 +73,12 @@ def parse(logs: str, requests: list[ListRequest]) -> dict[str, list[dict[str, An
                 "run command: no output for this list (the command stopped early?)"
             )
             continue
-        text = "\n".join(lines).strip()
-        if not text.startswith("{"):
-            out[req.key] = _section_error(req, text)
+        # kubectl may print warnings (deprecated APIs) before the JSON: skip to the document
+        start = next((i for i, ln in enumerate(lines) if ln.startswith("{")), None)
+        if start is None:
+            out[req.key] = _section_error(req, "\n".join(lines))
             continue
+        text = "\n".join(lines[start:])
         try:
             out[req.key] = list(
                 ijson.items(io.BytesIO(text.encode()), "items.item", use_float=True)
@@ -110,10 +111,3 @@ class RunCommandReader:
             self.resource_group, self.name, script(requests), self.cluster_token(), self.timeout
         )
         return parse(logs, requests)
-
-
-def kubectl_list(items: list[dict[str, Any]]) -> str:
-    """A kubectl `List` document (used by tests and capture for symmetry)."""
-    return json.dumps(
-        {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
-    )

@@ -92,8 +92,11 @@ class LiveSettings:
             value = values[f.name]
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 raise SettingsError(f"{name} must not be negative, not {raw!r}")
-        for key in ("arm_endpoint", "authority_host"):
-            url = str(values.get(key, getattr(cls, key)))
-            if not url.startswith("https://"):
-                raise SettingsError(f"{_ENV[key]} must be an https:// URL, not {url!r}")
+        arm = str(values.get("arm_endpoint", cls.arm_endpoint))
+        if not arm.startswith("https://"):
+            raise SettingsError(f"{_ENV['arm_endpoint']} must be an https:// URL, not {arm!r}")
+        authority = str(values.get("authority_host", cls.authority_host))
+        if "://" in authority and not authority.startswith("https://"):
+            # azure-identity also takes a bare host (AzureAuthorityHosts.AZURE_GOVERNMENT)
+            raise SettingsError(f"{_ENV['authority_host']} must be https, not {authority!r}")
         return cls(**values)  # type: ignore[arg-type]

@@ -283,4 +283,10 @@ class ArmEmulator(EmulatorServer):
             "kind": "List",
             "metadata": {"resourceVersion": ""},
         }
-        return json.dumps(doc, indent=4), 0
+        warning = ""
+        if "endpoints" in names.split(","):  # what kubectl 1.33+ prints on stderr
+            warning = (
+                "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 "
+                "EndpointSlice\n"
+            )
+        return warning + json.dumps(doc, indent=4), 0
