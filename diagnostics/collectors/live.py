@@ -323,7 +323,7 @@ class LiveSource:
             age = max(e.age() for e in stale.values())
             snap.path += (
                 f"; {', '.join(sorted(stale))} answered from the last collection, {secs(round(age))} "
-                "old: the API server answered 429/5xx repeatedly"
+                "old, after repeated 429/5xx answers"
             )
         snap.missing = {k: v for k, v in missing.items() if k in wanted}
         snap.captured_at = min((e.at for e in got.values()), default=time.time())

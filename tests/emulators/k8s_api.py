@@ -280,11 +280,13 @@ class KubeEmulator(EmulatorServer):
             by_fields = field_matcher(res.name, query.get("fieldSelector", ""))
         except SelectorError as exc:
             return _status(400, "BadRequest", str(exc))
-        items = [
-            o for o in self.objects(res.name)
-            if (not namespace or (o.get("metadata") or {}).get("namespace") == namespace)
-            and by_labels((o.get("metadata") or {}).get("labels") or {}) and by_fields(o)
-        ]  # fmt: skip
+        items = self.objects(res.name)
+        if namespace or query.get("labelSelector") or query.get("fieldSelector"):
+            items = [
+                o for o in items
+                if (not namespace or (o.get("metadata") or {}).get("namespace") == namespace)
+                and by_labels((o.get("metadata") or {}).get("labels") or {}) and by_fields(o)
+            ]  # fmt: skip
         start = 0
         if cont:
             try:
