@@ -168,7 +168,7 @@ class Collections:
             ):
                 return entry.snapshot
             self._metrics.collections.labels(alias).inc()
-            snapshot = inner.collect(sources, args)
+            snapshot = inner.collect(sources, args, fresh=fresh)
             if self._ttl > 0:
                 with self._guard:
                     self._entries[alias] = _Collected(snapshot, frozenset(sources), args, now)
@@ -183,8 +183,8 @@ class _SharedSource:
         self.label = inner.label
         self._owner, self._alias, self._inner, self._fresh = owner, alias, inner, fresh
 
-    def collect(self, sources: set[str], args: ScenarioArgs) -> Snapshot:
-        return self._owner.collect(self._alias, self._inner, self._fresh, sources, args)
+    def collect(self, sources: set[str], args: ScenarioArgs, *, fresh: bool = False) -> Snapshot:
+        return self._owner.collect(self._alias, self._inner, self._fresh or fresh, sources, args)
 
 
 def _default_source_factory(alias: str, cluster: ClusterConfig, config: Config) -> ClusterSource:

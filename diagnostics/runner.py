@@ -27,7 +27,9 @@ class ClusterSource(Protocol):
 
     label: str
 
-    def collect(self, sources: set[str], args: ScenarioArgs) -> Snapshot: ...
+    def collect(
+        self, sources: set[str], args: ScenarioArgs, *, fresh: bool = False
+    ) -> Snapshot: ...
 
 
 def checks_for(scenario: str, registry: CheckRegistry, args: ScenarioArgs) -> list[Check]:

@@ -78,7 +78,7 @@ class BlockedSource:
         self.label = label
         self._release = release
 
-    def collect(self, sources, args):
+    def collect(self, sources, args, *, fresh=False):
         self._release.wait(10)
         raise TimeoutError("released")
 

@@ -151,8 +151,22 @@ def test_one_read_per_list_is_shared_by_scenarios_and_concurrent_requesters(k8s,
     twice = {p: n for p, n in lists(k8s).items() if n != 1}
     why = [u.sentence() for r in reports for u in r.unavailable if u.source in ("pods", "events")]
     assert lists(k8s) and twice == {}, (twice, why)
-    codes = {f.code for f in reports[0].findings}
-    assert all({f.code for f in r.findings} == codes for r in reports if r.scenario == "health")
+    health = [r for r in reports if r.scenario == "health"]
+    seen = [
+        (sorted({f.code for f in r.findings}), [u.sentence() for u in r.unavailable])
+        for r in health
+    ]
+    assert all(s[0] == seen[0][0] for s in seen), seen
+
+
+def test_fresh_reads_again_instead_of_using_the_cache(k8s, tmp_path, tls):
+    """Re-run in Slack asks for fresh data: the lists are read again, not served cached."""
+    src = live(k8s, tmp_path, tls)
+    src.collect({"pods", "nodes"}, ScenarioArgs())
+    src.collect({"pods", "nodes"}, ScenarioArgs())
+    assert k8s.count("/api/v1/pods") == 1
+    src.collect({"pods", "nodes"}, ScenarioArgs(), fresh=True)
+    assert k8s.count("/api/v1/pods") == 2 and k8s.count("/api/v1/nodes") == 2
 
 
 def test_a_full_pod_list_in_the_cache_serves_node_scoped_runs(k8s, tmp_path, tls):

@@ -142,12 +142,14 @@ class LiveSource:
         return task
 
     def _start_lists(
-        self, reqs: list[ListRequest], cluster: Future[Entry] | None
+        self, reqs: list[ListRequest], cluster: Future[Entry] | None, ttl: float | None = None
     ) -> dict[str, Future[Entry]]:
         if self.kube.mode != "run-command":
             down: list[ReadError] = []
-            return {r.key: self._start(r.key, self._list_task(r, down), breaker=True) for r in reqs}
-        futures, mine = self.cache.claim([r.key for r in reqs])
+            return {
+                r.key: self._start(r.key, self._list_task(r, down), ttl, breaker=True) for r in reqs
+            }
+        futures, mine = self.cache.claim([r.key for r in reqs], ttl)
         if mine:
             batch = [r for r in reqs if r.key in mine]
             self._pool.submit(self._run_command_batch, batch, cluster)
@@ -203,8 +205,13 @@ class LiveSource:
         return probe(host, 443, timeout=self.settings.probe_timeout)
 
     # ------------------------------------------------------------ collect
-    def collect(self, sources: set[str], args: ScenarioArgs | None = None) -> Snapshot:
+    def collect(
+        self, sources: set[str], args: ScenarioArgs | None = None, *, fresh: bool = False
+    ) -> Snapshot:
+        """Read what `sources` names. `fresh` (Re-run) ignores cached reads, though it still
+        joins a read already in flight."""
         args = args or ScenarioArgs()
+        ttl = 0.0 if fresh else None
         deadline = time.monotonic() + self.settings.collect_timeout
         wanted = set(sources)
         pending: dict[str, tuple[str, Future[Entry]]] = {}  # snapshot source -> (key, future)
@@ -215,7 +222,7 @@ class LiveSource:
         if self.azure is None:
             missing.update({src: NO_AZURE for src in (CLUSTER, PUBLIC_IPS) if src in wanted})
         elif wanted & {CLUSTER, PUBLIC_IPS} or self.kube.mode == "run-command":
-            cluster_fut = self._start("cluster", self._read_cluster)
+            cluster_fut = self._start("cluster", self._read_cluster, ttl)
             if CLUSTER in wanted:
                 pending[CLUSTER] = ("cluster", cluster_fut)
 
@@ -233,7 +240,7 @@ class LiveSource:
                 else:
                     missing[r.resource] = why
         else:
-            futs = self._start_lists(reqs, cluster_fut)
+            futs = self._start_lists(reqs, cluster_fut, ttl)
             pending.update({r.resource: (r.key, futs[r.key]) for r in reqs})
 
         if ACCESS_REVIEW in wanted:
@@ -250,7 +257,7 @@ class LiveSource:
                 key = f"accessreview:{ns}/{sa}"
                 pending[ACCESS_REVIEW] = (
                     key,
-                    self._start(key, lambda: access.review(self.clients.kube_api(), ns, sa)),
+                    self._start(key, lambda: access.review(self.clients.kube_api(), ns, sa), ttl),
                 )
 
         cluster: ClusterInfo | None = None

@@ -153,5 +153,5 @@ class SnapshotSource:
         self.folder = Path(folder)
         self.label = label or self.folder.name
 
-    def collect(self, sources: set[str], args: object = None) -> Snapshot:
+    def collect(self, sources: set[str], args: object = None, *, fresh: bool = False) -> Snapshot:
         return read_snapshot(self.folder, self.label, sources)
