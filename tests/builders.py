@@ -481,5 +481,8 @@ def event_v1(reason: str, message: str, kind: str = "Pod", name: str = "web-0",
         "reportingController": "kubelet", "reportingInstance": host,
     }  # fmt: skip
     if count > 1:
-        body["series"] = {"count": count, "lastObservedTime": (last or first).replace("Z", ".000000Z")}
+        body["series"] = {
+            "count": count,
+            "lastObservedTime": (last or first).replace("Z", ".000000Z"),
+        }
     return body

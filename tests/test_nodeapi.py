@@ -928,7 +928,13 @@ def test_without_rbac_objects_the_check_is_unavailable(tmp_path):
     assert not [c for c in codes(report) if c.startswith("nodeapi.rbac")]
     blocked = {u.source for u in report.unavailable if "nodeapi.rbac-forbidden" in u.checks}
     # Either live access reviews or the RBAC objects would do; neither was there.
-    assert blocked == {"accessreview", "roles", "rolebindings", "clusterroles", "clusterrolebindings"}
+    assert blocked == {
+        "accessreview",
+        "roles",
+        "rolebindings",
+        "clusterroles",
+        "clusterrolebindings",
+    }
 
 
 def test_without_as_nothing_about_rbac_is_reported_unavailable(tmp_path):
