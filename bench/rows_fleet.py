@@ -1,0 +1,102 @@
+"""Group 4: a fleet digest. 50 live clusters, each an API emulator that answers every request
+after 200 ms; the digest as the bot posts it (`DigestService.post_now`, its Slack client at the
+emulator, a real valkey server) against the slowest cluster diagnosed alone.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+from slack_emulator import BOT_TOKEN
+from slack_sdk import WebClient
+
+from bench.harness import Results, Row, Scale, median
+from bench.procs import PYTHON, BenchError, Helper
+from bench.rows_bot import Slack
+from bot.config import load_config
+from bot.digest import DigestService
+from bot.redis_embedded import EmbeddedRedis
+from bot.sources import LIVE_SOURCES, source_for
+from bot.store import connect
+from diagnostics.runner import run
+
+FLEET = "4. Fleet digest"
+CHANNEL = "CFLEETDIGEST"
+
+METHOD = """
+`bench/kube_server.py --clusters N --latency 0.2` starts N Kubernetes API emulators (TLS, one
+process for all, 300 pods each) that answer every request 200 ms late. The configuration has N
+clusters reached by kubeconfig and one digest over all of them. The baseline is `health` on
+each cluster alone, as the digest runs it (`bot.sources.source_for`, then
+`diagnostics.runner.run`), in this process; the slowest of the N is the baseline. The digest
+is `DigestService.post_now` as `aksdiag digest NAME` builds it (default settings), posting to
+the Slack emulator with a real valkey server. Live sources are dropped before every run, so
+every run reads every cluster.
+"""
+
+
+def fleet_digest(scale: Scale, work: Path, results: Results) -> None:
+    results.methods[FLEET] = METHOD
+    n = scale.fleet
+    server = Helper(
+        [PYTHON, "-m", "bench.kube_server", "--clusters", str(n), "--nodes", str(scale.fleet_nodes),
+         "--latency", str(scale.fleet_latency_s), "--kubeconfig", str(work / "fleet-kubeconfig")],
+        log=work / "fleet.log", ready_timeout=600,
+    )  # fmt: skip
+    slack = None
+    redis = None
+    try:
+        aliases = [f"fleet-{i:02d}" for i in range(n)]
+        config_path = work / "fleet.yaml"
+        config_path.write_text(yaml.safe_dump({
+            "clusters": {a: {"kubernetes": {"kubeconfig": k}}
+                         for a, k in zip(aliases, server.info["kubeconfigs"], strict=True)},
+            "digests": [{"name": "fleet", "channel": CHANNEL, "cron": "0 8 * * mon-fri",
+                         "clusters": aliases}],
+        }))  # fmt: skip
+        config = load_config(config_path)
+
+        singles = []
+        for alias in aliases:
+            LIVE_SOURCES.clear()
+            started = time.perf_counter()
+            report = run("health", source_for(alias, config.clusters[alias], config))
+            singles.append(time.perf_counter() - started)
+            if "pods" not in report.collected:
+                raise BenchError(f"health on {alias} read no pods: {report.unavailable}")
+
+        slack = Slack(work)
+        redis = EmbeddedRedis().start()
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url)
+        service = DigestService(config, connect(redis.url), client)
+        digests = []
+        for _ in range(scale.fleet_runs):
+            LIVE_SOURCES.clear()
+            started = time.perf_counter()
+            service.post_now("fleet")
+            digests.append(time.perf_counter() - started)
+        posted = slack.state().get(CHANNEL, {})
+        if posted.get("parents", 0) < scale.fleet_runs:
+            raise BenchError(f"the digest was not posted: {posted}")
+    finally:
+        LIVE_SOURCES.clear()
+        if redis is not None:
+            redis.stop()
+        if slack is not None:
+            slack.stop()
+        server.stop()
+
+    slowest, value = max(singles), median(digests)
+    results.rows.append(Row(
+        FLEET, f"digest of {n} clusters, {scale.fleet_latency_s * 1000:.0f} ms API latency each",
+        value, "s", slowest, "slowest single cluster", "≤ 3× baseline", value <= 3 * slowest,
+        f"single clusters: median {median(singles):.2f} s, slowest {slowest:.2f} s; "
+        f"digest runs: {', '.join(f'{d:.2f}' for d in digests)} s; "
+        f"{posted.get('replies', 0)} thread replies posted",
+        len(digests), digests,
+    ))  # fmt: skip
+
+
+__all__ = ["fleet_digest"]
