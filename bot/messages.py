@@ -68,7 +68,8 @@ def unknown_cluster(name: str, suggestion: str, choices: Sequence[str]) -> str:
 
 def unknown_digest(name: str, suggestion: str, names: Sequence[str]) -> str:
     known = ", ".join(f"`{esc(n)}`" for n in names) or "none are configured"
-    return f"unknown digest `{esc(name)}`.{suggestion} Digests: {known}."
+    shown = "".join(ch if ch.isprintable() and ch != "`" else "?" for ch in name[:40])
+    return f"unknown digest `{esc(shown)}`.{suggestion} Digests: {known}."
 
 
 def refused(cluster: str, rule: str) -> str:

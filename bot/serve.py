@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from redis import Redis
 from redis.exceptions import RedisError
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -38,6 +39,10 @@ from bot.store import connect
 
 log = logging.getLogger("aksdiag.serve")
 EXIT_CONFIG = 3
+# Slack's largest payloads (a button click carries its whole message, 50 blocks of 3,000
+# characters) stay far below this; waitress answers 413 to anything bigger (a Content-Length
+# over it at once, a chunked body once it passes it) before Bolt reads a byte of it.
+MAX_BODY_BYTES = 1024 * 1024
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -108,6 +113,7 @@ class HttpServer:
         self._server = create_server(
             wsgi, host=host, port=port, threads=threads, connection_limit=200,
             channel_timeout=30, ident="aksdiag", clear_untrusted_proxy_headers=True,
+            max_request_body_size=MAX_BODY_BYTES,
         )  # fmt: skip
         self._thread: threading.Thread | None = None
 
@@ -168,6 +174,23 @@ def _stop_scheduler(scheduler: Any) -> None:
     stop_scheduler(scheduler)
 
 
+BAD_REDIS_URL = (
+    "REDIS_URL is not a valid Redis URL: expected redis://[USER]:PASSWORD@HOST:PORT/DB "
+    "(rediss:// for TLS), with special characters of the password percent-encoded"
+)
+
+
+def _rejected(name: str, exc: SlackApiError, what: str) -> str:
+    error = str(exc.response.get("error") or "an error")
+    return f"Slack rejected {name} ({error}): set it to {what} from the Slack app's settings"
+
+
+def _startup_error(text: str) -> int:
+    log.error("%s", text)
+    sys.stderr.write(f"aksdiag: {text}\n")
+    return EXIT_CONFIG
+
+
 def serve_command(ns: argparse.Namespace) -> int:
     setup_logging(logging.DEBUG if getattr(ns, "verbose", False) else logging.INFO)
     try:
@@ -196,16 +219,28 @@ def serve_command(ns: argparse.Namespace) -> int:
         log.error("bad AKSDIAG_* setting: %s", exc)
         sys.stderr.write(f"aksdiag: bad AKSDIAG_* setting: {exc}\n")
         return EXIT_CONFIG
-    embedded = None
+    # Errors about secrets name the variable and the problem, never its value (nor the text of
+    # a parser's exception, which can quote part of it: redis-py does for a `/` in a password).
     redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
+    redis: Redis | None = None
+    if redis_url:
+        try:
+            redis = connect(redis_url)
+        except ValueError:
+            return _startup_error(BAD_REDIS_URL)
+    client = make_web_client(token, os.environ.get("SLACK_API_URL"))
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        return _startup_error(_rejected("SLACK_BOT_TOKEN", exc, "the bot token, xoxb-"))
+    embedded = None
+    if redis is None:
         from bot.redis_embedded import EmbeddedRedis
 
         embedded = EmbeddedRedis().start()
-        redis_url = embedded.url
+        redis = connect(embedded.url)
         log.info("no REDIS_URL: started an embedded valkey server (state is lost on restart)")
-    client = make_web_client(token, os.environ.get("SLACK_API_URL"))
-    deps = build_deps(config, connect(redis_url), client, settings=settings)
+    deps = build_deps(config, redis, client, settings=settings)
     socket_mode = bool(app_token)
     stop = threading.Event()
     handler = None
@@ -221,7 +256,12 @@ def serve_command(ns: argparse.Namespace) -> int:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             handler = SocketModeHandler(app, app_token)
-            handler.connect()
+            try:
+                handler.connect()
+            except SlackApiError as exc:
+                return _startup_error(
+                    _rejected("SLACK_APP_TOKEN", exc, "an app-level token, xapp-")
+                )
         log.info(
             "aksdiag serving in %s on %s:%s (health, readiness, metrics%s)",
             "Socket Mode" if socket_mode else "HTTP mode", ns.host, server.port,

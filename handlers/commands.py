@@ -5,6 +5,7 @@ an ephemeral answer only the requester sees."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -44,23 +45,31 @@ def handle_command(deps: Deps, ack: Ack, command: dict[str, Any]) -> None:
         log.info("bad command from %s: %s", where.user, exc)
         ack(text=messages.usage_error(str(exc), deps.settings.command), response_type="ephemeral")
         return
+    trigger = str(command.get("trigger_id") or "")
     if isinstance(parsed, Meta):
         answer = meta.immediate(deps, parsed, where)
         if answer is not None:
             ack(text=answer, response_type="ephemeral")
             return
         ack()
-        deps.submit(meta.background, deps, parsed, where)
+        deps.submit(_once, deps, trigger, meta.background, deps, parsed, where)
         return
     allowed, rule = access.check(deps, parsed.cluster, where.channel, where.user, parsed.scenario)
     if allowed is False:
         ack(text=messages.refused(parsed.cluster, rule), response_type="ephemeral")
         return
     ack()
-    if allowed is None:
-        deps.submit(decide_then_run, deps, parsed, where)
-    else:
-        deps.submit(run_diagnosis, deps, parsed, where)
+    work = decide_then_run if allowed is None else run_diagnosis
+    deps.submit(_once, deps, trigger, work, deps, parsed, where)
+
+
+def _once(deps: Deps, trigger: str, work: Callable[..., None], *args: Any) -> None:
+    """Slack never resends a slash command, so a second request with the same `trigger_id` is
+    a replay of a captured one (its signature stays valid for 5 minutes): it runs nothing."""
+    if trigger and not deps.runs.first_time("command", trigger):
+        log.warning("dropping a replayed slash command (trigger_id %s)", trigger)
+        return
+    work(*args)
 
 
 def decide_then_run(deps: Deps, req: RunRequest, where: Where, fresh: bool = False) -> None:

@@ -25,6 +25,7 @@ from diagnostics.scenarios import (
 )
 
 META = ("help", "clusters", "history", "digest", "silence", "unsilence", "silences")
+MAX_TEXT = 4000  # Slack's limit for a slash command's text; longer text is not a command
 _HELP_WORDS = {"help", "-h", "--help", "?", "usage"}
 _MENTION = re.compile(r"<[@!#][^>]*>")
 _LINK = re.compile(r"<([^>|]+)(?:\|([^>]*))?>")
@@ -67,6 +68,11 @@ def resolve_cluster(word: str, config: Config, choices: Sequence[str]) -> str:
 
 def parse(text: str, config: Config, choices: Sequence[str]) -> Parsed:
     """`choices`: the clusters the requesting user may diagnose in this channel (for answers)."""
+    if len(text) > MAX_TEXT:
+        raise UsageError(
+            f"that command is {len(text):,} characters long; a command is at most "
+            f"{MAX_TEXT:,} (a scenario, a cluster and a few options)."
+        )
     tokens = tokenize(text)
     if not tokens or tokens[0].lower() in _HELP_WORDS:
         return Meta("help")

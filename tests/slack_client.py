@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -36,6 +37,7 @@ class SlackClient:
         self.secret = secret
         self.team = team
         self._n = itertools.count(1)
+        self._nonce = secrets.token_hex(4)  # trigger ids are unique across clients, as Slack's
 
     def sign(self, body: str, ts: int) -> str:
         base = f"v0:{ts}:{body}".encode()
@@ -94,7 +96,7 @@ class SlackClient:
                 "api_app_id": "AFAKE0001",
                 "is_enterprise_install": "false",
                 "response_url": response_url,
-                "trigger_id": f"{n}.0000.FAKEtrigger",
+                "trigger_id": f"{n}.{self._nonce}.FAKEtrigger",
             }
         )
         return self.post(body, "application/x-www-form-urlencoded", **kw)
@@ -160,7 +162,7 @@ class SlackClient:
             "user": {"id": user, "username": user.lower(), "team_id": self.team},
             "api_app_id": "AFAKE0001",
             "token": "FAKEverificationEXAMPLE",
-            "trigger_id": f"{n}.0000.FAKEaction",
+            "trigger_id": f"{n}.{self._nonce}.FAKEaction",
             "container": {
                 "type": "message",
                 "message_ts": message_ts,
