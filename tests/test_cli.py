@@ -162,3 +162,20 @@ def test_scenarios_lists_every_scenario():
     assert out.returncode == 0
     for name in ("apiserver", "pod-ip", "service", "node-api", "health"):
         assert name in out.stdout
+
+
+def test_files_saved_by_windows_powershell_are_read(tmp_path):
+    """`az aks show > cluster.json` in Windows PowerShell writes UTF-16 with a BOM; editors add
+    UTF-8 BOMs. Both must read as the same cluster."""
+    cluster = az_cluster(apiServerAccessProfile={"authorizedIpRanges": ["203.0.113.0/24"]})
+    snap = write_snapshot(tmp_path / "s", cluster=cluster, pods=[])
+    text = (snap / "cluster.json").read_text()
+    (snap / "cluster.json").write_bytes(text.encode("utf-16"))  # BOM + UTF-16LE
+    pods = (snap / "k8s" / "pods.json").read_text()
+    (snap / "k8s" / "pods.json").write_bytes(b"\xef\xbb\xbf" + pods.encode())
+    out = aksdiag("run", "apiserver", "prod", "--snapshot", str(snap), "--from", "198.51.100.7",
+                  "--format", "json")  # fmt: skip
+    doc = json.loads(out.stdout)
+    assert [f["code"] for f in doc["findings"]] == ["apiserver.authorized-ip.client-excluded"]
+    out = aksdiag("run", "pod-ip", "prod", "--snapshot", str(snap), "--format", "json")
+    assert "pods" in json.loads(out.stdout)["collected"]

@@ -8,12 +8,14 @@ A missing or unreadable file is recorded as unavailable, never raised.
 
 from __future__ import annotations
 
+import codecs
 import gc
+import io
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import ijson
 
@@ -39,11 +41,30 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _open_utf8(path: Path) -> BinaryIO:
+    """The file as UTF-8 bytes. Windows PowerShell's `>` writes UTF-16 with a byte-order mark
+    and some editors add a UTF-8 one; both are common in files people attach to incidents."""
+    fh = path.open("rb")
+    head = fh.read(4)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        data = head + fh.read()
+        fh.close()
+        return io.BytesIO(data.decode("utf-16").encode("utf-8"))
+    fh.seek(3 if head.startswith(codecs.BOM_UTF8) else 0)
+    return fh
+
+
+def _read_json(path: Path) -> Any:
+    with _open_utf8(path) as fh:
+        return json.load(fh)
+
+
 def _iter_list(path: Path) -> Iterator[dict[str, Any]]:
     """Items of a `kubectl get -o json` List; a bare JSON array and a single object work too."""
-    with path.open("rb") as fh:
+    with _open_utf8(path) as fh:
+        start = fh.tell()
         head = fh.read(4096).lstrip()
-        fh.seek(0)
+        fh.seek(start)
         if head.startswith(b"["):
             yield from ijson.items(fh, "item", use_float=True)
             return
@@ -52,7 +73,7 @@ def _iter_list(path: Path) -> Iterator[dict[str, Any]]:
             found = True
             yield item
         if not found:
-            fh.seek(0)
+            fh.seek(start)
             doc = json.load(fh)
             if (
                 isinstance(doc, dict)
@@ -81,7 +102,7 @@ def read_snapshot(
     meta_file = root / "snapshot.json"
     if meta_file.is_file():
         try:
-            meta = json.loads(meta_file.read_text())
+            meta = _read_json(meta_file)
             snap.captured_at = projection.parse_time(meta.get("capturedAt"))
         except (OSError, ValueError, AttributeError) as exc:
             snap.missing["snapshot.json"] = f"unreadable: {exc}"
@@ -124,7 +145,7 @@ def _read_cluster(path: Path, snap: Snapshot) -> None:
         snap.missing[CLUSTER] = "not collected in this snapshot (no cluster.json)"
         return
     try:
-        snap.cluster = parse_cluster(json.loads(path.read_text()))
+        snap.cluster = parse_cluster(_read_json(path))
     except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
         snap.missing[CLUSTER] = f"cluster.json could not be parsed: {exc}"
         return
@@ -136,7 +157,7 @@ def _read_public_ips(path: Path, snap: Snapshot) -> None:
         snap.missing[PUBLIC_IPS] = "not collected in this snapshot (no publicips.json)"
         return
     try:
-        data = json.loads(path.read_text())
+        data = _read_json(path)
         if not isinstance(data, dict):
             raise ValueError("expected an object of resource id -> IP address")
         snap.public_ips = {str(k).lower(): str(v) for k, v in data.items()}
