@@ -134,7 +134,15 @@ def test_broken_files_are_reported_not_crashed(tmp_path):
     doc = json.loads(out.stdout)
     reasons = {u["source"]: u["reason"] for u in doc["unavailable"]}
     assert "not valid kubectl JSON" in reasons["pods"]
-    assert "cluster.json" in reasons["cluster"]
+    assert "cluster.json" in reasons["cluster"] and "az aks show" in reasons["cluster"]
+
+
+def test_az_aks_list_output_with_one_cluster_is_accepted(tmp_path):
+    cluster = az_cluster(powerState={"code": "Stopped"})
+    snap = write_snapshot(tmp_path / "s", cluster=cluster)
+    (snap / "cluster.json").write_text(json.dumps([cluster]))
+    out = aksdiag("run", "apiserver", "prod", "--snapshot", str(snap), "--format", "json")
+    assert "cluster.stopped" in [f["code"] for f in json.loads(out.stdout)["findings"]]
 
 
 def test_no_config_needed_with_snapshot_and_a_clear_error_without_one(snap):

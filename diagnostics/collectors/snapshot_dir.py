@@ -145,7 +145,15 @@ def _read_cluster(path: Path, snap: Snapshot) -> None:
         snap.missing[CLUSTER] = "not collected in this snapshot (no cluster.json)"
         return
     try:
-        snap.cluster = parse_cluster(_read_json(path))
+        data = _read_json(path)
+        if isinstance(data, list):  # `az aks list -o json`: fine when it holds one cluster
+            if len(data) != 1:
+                raise ValueError(
+                    f"it holds a list of {len(data)} clusters (az aks list); save one with "
+                    "`az aks show -g RG -n NAME -o json`"
+                )
+            data = data[0]
+        snap.cluster = parse_cluster(data)
     except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
         snap.missing[CLUSTER] = f"cluster.json could not be parsed: {exc}"
         return
