@@ -8,12 +8,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from functools import partial
 
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.deps import Deps
 from bot.executors import ContextExecutor
 from handlers import HANDLER_MODULES
+from handlers.diagnose import tell_interrupted
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ def create_app(deps: Deps, *, signing_secret: str | None = None, socket_mode: bo
     app.use(_log_retries)
     for module in HANDLER_MODULES:
         module.register(app, deps)
+    if deps.inflight is not None:  # answers a dead replica left behind: tell their requesters
+        deps.inflight.on_orphan = partial(tell_interrupted, deps)
 
     @app.error
     def on_error(error: Exception, body: dict[str, object]) -> None:

@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 
 from bot.config import Config
 from bot.executors import ContextExecutor
+from bot.inflight import InFlight
 from bot.metrics import Metrics
 from bot.runs import RunService, SourceFactory
 from bot.slack_send import Sender
@@ -34,6 +35,8 @@ class Settings:
     listener_threads: int = 8  # Bolt's listeners only parse, authorize, ack and hand off
     run_timeout_s: float = 120.0
     command: str = "/aksdiag"
+    lease_s: float = 15.0  # a replica silent this long is dead: its answers in flight are reaped
+    sweep_s: float = 5.0  # how often each replica looks for them (bot.inflight)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -44,6 +47,8 @@ class Settings:
             listener_threads=int(e.get("AKSDIAG_LISTENER_THREADS", cls.listener_threads)),
             run_timeout_s=float(e.get("AKSDIAG_RUN_TIMEOUT_SECONDS", cls.run_timeout_s)),
             command=e.get("AKSDIAG_COMMAND", cls.command),
+            lease_s=float(e.get("AKSDIAG_LEASE_SECONDS", cls.lease_s)),
+            sweep_s=float(e.get("AKSDIAG_SWEEP_SECONDS", cls.sweep_s)),
         )
 
 
@@ -59,6 +64,7 @@ class Deps:
     usergroups: UsergroupCache
     settings: Settings = field(default_factory=Settings)
     clock: Callable[[], float] = time.time
+    inflight: InFlight | None = None  # answers in flight, reaped when a replica dies
     silences: Any = None  # bot.silences.SilenceStore, when that module is present
     digests: Any = None  # bot.digest.DigestService, when that module is present
 
@@ -68,6 +74,8 @@ class Deps:
 
     def close(self) -> None:
         self.usergroups.stop()
+        if self.inflight is not None:
+            self.inflight.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.runs.close()
 
@@ -95,6 +103,9 @@ def build_deps(
         runs=runs, metrics=metrics, sender=Sender(client, metrics),
         usergroups=UsergroupCache(client, config), settings=settings, clock=clock,
     )  # fmt: skip
+    deps.inflight = InFlight(
+        redis, runs.guard, lease_s=settings.lease_s, sweep_s=settings.sweep_s, clock=clock
+    )
     deps.silences = _optional_silences(redis)
     deps.digests = _optional_digests(deps, source_factory)
     return deps

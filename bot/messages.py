@@ -144,6 +144,16 @@ def run_failed(run_id: str, reason: str) -> str:
     return f":x: The diagnosis failed: {esc(reason)}. Run id `{run_id}` (quote it to whoever runs the bot)."
 
 
+INTERRUPTED = "the bot restarted while running this, so it never finished"
+
+
+def run_interrupted(run_id: str) -> str:
+    return (
+        f":warning: The diagnosis did not finish: {INTERRUPTED}. Run id `{run_id}`. "
+        "Press *Re-run* to run it again."
+    )
+
+
 def run_failed_parent(scenario: str, cluster: str, requester: str | None) -> str:
     who = f" for <@{requester}>" if requester else ""
     return f"`{scenario}` on *{esc(cluster)}*{who} — :x: failed (details in the thread)"

@@ -249,6 +249,8 @@ def serve_command(ns: argparse.Namespace) -> int:
     try:
         app = create_app(deps, signing_secret=secret, socket_mode=socket_mode)
         deps.usergroups.start()
+        if deps.inflight is not None:
+            deps.inflight.start()  # heartbeat, and the sweep for answers a dead replica left
         scheduler = _start_scheduler(deps)
         server = HttpServer(build_wsgi(deps, None if socket_mode else app), ns.host, ns.port,
                             threads=settings.listener_threads * 2).start()  # fmt: skip

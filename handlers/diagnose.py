@@ -12,10 +12,13 @@ from typing import Any
 
 from bot import messages
 from bot.deps import Deps
+from bot.inflight import InFlightRun
 from bot.logs import current_request_id, new_request_id
 from bot.render.blocks import (
     MAX_EVIDENCE_LINES,
+    RERUN_ACTION,
     SlackMessage,
+    button_value,
     commands_messages,
     parent_message,
     running_message,
@@ -23,6 +26,7 @@ from bot.render.blocks import (
 )
 from bot.runs import Outcome, RunFailed, RunRequest, outcome_record
 from bot.slack_send import NotInChannel, SlackSendError
+from bot.store import RunRecord
 from diagnostics.model import Finding, Report
 
 log = logging.getLogger(__name__)
@@ -117,24 +121,32 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
             deps.runs.record(outcome_record(cached, req, run_id=run_id, user=where.user,
                                             channel=where.channel, at=deps.clock()))  # fmt: skip
             return
-        running = running_message(req.scenario, req.cluster, where.user)
-        parent_ts = deps.sender.post(where.channel, running, where.thread_ts)
-        thread_ts = where.thread_ts or parent_ts
+        tracked = _track(deps, req, where, run_id)  # told by another replica if this one dies
         try:
-            outcome = deps.runs.get(req, run_id=run_id, fresh=fresh)
-        except RunFailed as exc:
-            deps.runs.record(outcome_record(None, req, run_id=exc.run_id, user=where.user,
-                                            channel=where.channel, at=deps.clock(), error=exc))  # fmt: skip
-            _fail(deps, req, where, parent_ts, thread_ts, exc.run_id, exc.reason)
-            return
-        report, silenced = _split(deps, req.cluster, outcome.report)
-        _thread(deps, where, thread_ts, report, silenced)
-        deps.sender.update(
-            where.channel, parent_ts, _final_parent(outcome, report, where, len(silenced))
-        )
-        _log_answer(req, outcome, where)
-        deps.runs.record(outcome_record(outcome, req, run_id=run_id, user=where.user,
-                                        channel=where.channel, at=deps.clock()))  # fmt: skip
+            running = running_message(req.scenario, req.cluster, where.user)
+            parent_ts = deps.sender.post(where.channel, running, where.thread_ts)
+            thread_ts = where.thread_ts or parent_ts
+            if tracked is not None and deps.inflight is not None:
+                tracked.parent_ts, tracked.thread_ts = parent_ts, thread_ts
+                deps.inflight.update(tracked)
+            try:
+                outcome = deps.runs.get(req, run_id=run_id, fresh=fresh)
+            except RunFailed as exc:
+                deps.runs.record(outcome_record(None, req, run_id=exc.run_id, user=where.user,
+                                                channel=where.channel, at=deps.clock(), error=exc))  # fmt: skip
+                _fail(deps, req, where, parent_ts, thread_ts, exc.run_id, exc.reason)
+                return
+            report, silenced = _split(deps, req.cluster, outcome.report)
+            _thread(deps, where, thread_ts, report, silenced)
+            deps.sender.update(
+                where.channel, parent_ts, _final_parent(outcome, report, where, len(silenced))
+            )
+            _log_answer(req, outcome, where)
+            deps.runs.record(outcome_record(outcome, req, run_id=run_id, user=where.user,
+                                            channel=where.channel, at=deps.clock()))  # fmt: skip
+        finally:
+            if tracked is not None and deps.inflight is not None:
+                deps.inflight.end(tracked.run_id)
     except NotInChannel:
         _tell_quietly(deps, where, messages.not_in_channel(deps.settings.command))
     except Exception as exc:
@@ -149,6 +161,49 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
             run_id,
             f"the answer could not be posted ({reason})",
         )
+
+
+def _track(deps: Deps, req: RunRequest, where: Where, run_id: str) -> InFlightRun | None:
+    if deps.inflight is None:
+        return None
+    tracked = InFlightRun(
+        run_id=run_id, owner="", scenario=req.scenario, cluster=req.cluster,
+        channel=where.channel, user=where.user, arguments=req.args.to_dict(),
+        thread_ts=where.thread_ts, response_url=where.response_url, started_at=deps.clock(),
+    )  # fmt: skip
+    deps.inflight.begin(tracked)
+    return tracked
+
+
+def tell_interrupted(deps: Deps, run: InFlightRun) -> None:
+    """A replica died while answering `run` (bot.inflight): say so where the answer was going,
+    with its run id and a Re-run button, and record the run as failed. Raises when Slack
+    cannot be told (the sweeper retries)."""
+    text = messages.run_interrupted(run.run_id)
+    value = button_value(Report(cluster=run.cluster, scenario=run.scenario,
+                                arguments=run.arguments))  # fmt: skip
+    rerun = {"type": "actions", "elements": [{
+        "type": "button", "action_id": RERUN_ACTION, "value": value,
+        "text": {"type": "plain_text", "text": "Re-run"},
+    }]}  # fmt: skip
+    where = Where(run.channel, run.user, run.thread_ts, run.response_url)
+    if run.thread_ts:
+        blocks = [*_text_blocks(text), rerun]
+        deps.sender.post(run.channel, SlackMessage(text=text, blocks=blocks), run.thread_ts)
+    else:
+        where.tell(deps, text)
+    if run.parent_ts:
+        failed = messages.run_failed_parent(run.scenario, run.cluster, run.user)
+        deps.sender.update(
+            run.channel,
+            run.parent_ts,
+            SlackMessage(text=failed, blocks=[*_text_blocks(failed), rerun]),
+        )
+    deps.runs.record(RunRecord(
+        run_id=run.run_id, cluster=run.cluster, scenario=run.scenario, arguments=run.arguments,
+        user=run.user, channel=run.channel, at=deps.clock(), outcome="failed",
+        error=messages.INTERRUPTED,
+    ))  # fmt: skip
 
 
 def _log_answer(req: RunRequest, outcome: Outcome, where: Where) -> None:
