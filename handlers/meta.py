@@ -28,9 +28,9 @@ def immediate(deps: Deps, meta: Meta, where: Where) -> str | None:
     if meta.verb == "clusters":
         seen = access.visible(deps, where.channel, where.user)
         return messages.clusters_list(seen, len(deps.config.clusters) - len(seen))
-    if meta.verb == "history" and meta.cluster is not None:
-        allowed, rule = access.check(deps, meta.cluster, where.channel, where.user, "history")
-        if allowed is False:
+    if meta.verb in ("history", "silences") and meta.cluster is not None:
+        allowed, rule = access.check(deps, meta.cluster, where.channel, where.user, meta.verb)
+        if allowed is False:  # a decision like any other: refused and audited
             return messages.refused(meta.cluster, rule)
     if meta.verb in ("silence", "unsilence", "silences") and deps.silences is None:
         return messages.feature_missing("Silences")
