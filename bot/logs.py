@@ -18,13 +18,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
 
 from diagnostics.redact import MASK, redact_text
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "aksdiag_request_id", default=None
 )
-SECRET_ENV = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "REDIS_URL")
+SECRET_ENV = (
+    "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "REDIS_URL", "REDIS_PASSWORD",
+    "AZURE_CLIENT_SECRET",
+)  # fmt: skip
 audit = logging.getLogger("aksdiag.audit")
 
 
@@ -54,9 +58,10 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
         super().__init__()
         env = secrets if secrets is not None else os.environ
-        self._secrets = sorted(
-            {v for k in SECRET_ENV if (v := env.get(k)) and len(v) >= 6}, key=len, reverse=True
-        )
+        values = {v for k in SECRET_ENV if (v := env.get(k))}
+        for url in list(values):  # REDIS_URL's own password, as written and decoded
+            values |= _url_passwords(url)
+        self._secrets = sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
 
     def _clean(self, text: str) -> str:
         for secret in self._secrets:
@@ -80,6 +85,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["error"] = self._clean(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def _url_passwords(value: str) -> set[str]:
+    if "://" not in value:
+        return set()
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return set()
+    return {password, unquote(password)} if password else set()
 
 
 def setup_logging(level: int = logging.INFO, stream: TextIO | None = None) -> None:

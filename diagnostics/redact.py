@@ -31,8 +31,10 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[0-9A-Za-z/_-]{8,}"),
     # PEM private keys.
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
-    # Long base64 blobs (88-char storage account keys end in ==).
-    re.compile(r"\b[0-9A-Za-z+/]{40,}={0,2}(?=$|[\s\"',;])"),
+    # Long base64 blobs (88-char storage account keys end in ==). A run of hex digits only is an
+    # id, not a key (container and sandbox ids in CNI events, sha256 digests, git commits): the
+    # run must hold a character outside [0-9a-fA-F] to be masked.
+    re.compile(r"\b(?=[0-9A-Za-z+/]*[g-zG-Z+/])[0-9A-Za-z+/]{40,}={0,2}(?=$|[\s\"',;])"),
 )
 
 _SECRET_KEY = re.compile(

@@ -15,6 +15,7 @@ from typing import Protocol
 from diagnostics.checks import default_registry
 from diagnostics.checks.base import Check, CheckContext, CheckRegistry, ScenarioArgs
 from diagnostics.model import Finding, Report, Unavailable
+from diagnostics.redact import redact_text
 from diagnostics.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def analyse(
             report.unavailable.append(
                 Unavailable(
                     f"check {check.name}",
-                    f"internal error: {type(exc).__name__}: {exc}",
+                    redact_text(f"internal error: {type(exc).__name__}: {exc}"),
                     check.codes,
                 )
             )
@@ -99,7 +100,7 @@ def analyse(
     for source, reason in snapshot.missing.items():
         if source in relevant or source == "snapshot.json":
             blocked_codes = tuple(dict.fromkeys(blocked.get(source, ())))
-            report.unavailable.append(Unavailable(source, reason, blocked_codes))
+            report.unavailable.append(Unavailable(source, redact_text(reason), blocked_codes))
     for source, codes in blocked.items():
         if source not in snapshot.missing:
             report.unavailable.append(

@@ -37,6 +37,7 @@ import urllib3
 from kubernetes import client as kclient
 
 from diagnostics.projection import PROJECTORS
+from diagnostics.redact import redact_text
 from diagnostics.resources import K8S_RESOURCES, ApiResource
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class ReadError(Exception):
     unauthorized, forbidden, not-installed, not-found, timeout, unreachable, overload, error."""
 
     def __init__(self, reason: str, kind: str = "error", status: int | None = None) -> None:
+        reason = redact_text(reason)  # server messages can quote a credential (webhooks, proxies)
         super().__init__(reason)
         self.reason = reason
         self.kind = kind

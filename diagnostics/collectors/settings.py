@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from diagnostics.redact import redact_text
+
 AKS_AAD_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"  # the AKS AAD server (kubelogin)
 AKS_AAD_SCOPE = f"{AKS_AAD_SERVER_APP}/.default"
 
@@ -88,15 +90,19 @@ class LiveSettings:
                     values[f.name] = raw.rstrip("/") if raw.startswith("http") else raw
             except ValueError:
                 kind = "true or false" if isinstance(default, bool) else "a number"
-                raise SettingsError(f"{name} must be {kind}, not {raw!r}") from None
+                raise SettingsError(f"{name} must be {kind}, not {redact_text(raw)!r}") from None
             value = values[f.name]
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 raise SettingsError(f"{name} must not be negative, not {raw!r}")
         arm = str(values.get("arm_endpoint", cls.arm_endpoint))
         if not arm.startswith("https://"):
-            raise SettingsError(f"{_ENV['arm_endpoint']} must be an https:// URL, not {arm!r}")
+            raise SettingsError(
+                f"{_ENV['arm_endpoint']} must be an https:// URL, not {redact_text(arm)!r}"
+            )
         authority = str(values.get("authority_host", cls.authority_host))
         if "://" in authority and not authority.startswith("https://"):
             # azure-identity also takes a bare host (AzureAuthorityHosts.AZURE_GOVERNMENT)
-            raise SettingsError(f"{_ENV['authority_host']} must be https, not {authority!r}")
+            raise SettingsError(
+                f"{_ENV['authority_host']} must be https, not {redact_text(authority)!r}"
+            )
         return cls(**values)  # type: ignore[arg-type]
