@@ -160,6 +160,12 @@ class Config(_Strict):
             for c in d.clusters:
                 if c not in self.clusters:
                     raise ValueError(f"digests[{i}] ({d.name}): unknown cluster {c!r}")
+                allow = self.clusters[c].allow  # a digest must not show c where it may not be
+                if allow and allow.channels is not None and d.channel not in allow.channels:
+                    raise ValueError(
+                        f"digests[{i}] ({d.name}): cluster {c!r} may not be shown in "
+                        f"{d.channel}, which is not in its allow.channels"
+                    )
         return self
 
     def cluster(self, alias: str) -> ClusterConfig | None:

@@ -8,7 +8,8 @@ Already covered elsewhere: the refusal wording per rule and channel refusals for
 (`test_bot_errors.py::test_refusals_say_which_rule_refused_are_audited_and_read_nothing`),
 forged button values of every shape (`test_bot_errors.py::test_forged_button_values_run_nothing`),
 user groups decided after the ack (`test_bot_errors.py::test_user_groups_not_loaded_yet_ack_first_then_decide`),
-the access rules themselves (`test_config.py::test_access_rules`).
+the access rules themselves (`test_config.py::test_access_rules`). Scheduled digests have no
+requester: the configuration may not point one at a channel a cluster's allow list leaves out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+import yaml
 from bot_harness import ALICE, MALLORY, OPS, OTHER, Bot, make_clusters
+
+from bot.config import ConfigError, load_config
 
 pytest_plugins = ["bot_fixtures"]
 RERUN, COMMANDS = "aksdiag_rerun", "aksdiag_commands"
@@ -117,3 +122,21 @@ def test_every_surface_refuses_a_user_outside_the_allow_lists_and_audits_every_d
         assert all(f["rule"] and f["audit"] is True for f in refused)
     finally:
         bot.stop()
+
+
+def test_a_digest_cannot_be_configured_to_show_a_cluster_outside_its_allowed_channels(tmp_path):
+    """Scheduled digests have no requester to check: the configuration itself must not post a
+    restricted cluster's findings in a channel its allow list leaves out."""
+    config = make_clusters(tmp_path)
+    config["digests"].append({"name": "leaky", "channel": OTHER, "cron": "0 9 * * *",
+                              "clusters": ["staging", "vault"]})  # fmt: skip
+    (tmp_path / "aksdiag.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "aksdiag.yaml")
+    assert (
+        f"digests[1] (leaky): cluster 'vault' may not be shown in {OTHER}, which is not in its "
+        "allow.channels" in str(err.value)
+    )
+    config["digests"][-1]["channel"] = OPS  # where vault is allowed: fine
+    (tmp_path / "aksdiag.yaml").write_text(yaml.safe_dump(config))
+    assert load_config(tmp_path / "aksdiag.yaml").digest("leaky") is not None
