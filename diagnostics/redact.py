@@ -27,8 +27,11 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     # AWS-style and generic GitHub tokens (people paste them in env values too).
     re.compile(r"\bgh[pousr]_[0-9A-Za-z]{30,}"),
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    # Slack incoming webhooks and workflow triggers: the URL is the credential.
-    re.compile(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[0-9A-Za-z/_-]{8,}"),
+    # Slack incoming webhooks, workflow triggers and response URLs: the URL is the credential.
+    re.compile(
+        r"https://hooks\.slack\.com/(?:services|workflows|triggers|commands|actions)/"
+        r"[0-9A-Za-z/_%-]{8,}"
+    ),
     # PEM private keys.
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
     # Long base64 blobs (88-char storage account keys end in ==). A run of hex digits only is an

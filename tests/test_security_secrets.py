@@ -64,6 +64,8 @@ SECRETS = {
                   "FAKEredisPasswordEXAMPLE"),
     "pem private key": (PEM, "MIIEFAKEEXAMPLEkeyBODY"),
     "github token": ("ghp_FAKEexample0123456789abcdefghijklmnop",) * 2,
+    "slack response url": ("https://hooks.slack.com/commands/T0FAKE000/1234567890/FAKEresponse"
+                           "EXAMPLE0000", "FAKEresponseEXAMPLE"),
 }  # fmt: skip
 NEEDLES = [needle for _, needle in SECRETS.values()]
 RERUN, COMMANDS = "aksdiag_rerun", "aksdiag_commands"
