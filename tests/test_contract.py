@@ -72,6 +72,29 @@ def _raised_by_examples() -> set[str]:
     return raised
 
 
+def test_example_commands_are_pasteable():
+    """Every command parses as shell, and none holds a `<placeholder>` (a redirection when
+    pasted): placeholders are plain upper-case words."""
+    import re
+    import shlex
+
+    from diagnostics.checks.base import ScenarioArgs
+
+    for folder in sorted(p for p in EXAMPLES.iterdir() if p.is_dir()):
+        snapshot = SnapshotSource(folder, folder.name).collect(
+            {CLUSTER, PUBLIC_IPS, *K8S_RESOURCES}
+        )
+        args = ScenarioArgs(**EXAMPLE_ARGS.get(folder.name, {}))
+        for scenario in ("health", "apiserver", "node-api"):
+            for f in analyse(scenario, snapshot, args).findings:
+                for step in f.remediation:
+                    cmd = step.command or ""
+                    body = cmd.split("<<'EOF'")[0]
+                    assert not re.search(r"<[A-Za-z][\w -]*>", body), (f.code, cmd)
+                    if "<<'EOF'" not in cmd:
+                        shlex.split(cmd)
+
+
 def test_examples_together_raise_every_snapshot_code():
     missing = (SPEC_CODES - LIVE_ONLY) - _raised_by_examples()
     assert missing == set(), f"no bundled example raises {sorted(missing)}"

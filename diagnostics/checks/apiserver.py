@@ -162,7 +162,15 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
             remediation=(
                 Step(
                     "Restrict the API server to your networks (the list replaces any previous one).",
-                    ctx.az_aks("update", "--api-server-authorized-ip-ranges <CIDR>[,<CIDR>...]"),
+                    ctx.az_aks(
+                        "update",
+                        "--api-server-authorized-ip-ranges "
+                        + (
+                            q(",".join(ctx.operator_networks))
+                            if ctx.operator_networks
+                            else "CIDR1,CIDR2"
+                        ),
+                    ),
                 ),
             ),
             docs=DOCS["authorized-ip"],

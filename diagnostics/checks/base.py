@@ -70,7 +70,7 @@ class CheckContext:
     @property
     def rg(self) -> str:
         c = self.snapshot.cluster
-        return q(c.resource_group) if c and c.resource_group else "<resource-group>"
+        return q(c.resource_group) if c and c.resource_group else "RESOURCE_GROUP"
 
     @property
     def name(self) -> str:

@@ -128,7 +128,7 @@ def _short(text: str, limit: int = 160) -> str:
 # ---------------------------------------------------------------- commands
 def node_resource_group(ctx: CheckContext) -> str:
     c = ctx.snapshot.cluster
-    return q(c.node_resource_group) if c and c.node_resource_group else "<node-resource-group>"
+    return q(c.node_resource_group) if c and c.node_resource_group else "NODE_RESOURCE_GROUP"
 
 
 def node_command(ctx: CheckContext, node: str, script: str) -> str:

@@ -316,7 +316,7 @@ def _capacity_steps(ctx: CheckContext, ips: NodeIps) -> list[Step]:
         Step(
             "maxPods cannot change on an existing pool: for denser nodes add a pool with a "
             "higher --max-pods and move workloads to it.",
-            f"az aks nodepool add {base} --name <new-pool> --max-pods 60"
+            f"az aks nodepool add {base} --name NEWPOOL --max-pods 60"
             + (f" --node-vm-size {q(pool.vm_size)}" if pool and pool.vm_size else ""),
         )
     )

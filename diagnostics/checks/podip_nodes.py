@@ -281,7 +281,7 @@ def vmss_target(name: str) -> tuple[str, str | None]:
 
 def node_rg(ctx: CheckContext) -> str:
     c = ctx.snapshot.cluster
-    return q(c.node_resource_group) if c and c.node_resource_group else "<node-resource-group>"
+    return q(c.node_resource_group) if c and c.node_resource_group else "NODE_RESOURCE_GROUP"
 
 
 def run_on_node(ctx: CheckContext, node: str, script: str) -> str:

@@ -109,7 +109,7 @@ def _pod_cidr_capacity(ctx: CheckContext, c: ClusterInfo) -> Iterator[Finding]:
             "Keep the pools within what the pod CIDR holds: lower autoscaler maximums or "
             "maxSurge (an upgrade adds the surge nodes to every pool it upgrades).",
             f"az aks nodepool update --resource-group {ctx.rg} --cluster-name {ctx.name} "
-            "--name <pool> --max-surge 1",
+            "--name POOL --max-surge 1",
         ),
         Step(
             "The lasting fix is a larger pod CIDR: kubenet cannot change it in place (migrate to "
@@ -177,8 +177,8 @@ def _subnet_capacity(
             "A subnet that holds addresses cannot be resized: add a pool on a new, larger "
             "subnet and move workloads to it, or lower maxPods / autoscaler maximums.",
             f"az aks nodepool add --resource-group {ctx.rg} --cluster-name {ctx.name} "
-            f"--name <new-pool> --{'pod' if kind == 'pod subnet' else 'vnet'}-subnet-id "
-            "<new-subnet-id>",
+            f"--name NEWPOOL --{'pod' if kind == 'pod subnet' else 'vnet'}-subnet-id "
+            "NEW_SUBNET_ID",
         )
     )
     yield Finding(
@@ -278,7 +278,7 @@ def _already_full(ctx: CheckContext) -> Iterator[Finding]:
                 "Free addresses (scale down pools on this subnet, lower maxPods) or add a pool "
                 "with a new pod subnet.",
                 f"az aks nodepool add --resource-group {ctx.rg} --cluster-name {ctx.name} "
-                "--name <new-pool> --pod-subnet-id <new-pod-subnet-id>",
+                "--name NEWPOOL --pod-subnet-id NEW_POD_SUBNET_ID",
             )
         )
         nodes = len(full[subnet]) + len(starved[subnet])
