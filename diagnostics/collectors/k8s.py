@@ -7,9 +7,10 @@ client models (30,000 pods: ~19 s as models, under 1 s raw with the garbage coll
 
 Lists are paginated (`limit`/`continue`). The first page asks for `resourceVersion=0`, which
 the API server answers from its watch cache instead of etcd. Before Kubernetes 1.33 the watch
-cache ignores `limit` and returns the whole list at once; the reader accepts both, and parses
-each response with ijson straight from its bytes, so even an unpaginated 150,000-pod answer
-never exists as one big Python list. `continue` pages carry no resourceVersion (the API server
+cache ignores `limit` and returns the whole list at once; the reader accepts both. A page of
+the usual size is parsed at once with orjson (~4x faster than streaming); a bigger answer is
+parsed item by item with ijson straight from its bytes, so even an unpaginated 150,000-pod
+answer never exists as one big Python list. `continue` pages carry no resourceVersion (the API server
 rejects the pair).
 
 Every call has connect and read timeouts; 429 and 5xx answers (and dropped connections) are
@@ -33,6 +34,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import ijson
+import orjson
 import urllib3
 from kubernetes import client as kclient
 
@@ -43,6 +45,7 @@ from diagnostics.resources import K8S_RESOURCES, ApiResource
 log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "aksdiag/0.1 (read-only diagnostics)"
+WHOLE_PAGE_MAX = 8 << 20  # bytes: a page of `limit` items; parsed whole, it is a few times this
 
 
 class ReadError(Exception):
@@ -287,7 +290,17 @@ class KubeApi:
 
     @staticmethod
     def page_items(page: bytes) -> Iterator[dict[str, Any]]:
-        """Items of one page, parsed one at a time from its bytes."""
+        """Items of one page: parsed at once up to WHOLE_PAGE_MAX bytes, else one at a time
+        from its bytes (and whatever orjson refuses, such as integers over 64 bits)."""
+        if len(page) <= WHOLE_PAGE_MAX:
+            try:
+                doc = orjson.loads(page)
+            except orjson.JSONDecodeError:
+                pass  # ijson below parses it, or says why it is not JSON
+            else:
+                items = doc.get("items") if isinstance(doc, dict) else None
+                yield from items if isinstance(items, list) else ()
+                return
         try:
             yield from ijson.items(io.BytesIO(page), "items.item", use_float=True)
         except ijson.JSONError as exc:
