@@ -15,6 +15,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -42,13 +44,16 @@ class Helper:
     (or at `stop()`: SIGTERM, then SIGKILL after a grace period)."""
 
     def __init__(self, args: list[str], *, log: Path, ready_timeout: float = 300.0,
-                 environ: dict[str, str] | None = None, ready_line: bool = True) -> None:  # fmt: skip
+                 environ: dict[str, str] | None = None, ready_line: bool = True,
+                 cpus: set[int] | None = None) -> None:  # fmt: skip
         self.log = log
         self._log = log.open("wb")
         self.proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE if ready_line else self._log,
             stderr=self._log, cwd=ROOT, env=environ or env(),
         )  # fmt: skip
+        if cpus:
+            pin(self.proc.pid, cpus)
         self.info: dict[str, Any] = {}
         if ready_line:
             assert self.proc.stdout is not None
@@ -88,6 +93,31 @@ class Helper:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Keep every thread of a process on these CPUs (threads it starts later inherit it)."""
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(tid), cpus)
+    except OSError:
+        pass  # it ended already
+
+
+@contextmanager
+def split_cpus() -> Iterator[tuple[set[int], set[int]]]:
+    """(the system under test's CPUs, the harness's): on a machine with 2+ CPUs the measured
+    server gets CPU 0 and this process, with everything it starts meanwhile (load generator
+    threads, emulators, valkey), the others, as a load generator runs on another machine.
+    With one CPU both share it."""
+    every = os.sched_getaffinity(0)
+    sut = {min(every)}
+    harness = (every - sut) or every
+    os.sched_setaffinity(0, harness)
+    try:
+        yield sut if harness != every else every, harness
+    finally:
+        os.sched_setaffinity(0, every)
 
 
 def _readline(stream: BinaryIO, timeout: float) -> bytes:
@@ -238,5 +268,7 @@ __all__ = [
     "free_port",
     "measure",
     "memory_available_mb",
+    "pin",
     "pipeline",
-]  # fmt: skip
+    "split_cpus",
+]

@@ -22,7 +22,7 @@ from slack_emulator import BOT_TOKEN
 
 from bench.generate import objects
 from bench.harness import Results, Row, Scale, median, percentile
-from bench.procs import BIN, PYTHON, ROOT, BenchError, Helper, env, free_port
+from bench.procs import BIN, PYTHON, ROOT, BenchError, Helper, env, free_port, split_cpus
 from bot.redis_embedded import EmbeddedRedis
 
 ACK = "1. Ack latency"
@@ -44,7 +44,9 @@ in HTTP mode running as a process (waitress, Bolt, the bot's handlers, a real va
 WebClient at the Slack emulator, which runs in a third process). Latency is from sending the
 request to reading the whole ack. The baseline is a bare Bolt app whose listener only acks the
 same command, served by the same HTTP server class with the same thread count
-(`bench/bare_bolt.py`). Each side gets the same number of bursts; the figure is the median
+(`bench/bare_bolt.py`). The server measured (the bot, or the baseline) runs alone on CPU 0;
+the load generator, the Slack emulator and valkey share CPU 1, as they would run on other
+machines in production. Each side gets the same number of bursts; the figure is the median
 over bursts of each burst's p99. After each bot burst the harness waits until every command has
 its answer at the Slack emulator: a parent message with the verdict and buttons, and at least
 one thread reply.
@@ -102,7 +104,9 @@ class Slack:
 class BotProcess:
     """`aksdiag serve --config FILE` in HTTP mode with a valkey server of its own."""
 
-    def __init__(self, work: Path, config: dict[str, Any], slack: Slack) -> None:
+    def __init__(
+        self, work: Path, config: dict[str, Any], slack: Slack, cpus: set[int] | None = None
+    ) -> None:
         work.mkdir(parents=True, exist_ok=True)
         path = work / "aksdiag.yaml"
         path.write_text(yaml.safe_dump(config))
@@ -114,7 +118,7 @@ class BotProcess:
             self.helper = Helper(
                 [str(BIN / "aksdiag"), "serve", "--config", str(path), "--host", "127.0.0.1",
                  "--port", str(port)],
-                log=work / "bot.log", environ=environ, ready_line=False,
+                log=work / "bot.log", environ=environ, ready_line=False, cpus=cpus,
             )  # fmt: skip
             self.base = f"http://127.0.0.1:{port}"
             _wait_http(self.base + "/healthz", 60)
@@ -159,39 +163,38 @@ def ack_latency(scale: Scale, work: Path, results: Results) -> None:
     results.methods[ACK] = METHOD_ACK
     n, conc = scale.ack_commands, scale.ack_concurrency
     text = lambda i: MIX[i % len(MIX)]  # noqa: E731
-
-    slack = Slack(work)
-    bare = Helper([PYTHON, "-m", "bench.bare_bolt", SIGNING_SECRET, slack.api_url],
-                  log=work / "bare.log")  # fmt: skip
-    try:
-        base_url = f"http://127.0.0.1:{bare.info['port']}"
-        base_runs = []
-        for b in range(scale.ack_bursts):
-            answers = burst(base_url, n, conc, text, lambda i, b=b: f"CBASE{b}{i:05d}")
-            _require_ok(answers, "the bare Bolt app")
-            base_runs.append([a.elapsed_s * 1000 for a, _ in answers])
-    finally:
-        bare.stop()
-
-    bot = None
-    try:
-        bot = BotProcess(
-            work / "bot-ack", {"cache_ttl_seconds": 300, "clusters": example_clusters()}, slack
-        )
-        bot_runs, answered, failed, slowest = [], 0, 0, 0.0
-        for b in range(scale.ack_bursts):
-            channels = _channels(f"ACK{b}", n)
-            answers = burst(bot.base, n, conc, text, lambda i, c=channels: c[i])
-            failed += sum(1 for a, _ in answers if a.status != 200)
-            ms = [a.elapsed_s * 1000 for a, _ in answers]
-            bot_runs.append(ms)
-            slowest = max(slowest, *ms)
-            state = slack.wait_answered(channels, timeout=180)
-            answered += sum(1 for s in state.values() if s.get("answered"))
-    finally:
-        if bot is not None:
-            bot.stop()
-        slack.stop()
+    base_runs: list[list[float]] = []
+    bot_runs: list[list[float]] = []
+    answered, failed, slowest = 0, 0, 0.0
+    with split_cpus() as (sut, _harness):
+        slack = Slack(work)
+        bot = None
+        try:
+            bare = Helper([PYTHON, "-m", "bench.bare_bolt", SIGNING_SECRET, slack.api_url],
+                          log=work / "bare.log", cpus=sut)  # fmt: skip
+            try:
+                base_url = f"http://127.0.0.1:{bare.info['port']}"
+                for b in range(scale.ack_bursts):
+                    answers = burst(base_url, n, conc, text, lambda i, b=b: f"CBASE{b}{i:05d}")
+                    _require_ok(answers, "the bare Bolt app")
+                    base_runs.append([a.elapsed_s * 1000 for a, _ in answers])
+            finally:
+                bare.stop()
+            config = {"cache_ttl_seconds": 300, "clusters": example_clusters()}
+            bot = BotProcess(work / "bot-ack", config, slack, cpus=sut)
+            for b in range(scale.ack_bursts):
+                channels = _channels(f"ACK{b}", n)
+                answers = burst(bot.base, n, conc, text, lambda i, c=channels: c[i])
+                failed += sum(1 for a, _ in answers if a.status != 200)
+                ms = [a.elapsed_s * 1000 for a, _ in answers]
+                bot_runs.append(ms)
+                slowest = max(slowest, *ms)
+                state = slack.wait_answered(channels, timeout=180)
+                answered += sum(1 for s in state.values() if s.get("answered"))
+        finally:
+            if bot is not None:
+                bot.stop()
+            slack.stop()
 
     p99 = [percentile(r, 99) for r in bot_runs]
     base_p99 = [percentile(r, 99) for r in base_runs]

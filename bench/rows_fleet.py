@@ -28,12 +28,15 @@ CHANNEL = "CFLEETDIGEST"
 METHOD = """
 `bench/kube_server.py --clusters N --latency 0.2` starts N Kubernetes API emulators (TLS, one
 process for all, 300 pods each) that answer every request 200 ms late. The configuration has N
-clusters reached by kubeconfig and one digest over all of them. The baseline is `health` on
+clusters reached by kubeconfig (`cache_ttl_seconds: 0`, so every run reads every cluster
+again) and one digest over all of them. The digest is `DigestService.post_now` as
+`aksdiag digest NAME` and the bot build it (default settings), posting to the Slack emulator
+with a real valkey server, in this process. A first digest builds every cluster's clients (a
+bot's first digest after it starts; its time is in the notes); then the baseline is `health` on
 each cluster alone, as the digest runs it (`bot.sources.source_for`, then
-`diagnostics.runner.run`), in this process; the slowest of the N is the baseline. The digest
-is `DigestService.post_now` as `aksdiag digest NAME` builds it (default settings), posting to
-the Slack emulator with a real valkey server. Live sources are dropped before every run, so
-every run reads every cluster.
+`diagnostics.runner.run`): the slowest of the N; then the digest runs again, and its median is
+the figure. As in a running bot, the clusters' clients (credentials, connection pools) are
+kept from one run to the next.
 """
 
 
@@ -51,34 +54,36 @@ def fleet_digest(scale: Scale, work: Path, results: Results) -> None:
         aliases = [f"fleet-{i:02d}" for i in range(n)]
         config_path = work / "fleet.yaml"
         config_path.write_text(yaml.safe_dump({
+            "cache_ttl_seconds": 0,  # every run reads every cluster again
             "clusters": {a: {"kubernetes": {"kubeconfig": k}}
                          for a, k in zip(aliases, server.info["kubeconfigs"], strict=True)},
             "digests": [{"name": "fleet", "channel": CHANNEL, "cron": "0 8 * * mon-fri",
                          "clusters": aliases}],
         }))  # fmt: skip
         config = load_config(config_path)
+        slack = Slack(work)
+        redis = EmbeddedRedis().start()
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url)
+        service = DigestService(config, connect(redis.url), client)
 
+        LIVE_SOURCES.clear()
+        started = time.perf_counter()
+        service.post_now("fleet")  # the first digest of a process: every client is built
+        cold = time.perf_counter() - started
         singles = []
         for alias in aliases:
-            LIVE_SOURCES.clear()
             started = time.perf_counter()
             report = run("health", source_for(alias, config.clusters[alias], config))
             singles.append(time.perf_counter() - started)
             if "pods" not in report.collected:
                 raise BenchError(f"health on {alias} read no pods: {report.unavailable}")
-
-        slack = Slack(work)
-        redis = EmbeddedRedis().start()
-        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url)
-        service = DigestService(config, connect(redis.url), client)
         digests = []
         for _ in range(scale.fleet_runs):
-            LIVE_SOURCES.clear()
             started = time.perf_counter()
             service.post_now("fleet")
             digests.append(time.perf_counter() - started)
         posted = slack.state().get(CHANNEL, {})
-        if posted.get("parents", 0) < scale.fleet_runs:
+        if posted.get("parents", 0) < scale.fleet_runs + 1:
             raise BenchError(f"the digest was not posted: {posted}")
     finally:
         LIVE_SOURCES.clear()
@@ -93,7 +98,8 @@ def fleet_digest(scale: Scale, work: Path, results: Results) -> None:
         FLEET, f"digest of {n} clusters, {scale.fleet_latency_s * 1000:.0f} ms API latency each",
         value, "s", slowest, "slowest single cluster", "≤ 3× baseline", value <= 3 * slowest,
         f"single clusters: median {median(singles):.2f} s, slowest {slowest:.2f} s; "
-        f"digest runs: {', '.join(f'{d:.2f}' for d in digests)} s; "
+        f"digest runs: {', '.join(f'{d:.2f}' for d in digests)} s; the first digest of the "
+        f"process (building every cluster's clients): {cold:.2f} s; "
         f"{posted.get('replies', 0)} thread replies posted",
         len(digests), digests,
     ))  # fmt: skip
