@@ -16,7 +16,6 @@ from diagnostics.collectors.kubeauth import KubeAccess
 from diagnostics.collectors.live import LiveSource
 from diagnostics.collectors.settings import LiveSettings
 
-
 N = 7500
 
 
