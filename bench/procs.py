@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -120,7 +120,7 @@ def split_cpus() -> Iterator[tuple[set[int], set[int]]]:
         os.sched_setaffinity(0, every)
 
 
-def _readline(stream: BinaryIO, timeout: float) -> bytes:
+def _readline(stream: IO[bytes], timeout: float) -> bytes:
     sel = selectors.DefaultSelector()
     sel.register(stream, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
@@ -250,6 +250,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def memory_available_mb() -> float:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
@@ -264,6 +270,7 @@ __all__ = [
     "BenchError",
     "Helper",
     "Measured",
+    "cpu_seconds",
     "env",
     "free_port",
     "measure",

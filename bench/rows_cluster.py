@@ -153,7 +153,8 @@ def big_clusters(scale: Scale, work: Path, results: Results) -> None:
                 BIG, f"{scenario} time growth, {largest:,} vs {smallest:,} nodes", growth, "×",
                 pods_ratio, "pod count ratio", f"≤ {1.2 * pods_ratio:.1f}× (linear: {pods_ratio:.0f}×)",
                 growth <= 1.2 * pods_ratio,
-                "below the pod ratio: fixed costs (start-up, imports) weigh more on the small cluster",
+                "below the pod ratio: fixed costs (start-up, imports) weigh more on the small "
+                "cluster" if growth < pods_ratio else "",
             ))  # fmt: skip
 
 

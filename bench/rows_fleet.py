@@ -12,6 +12,7 @@ import yaml
 from slack_emulator import BOT_TOKEN
 from slack_sdk import WebClient
 
+from bench.generate import pod_count
 from bench.harness import Results, Row, Scale, median
 from bench.procs import PYTHON, BenchError, Helper
 from bench.rows_bot import Slack
@@ -27,7 +28,7 @@ CHANNEL = "CFLEETDIGEST"
 
 METHOD = """
 `bench/kube_server.py --clusters N --latency 0.2` starts N Kubernetes API emulators (TLS, one
-process for all, 300 pods each) that answer every request 200 ms late. The configuration has N
+process for all, each a generated cluster: 10 nodes and 302 pods at full scale) that answer every request 200 ms late. The configuration has N
 clusters reached by kubeconfig (`cache_ttl_seconds: 0`, so every run reads every cluster
 again) and one digest over all of them. The digest is `DigestService.post_now` as
 `aksdiag digest NAME` and the bot build it (default settings), posting to the Slack emulator
@@ -45,6 +46,7 @@ def fleet_digest(scale: Scale, work: Path, results: Results) -> None:
     n = scale.fleet
     server = Helper(
         [PYTHON, "-m", "bench.kube_server", "--clusters", str(n), "--nodes", str(scale.fleet_nodes),
+         "--pods-per-node", str(scale.pods_per_node),
          "--latency", str(scale.fleet_latency_s), "--kubeconfig", str(work / "fleet-kubeconfig")],
         log=work / "fleet.log", ready_timeout=600,
     )  # fmt: skip
@@ -77,11 +79,12 @@ def fleet_digest(scale: Scale, work: Path, results: Results) -> None:
             singles.append(time.perf_counter() - started)
             if "pods" not in report.collected:
                 raise BenchError(f"health on {alias} read no pods: {report.unavailable}")
-        digests = []
+        digests, cpu = [], []
         for _ in range(scale.fleet_runs):
-            started = time.perf_counter()
+            started, cpu0 = time.perf_counter(), time.process_time()
             service.post_now("fleet")
             digests.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu0)
         posted = slack.state().get(CHANNEL, {})
         if posted.get("parents", 0) < scale.fleet_runs + 1:
             raise BenchError(f"the digest was not posted: {posted}")
@@ -95,11 +98,13 @@ def fleet_digest(scale: Scale, work: Path, results: Results) -> None:
 
     slowest, value = max(singles), median(digests)
     results.rows.append(Row(
-        FLEET, f"digest of {n} clusters, {scale.fleet_latency_s * 1000:.0f} ms API latency each",
+        FLEET, f"digest of {n} clusters of {pod_count(scale.fleet_nodes, scale.pods_per_node):,} "
+        f"pods, {scale.fleet_latency_s * 1000:.0f} ms API latency each",
         value, "s", slowest, "slowest single cluster", "≤ 3× baseline", value <= 3 * slowest,
         f"single clusters: median {median(singles):.2f} s, slowest {slowest:.2f} s; "
         f"digest runs: {', '.join(f'{d:.2f}' for d in digests)} s; the first digest of the "
-        f"process (building every cluster's clients): {cold:.2f} s; "
+        f"process (building every cluster's clients): {cold:.2f} s; CPU per digest "
+        f"{median(cpu):.2f} s in this process (one interpreter lock); "
         f"{posted.get('replies', 0)} thread replies posted",
         len(digests), digests,
     ))  # fmt: skip
