@@ -111,7 +111,7 @@ class DigestService:
         silences: SilenceStore | None = None,
         clock: Callable[[], float] = time.time,
         *,
-        max_workers: int = 4,
+        max_workers: int = 32,  # clusters read at once: each is a different API server
         cluster_timeout_s: float = 300.0,
         lease_s: int = 30,
         poll_s: float = 1.0,

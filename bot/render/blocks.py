@@ -110,45 +110,60 @@ def finding_blocks(f: Finding, with_commands: bool = True) -> list[Block]:
     return blocks
 
 
-def _size(blocks: list[Block]) -> int:
-    return len(json.dumps([b.to_dict() for b in blocks]))
+Sized = tuple[dict[str, Any], int]  # a block as Slack gets it, and its JSON length
+_DIVIDER: Sized = (DividerBlock().to_dict(), len(json.dumps(DividerBlock().to_dict())) + 1)
+
+
+def _sized(blocks: list[Block]) -> list[Sized]:
+    """Each block serialized once: packing then adds lengths instead of re-serializing."""
+    out = []
+    for b in blocks:
+        d = b.to_dict()
+        out.append((d, len(json.dumps(d)) + 1))
+    return out
 
 
 def pack(groups: list[list[Block]], title: str) -> list[SlackMessage]:
     """Pack groups of blocks into messages without splitting a group unless it alone is over
     the limits."""
     messages: list[SlackMessage] = []
-    current: list[Block] = []
+    current: list[Sized] = []
+    size = 2
     for group in groups:
-        for piece in _split_group(group):
+        for piece in _split_group(_sized(group)):
+            piece_size = sum(n for _, n in piece)
             if current and (
                 len(current) + len(piece) + 1 > MAX_BLOCKS
-                or _size(current) + _size(piece) > MAX_MESSAGE_CHARS
+                or size + piece_size + _DIVIDER[1] > MAX_MESSAGE_CHARS
             ):
-                messages.append(_message(current, title))
-                current = []
+                messages.append(_message_of(current, title))
+                current, size = [], 2
             if current:
-                current.append(DividerBlock())
+                current.append(_DIVIDER)
+                size += _DIVIDER[1]
             current.extend(piece)
+            size += piece_size
     if current:
-        messages.append(_message(current, title))
+        messages.append(_message_of(current, title))
     return messages
 
 
-def _split_group(group: list[Block]) -> list[list[Block]]:
-    pieces: list[list[Block]] = [[]]
+def _split_group(group: list[Sized]) -> list[list[Sized]]:
+    pieces: list[list[Sized]] = [[]]
+    size = 2
     for block in group:
         if pieces[-1] and (
-            len(pieces[-1]) + 1 >= MAX_BLOCKS
-            or _size(pieces[-1]) + _size([block]) > MAX_MESSAGE_CHARS
+            len(pieces[-1]) + 1 >= MAX_BLOCKS or size + block[1] > MAX_MESSAGE_CHARS
         ):
             pieces.append([])
+            size = 2
         pieces[-1].append(block)
+        size += block[1]
     return pieces
 
 
-def _message(blocks: list[Block], title: str) -> SlackMessage:
-    return SlackMessage(text=title, blocks=[b.to_dict() for b in blocks])
+def _message_of(blocks: list[Sized], title: str) -> SlackMessage:
+    return SlackMessage(text=title, blocks=[d for d, _ in blocks])
 
 
 def summary_line(report: Report) -> str:
