@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from slack_emulator import SlackEmulator
@@ -22,31 +21,8 @@ from slack_emulator import SlackEmulator
 import bench.generate  # noqa: F401  (puts tests/ on sys.path)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-
 class BenchSlack(SlackEmulator):
-    def start(self) -> BenchSlack:
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # as a real server: no wait for delayed ACKs
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                emulator._handle(self)
-
-            def do_POST(self) -> None:
-                emulator._handle(self)
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
+    listen_backlog = 256
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         if h.path == "/_bench/state":

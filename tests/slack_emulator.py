@@ -72,11 +72,14 @@ class SlackEmulator:
         self.socket_acks: list[dict[str, Any]] = []
 
     # lifecycle ---------------------------------------------------------------------------
+    listen_backlog = 128  # Slack does not refuse connections
+
     def start(self) -> SlackEmulator:
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as a real server: no wait for delayed ACKs
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -87,8 +90,11 @@ class SlackEmulator:
             def do_POST(self) -> None:
                 emulator._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = self.listen_backlog
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
