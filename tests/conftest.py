@@ -41,3 +41,21 @@ def redis_server():
 @pytest.fixture
 def redis_url(redis_server) -> str:
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory):
+    """A test CA and a server certificate for 127.0.0.1/localhost (trustme)."""
+    from emulators.tls import make_tls
+
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def k8s(tls):
+    """The Kubernetes API emulator over TLS, serving a small cluster with real problems."""
+    from emulators.k8s_api import KubeEmulator
+    from emulators.sample import sample_objects
+
+    with KubeEmulator(certfile=str(tls.server_pem), **sample_objects()) as emu:
+        yield emu

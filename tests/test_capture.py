@@ -11,7 +11,7 @@ from pathlib import Path
 import builders as b
 import pytest
 from azure.core.credentials import AccessToken
-from emulators import AAD_TOKEN, ARM_TOKEN, DEFAULT_TOKEN, ArmEmulator, KubeEmulator, make_tls
+from emulators import AAD_TOKEN, ARM_TOKEN, DEFAULT_TOKEN, ArmEmulator, KubeEmulator
 from emulators.sample import ALLOWED_SA, FORBIDDEN_SA, NODE1, sample_objects
 
 from diagnostics.checks import default_registry
@@ -34,11 +34,6 @@ class FakeCredential:
         return AccessToken(
             AAD_TOKEN if scopes[0] == AKS_AAD_SCOPE else ARM_TOKEN, int(time.time()) + 3600
         )
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    return make_tls(tmp_path_factory.mktemp("tls"))
 
 
 def settings(arm_url: str) -> LiveSettings:

@@ -9,21 +9,8 @@ import os
 import subprocess
 import sys
 
-import pytest
 from builders import SUB, az_cluster
-from emulators import IDENTITY_HEADER, ArmEmulator, KubeEmulator, make_tls
-from emulators.sample import sample_objects
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def k8s(tls):
-    with KubeEmulator(certfile=str(tls.server_pem), **sample_objects()) as emu:
-        yield emu
+from emulators import IDENTITY_HEADER, ArmEmulator, KubeEmulator
 
 
 def aksdiag(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,6 @@ from emulators import (
     IDENTITY_HEADER,
     ArmEmulator,
     KubeEmulator,
-    make_tls,
     rest_cluster,
 )
 from emulators.sample import sample_objects
@@ -45,11 +44,6 @@ class FakeCredential:
         self.scopes.append(scopes[0])
         token = AAD_TOKEN if scopes[0] == AKS_AAD_SCOPE else ARM_TOKEN
         return AccessToken(token, int(time.time()) + 3600)
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    return make_tls(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from emulators import DEFAULT_TOKEN, KubeEmulator, make_tls
+from emulators import DEFAULT_TOKEN, KubeEmulator
 from emulators.sample import ALLOWED_SA, FORBIDDEN_SA, NODE1, sample_objects
 
 from diagnostics.checks import default_registry
@@ -30,17 +30,6 @@ def fast(**kw) -> LiveSettings:
     base = dict(k8s_timeout=5.0, connect_timeout=3.0, probe_timeout=3.0, collect_timeout=20.0,
                 retries=2, backoff=0.01, max_retry_after=2.0)  # fmt: skip
     return LiveSettings(**{**base, **kw})
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def k8s(tls):
-    with KubeEmulator(certfile=str(tls.server_pem), **sample_objects()) as emu:
-        yield emu
 
 
 def live(emu, tmp_path, tls, ttl: float = 300.0, **kw) -> LiveSource:

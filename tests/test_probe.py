@@ -12,11 +12,6 @@ from emulators import KubeEmulator, make_tls
 from diagnostics.collectors.probe import probe, probe_url
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
 @pytest.fixture
 def server(tls):
     with KubeEmulator(certfile=str(tls.server_pem)) as emu:

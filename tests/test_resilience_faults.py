@@ -22,10 +22,9 @@ import logging
 import socket
 import time
 
-import pytest
 import yaml
 from bot_harness import OPS, Bot, block_text, make_clusters
-from emulators import KubeEmulator, make_tls
+from emulators import KubeEmulator
 from emulators.sample import sample_objects
 from slack_emulator import SlackEmulator
 from test_resilience_restart import ServeProcess
@@ -115,11 +114,6 @@ def test_redis_killed_mid_run_then_restarted_on_its_port_caches_again(bot, redis
         assert len(back) == 1
     finally:
         restarted.stop()
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    return make_tls(tmp_path_factory.mktemp("tls"))
 
 
 def test_kubernetes_api_failures_are_named_in_the_thread(tmp_path, redis_url, tls, monkeypatch):

@@ -23,10 +23,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from bot_harness import OPS, block_text, buttons
-from emulators import KubeEmulator, make_tls
+from emulators import KubeEmulator
 from emulators.sample import sample_objects
 from slack_client import SIGNING_SECRET, SlackClient
 from slack_emulator import BOT_TOKEN, SlackEmulator
@@ -111,11 +110,6 @@ class ServeProcess:
 
     def records(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.lines if line.startswith("{")]
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    return make_tls(tmp_path_factory.mktemp("tls"))
 
 
 def test_a_run_in_flight_when_the_process_is_killed_is_reported_by_the_next_one(

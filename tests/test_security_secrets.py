@@ -25,7 +25,7 @@ import redis
 import yaml
 from bot_harness import OPS, block_text, buttons
 from builders import configmap, event
-from emulators import KubeEmulator, make_tls
+from emulators import KubeEmulator
 from emulators.sample import NODE1, sample_objects
 from slack_client import SIGNING_SECRET
 from slack_emulator import SlackEmulator
@@ -162,11 +162,6 @@ def deny_with_a_credential(k8s: KubeEmulator) -> None:
         "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
         "code": 403, "message": f"denied by webhook: bearer {JWT} is not allowed; "
         f"see {SECRETS['sas url'][0]}"})  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    return make_tls(tmp_path_factory.mktemp("tls"))
 
 
 def _leaks(text: str) -> list[str]:
