@@ -137,3 +137,16 @@ def test_az_spelling_values_survive_the_sdk_model(tmp_path):
     assert c.private_dns_zone == "none"
     assert c.lb_outbound_ip_ids and c.lb_outbound_ip_ids[0].endswith("egress-1")
     assert c.dns_service_ip == "10.0.0.10"
+
+
+def test_added_ranges_are_one_host_cidrs_for_both_ip_versions():
+    """Both the client fix (apiserver) and the egress fix (node-api) build the list this way."""
+    from diagnostics.checks.authorized import covering, parse_ranges, replacement_list
+
+    assert replacement_list(["203.0.113.0/24"], ["198.51.100.7", "2001:db8::7"]) == (
+        "203.0.113.0/24,198.51.100.7/32,2001:db8::7/128"
+    )
+    ranges, bad = parse_ranges(["203.0.113.0/24", "not-a-cidr"])
+    assert bad == ["not-a-cidr"]
+    assert covering("203.0.113.9", ranges) == "203.0.113.0/24"
+    assert covering("2001:db8::7", ranges) is None and covering("nonsense", ranges) is None

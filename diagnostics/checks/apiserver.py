@@ -6,9 +6,9 @@ operator networks), private cluster and private DNS, and the live probe's outcom
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
+from diagnostics.checks.authorized import covering, parse_ranges, replacement_list
 from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.resources import CLUSTER, PROBE
@@ -136,16 +136,6 @@ def _minor(version: str) -> int | None:
         return None
 
 
-def _covered(
-    client: str, ranges: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
-) -> str | None:
-    net = ipaddress.ip_network(client, strict=False)
-    for r in ranges:
-        if net.version == r.version and net.subnet_of(r):  # type: ignore[arg-type]
-            return str(r)
-    return None
-
-
 def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
     c = _cluster(ctx)
     if c.private_cluster:
@@ -176,21 +166,14 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
             docs=DOCS["authorized-ip"],
         )
         return
-    ranges = []
-    bad = []
-    for text in c.authorized_ip_ranges:
-        try:
-            ranges.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            bad.append(text)
+    ranges, bad = parse_ranges(c.authorized_ip_ranges)
     only_outbound = [str(r) for r in ranges] == ["0.0.0.0/32"]
     listed = ", ".join(c.authorized_ip_ranges)
     clients = list(ctx.args.from_ips) or list(ctx.operator_networks)
     source = "--from" if ctx.args.from_ips else "the cluster's operator networks"
-    excluded = [ip for ip in clients if _covered(ip, ranges) is None]
+    excluded = [ip for ip in clients if covering(ip, ranges) is None]
     for ip in excluded:
-        as_cidr = ip if "/" in ip else f"{ip}/{32 if ':' not in ip else 128}"
-        new_list = ",".join([*c.authorized_ip_ranges, as_cidr])
+        new_list = replacement_list(c.authorized_ip_ranges, [ip])
         evidence = [
             f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}",
             f"client {ip} (from {source}) is in none of them",
@@ -230,7 +213,7 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
             remediation=tuple(steps),
             docs=DOCS["authorized-ip"],
         )
-    covered = [(ip, _covered(ip, ranges)) for ip in clients if ip not in excluded]
+    covered = [(ip, covering(ip, ranges)) for ip in clients if ip not in excluded]
     evidence = [f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}"]
     evidence += [f"client {ip} is covered by {r}" for ip, r in covered]
     if not clients:

@@ -4,9 +4,9 @@ authorized IP ranges, and egress through a firewall (outbound type `userDefinedR
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
+from diagnostics.checks.authorized import covering, parse_ranges, replacement_list
 from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
 from diagnostics.checks.nodeapi_common import (
     SCENARIO,
@@ -26,25 +26,6 @@ from diagnostics.snapshot import ClusterInfo
 
 NAT_OUTBOUND = ("managednatgateway", "userassignednatgateway")
 UDR = "userdefinedrouting"
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _ranges(c: ClusterInfo) -> list[Network]:
-    out: list[Network] = []
-    for text in c.authorized_ip_ranges:
-        try:
-            out.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            continue
-    return out
-
-
-def _covered(ip: str, ranges: list[Network]) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(addr.version == r.version and addr in r for r in ranges)
 
 
 # ---------------------------------------------------------------- authorized IP ranges
@@ -100,7 +81,7 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
             ),
         )
         return
-    ranges = _ranges(c)
+    ranges, _ = parse_ranges(c.authorized_ip_ranges)
     excluded: list[tuple[str, str]] = []
     covered: list[str] = []
     for rid in c.nat_outbound_ip_ids:
@@ -120,13 +101,13 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
                     ),
                 ),
             )
-        elif _covered(ip, ranges):
+        elif covering(ip, ranges):
             covered.append(ip)
         else:
             excluded.append((ip, rid))
     if not excluded:
         return
-    new_list = ",".join([*c.authorized_ip_ranges, *(f"{ip}/32" for ip, _ in excluded)])
+    new_list = replacement_list(c.authorized_ip_ranges, [ip for ip, _ in excluded])
     evidence = [
         f"outboundType = {c.outbound_type}: nodes reach the public API server from the "
         "NAT gateway's IPs, which AKS does not add to the ranges by itself",
