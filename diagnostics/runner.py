@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -111,8 +112,6 @@ def analyse(
 
 
 def _stamp(findings: list[Finding], scenario: str) -> list[Finding]:
-    from dataclasses import replace
-
     return [f if f.scenario else replace(f, scenario=scenario) for f in findings]
 
 

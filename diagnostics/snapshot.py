@@ -6,6 +6,7 @@ the checks use, so that a 150,000-pod cluster fits in a few hundred MB. Times ar
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -468,8 +469,6 @@ class Snapshot:
         else the wall clock."""
         if self.data_time is not None:
             return self.data_time
-        import time
-
         return time.time()
 
     @cached_property
