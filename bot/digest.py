@@ -303,10 +303,10 @@ class DigestService:
         keys = SlotKeys.of(name, slot)
         at = scheduled_for.timestamp()
         while True:
-            token = claim(self.redis, keys, self.lease_s, self.poll_s, self.max_wait_s)
-            if token is None:
+            claimed = claim(self.redis, keys, self.lease_s, self.poll_s, self.max_wait_s)
+            if claimed is None:
                 return None
-            with Lease(self.redis, keys.claim, token, self.lease_s) as lease:
+            with Lease(claimed) as lease:
                 n = attempt(self.redis, keys)
                 try:
                     return self._run_slot(digest, keys, at, lease)
