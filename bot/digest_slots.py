@@ -62,12 +62,13 @@ class Lease:
 
     def __init__(self, claimed: Lock) -> None:
         self._lock = claimed
+        self._every = float(claimed.timeout or 1) / 3
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._thread = threading.Thread(target=self._renew, name="digest-lease", daemon=True)
 
     def _renew(self) -> None:
-        while not self._stop.wait((self._lock.timeout or 3) / 3):
+        while not self._stop.wait(self._every):
             try:
                 self._lock.reacquire()
             except LockError:  # another replica holds it now
