@@ -273,7 +273,7 @@ class LiveSource:
             else:
                 pending[PUBLIC_IPS] = ("cluster", cluster_fut)  # its failure explains this one
         if PROBE in wanted:
-            key = f"probe:{self.path}"
+            key = "probe"  # one API server per source (its path can name the context later)
             probe_ttl = PROBE_TTL if ttl is None else ttl
             pending[PROBE] = (key, self._start(key, lambda: self._probe(cluster), probe_ttl))
 
