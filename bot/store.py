@@ -118,7 +118,7 @@ class Store:
         """Release the run lock of `key` if `run_id` still holds it (expired, or released by
         the sweeper for a dead replica: nothing to do)."""
         with suppress(LockNotOwnedError):
-            self.run_lock(key, 1, 1).do_release(run_id)
+            Lock(self.redis, f"{PREFIX}:run:{key}").do_release(run_id)
 
     def put_result(self, key: str, result: RunResult) -> None:
         body = {
