@@ -105,9 +105,7 @@ def build_deps(
         runs=runs, metrics=metrics, sender=Sender(client, metrics),
         usergroups=UsergroupCache(client, config), settings=settings, clock=clock,
     )  # fmt: skip
-    deps.inflight = InFlight(
-        redis, runs.guard, lease_s=settings.lease_s, sweep_s=settings.sweep_s, clock=clock
-    )
+    deps.inflight = InFlight(redis, runs.guard, lease_s=settings.lease_s, sweep_s=settings.sweep_s)
     deps.silences = _optional_silences(redis)
     deps.digests = _optional_digests(deps, source_factory)
     return deps

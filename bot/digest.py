@@ -6,8 +6,8 @@ against the previous digest of that name, by fingerprint) and posts one parent m
 details in its thread. `run_scheduled` is what the scheduler calls on every replica for every
 fire time; it makes sure the fire time posts once:
 
-- the slot (digest + scheduled time in the digest's time zone) is claimed with `SET NX EX` and
-  a short lease that a background thread renews while the work goes on;
+- the slot (digest + scheduled time in the digest's time zone) is claimed with a redis-py
+  `Lock` with a short lease that a background thread renews while the work goes on;
 - the rendered messages are stored before the first post, and progress (the parent's ts, the
   replies sent) after each one, so when a replica dies mid-digest its lease runs out and a
   waiting replica resumes the same post instead of starting a second one;
@@ -17,7 +17,7 @@ Claims, leases and slot keys are in `bot.digest_slots`.
 
 Redis keys (all JSON or plain strings):
 - `aksdiag:digest:<name>:previous`             what the previous digest saw, per cluster
-- `aksdiag:digest:<name>:<slot>:claim`         the replica working on a slot (token, lease TTL)
+- `aksdiag:digest:<name>:<slot>:claim`         the replica working on a slot (`Lock` token, lease)
 - `aksdiag:digest:<name>:<slot>:run`           hash: plan (messages + state), ts, channel, sent
 - `aksdiag:digest:<name>:<slot>:attempts`      how many times the slot was attempted
 - `aksdiag:digest:<name>:<slot>:done`          the slot is finished (posted, quiet, or failed)
@@ -303,10 +303,10 @@ class DigestService:
         keys = SlotKeys.of(name, slot)
         at = scheduled_for.timestamp()
         while True:
-            token = claim(self.redis, keys, self.lease_s, self.poll_s, self.max_wait_s)
-            if token is None:
+            claimed = claim(self.redis, keys, self.lease_s, self.poll_s, self.max_wait_s)
+            if claimed is None:
                 return None
-            with Lease(self.redis, keys.claim, token, self.lease_s) as lease:
+            with Lease(claimed) as lease:
                 n = attempt(self.redis, keys)
                 try:
                     return self._run_slot(digest, keys, at, lease)

@@ -1,9 +1,9 @@
 """One fire time of a digest, done once across replicas: the Redis side of it.
 
 A slot is a digest name plus its scheduled time as the digest's time zone writes it. A replica
-claims it with `SET NX EX` and a short lease, renewed by a `Lease` thread while it works; the
-claim is released only by the token that holds it (compare-and-delete in Lua), and a replica
-that dies simply stops renewing, so its claim runs out and a waiting replica can take over.
+claims it with a redis-py `Lock` with a short timeout, which a `Lease` thread `reacquire`s
+while it works; only the holder's token releases it, and a replica that dies simply stops
+renewing, so its claim runs out and a waiting replica can take over (docs/caching.md).
 The `done` marker ends the slot for everyone.
 
 Keys, under `aksdiag:digest:<name>:<slot>:` — `claim` (token, lease TTL), `run` (hash: the
@@ -15,26 +15,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import redis
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 log = logging.getLogger(__name__)
 
 KEY = "aksdiag:digest"
 SLOT_TTL_S = 7 * 86400
-
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 
 
 def slot_of(scheduled_for: datetime, tz: str) -> str:
@@ -68,26 +60,26 @@ class Lease:
     """Renews a claim while the work goes on; `check()` raises once the claim is no longer
     ours. Leaving the `with` block releases the claim (if it is still ours)."""
 
-    def __init__(self, r: redis.Redis, key: str, token: str, lease_s: int) -> None:
-        self._redis, self._key, self._token, self._lease_s = r, key, token, lease_s
+    def __init__(self, claimed: Lock) -> None:
+        self._lock = claimed
+        self._every = float(claimed.timeout or 1) / 3
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._thread = threading.Thread(target=self._renew, name="digest-lease", daemon=True)
 
     def _renew(self) -> None:
-        while not self._stop.wait(self._lease_s / 3):
+        while not self._stop.wait(self._every):
             try:
-                mine = self._redis.eval(_RENEW, 1, self._key, self._token, self._lease_s)
-            except redis.RedisError:
-                log.warning("could not renew the digest claim %s; retrying", self._key)
-                continue
-            if not mine:
+                self._lock.reacquire()
+            except LockError:  # another replica holds it now
                 self._lost.set()
                 return
+            except redis.RedisError:
+                log.warning("could not renew the digest claim %s; retrying", self._lock.name)
 
     def check(self) -> None:
         if self._lost.is_set():
-            raise LeaseLost(self._key)
+            raise LeaseLost(self._lock.name)
 
     def __enter__(self) -> Lease:
         self._thread.start()
@@ -96,31 +88,33 @@ class Lease:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        release(self._redis, self._key, self._token)
+        release(self._lock)
 
 
-def release(r: redis.Redis, key: str, token: str) -> None:
+def release(claimed: Lock) -> None:
     try:
-        r.eval(_RELEASE, 1, key, token)
+        claimed.release()
+    except LockError:
+        pass  # no longer ours: nothing to give back
     except redis.RedisError:
-        log.warning("could not release the digest claim %s; it expires by itself", key)
+        log.warning("could not release the digest claim %s; it expires by itself", claimed.name)
 
 
 def claim(
     r: redis.Redis, keys: SlotKeys, lease_s: int, poll_s: float, max_wait_s: float
-) -> str | None:
-    """A token once this replica holds the slot. While another replica holds it, wait: it
+) -> Lock | None:
+    """The held claim once this replica has the slot. While another replica holds it, wait: it
     finishes (done: None) or its lease runs out (claim it). None as well after `max_wait_s`."""
-    token = uuid.uuid4().hex
+    lock = Lock(r, keys.claim, timeout=lease_s, thread_local=False)
     deadline = time.monotonic() + max_wait_s
     while True:
         if r.exists(keys.done):
             return None
-        if r.set(keys.claim, token, nx=True, ex=lease_s):
+        if lock.acquire(blocking=False):
             if r.exists(keys.done):  # finished between our two looks
-                release(r, keys.claim, token)
+                release(lock)
                 return None
-            return token
+            return lock
         if time.monotonic() >= deadline:
             log.error(
                 "digest %s %s: still held by another replica; stopped waiting", keys.name, keys.slot

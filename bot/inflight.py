@@ -4,17 +4,18 @@ button, by whichever replica notices first.
 
 Each diagnosis being answered has a record in Redis naming its owner (the process answering)
 and where the answer goes (channel, parent message, thread, response_url). Each process holds
-a lease (`SET EX`) that a heartbeat renews. A sweeper on every replica, at startup and then
-every few seconds, looks at the records whose owner's lease is gone; once the lease has stayed
-gone across two sweeps a heartbeat apart (so a Redis blip does not declare a live replica
+a lease, a redis-py `Lock` that a heartbeat `reacquire`s. A sweeper on every replica, at
+startup and then every few seconds, looks at the records whose owner's lease is gone; once the
+lease has stayed gone for a third of a lease (so a Redis blip does not declare a live replica
 dead), `SREM` on the set hands each record to exactly one replica, which releases the dead
 run's singleflight lock (identical requests would wait on it for minutes) and calls
-`on_orphan`: it tells the requester and records the run as failed.
+`on_orphan`: it tells the requester and records the run as failed. docs/caching.md has the
+other leases.
 
 Redis keys:
 - `aksdiag:inflight`               the run ids being answered (a set)
 - `aksdiag:inflight:<run id>`      that run's record (JSON), TTL one day (a backstop)
-- `aksdiag:replica:<owner>`        a process's lease, TTL `lease_s`, renewed every `lease_s / 3`
+- `aksdiag:replica:<owner>`        a process's lease (`Lock`), TTL `lease_s`, renewed every third
 
 Best effort, like every use of Redis here: with Redis down nothing is recorded and answers go
 on as usual.
@@ -23,16 +24,18 @@ on as usual.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 from redis import Redis
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from bot.runs import RedisDown, RedisGuard
 from bot.store import Store, request_key
@@ -82,9 +85,14 @@ class InFlight:
     """`begin` / `update` / `end` around an answer; `start` the heartbeat and sweeper."""
 
     def __init__(
-        self, redis: Redis, guard: RedisGuard, *, lease_s: float = 15.0, sweep_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:  # fmt: skip
+        self,
+        redis: Redis,
+        guard: RedisGuard,
+        *,
+        lease_s: float = 15.0,
+        sweep_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,  # how long a lease has been gone
+    ) -> None:
         self.redis = redis
         self.guard = guard
         self.owner = uuid.uuid4().hex[:12]
@@ -92,6 +100,7 @@ class InFlight:
         self.sweep_s = sweep_s
         self.clock = clock
         self.on_orphan: Callable[[InFlightRun], None] | None = None
+        self._lease = Lock(redis, _lease_key(self.owner), timeout=lease_s, thread_local=False)
         self._suspects: dict[str, float] = {}  # owner -> when its lease was first seen gone
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,8 +110,8 @@ class InFlight:
         run.owner = self.owner
 
         def write() -> None:
+            self._renew()
             pipe = self.redis.pipeline()
-            pipe.set(_lease_key(self.owner), "1", ex=math.ceil(self.lease_s))
             pipe.set(_record_key(run.run_id), run.to_json(), ex=RECORD_TTL_S)
             pipe.sadd(SET, run.run_id)
             pipe.execute()
@@ -124,6 +133,14 @@ class InFlight:
         self.guard.best_effort(delete, None)
 
     # heartbeat and sweeper ------------------------------------------------------------------
+    def _renew(self) -> None:
+        """Keep this process's lease: `reacquire` it, or take it again when it is not ours
+        (never taken yet, or lost with a Redis restart)."""
+        try:
+            self._lease.reacquire()
+        except LockError:
+            self._lease.acquire(blocking=False)
+
     def start(self) -> InFlight:
         self._thread = threading.Thread(target=self._loop, name="aksdiag-inflight", daemon=True)
         self._thread.start()
@@ -134,7 +151,12 @@ class InFlight:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5.0)
-            self.guard.best_effort(lambda: self.redis.delete(_lease_key(self.owner)), None)
+
+        def give_back() -> None:
+            with suppress(LockError):  # not held: nothing to give back
+                self._lease.release()
+
+        self.guard.best_effort(give_back, None)
 
     def _loop(self) -> None:
         beat = self.lease_s / 3
@@ -142,10 +164,7 @@ class InFlight:
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_beat:
-                self.guard.best_effort(
-                    lambda: self.redis.set(_lease_key(self.owner), "1", ex=math.ceil(self.lease_s)),
-                    None,
-                )
+                self.guard.best_effort(self._renew, None)
                 next_beat = now + beat
             if now >= next_sweep:
                 try:
@@ -177,8 +196,8 @@ class InFlight:
         if self.guard.call(lambda: self.redis.exists(_lease_key(run.owner))):
             self._suspects.pop(run.owner, None)
             return 0
-        first_seen = self._suspects.setdefault(run.owner, time.monotonic())
-        if time.monotonic() - first_seen < self.lease_s / 3:
+        first_seen = self._suspects.setdefault(run.owner, self.clock())
+        if self.clock() - first_seen < self.lease_s / 3:
             return 0  # give a live replica one heartbeat to renew its lease after a Redis blip
         if self.guard.call(lambda: self.redis.srem(SET, run_id)) != 1:
             return 0  # another replica took it
@@ -189,7 +208,7 @@ class InFlight:
         # The dead run may hold the singleflight lock of its request: identical requests would
         # wait on it until it expires (minutes). Release it (only if that run still holds it).
         key = request_key(run.cluster, run.scenario, run.arguments)
-        self.guard.best_effort(lambda: Store(self.redis).release(key, run.run_id), None)
+        self.guard.best_effort(lambda: Store(self.redis).release_run(key, run.run_id), None)
         log.warning(
             "run %s of %s on %s was interrupted: its replica %s is gone",
             run.run_id, run.scenario, run.cluster, run.owner,

@@ -37,7 +37,7 @@ class Metrics:
             ("scenario",), registry=r,
         )  # fmt: skip
         self.collections = Counter(
-            "aksdiag_cluster_collections", "Reads of a cluster (snapshot folder or live APIs).",
+            "aksdiag_cluster_collections", "Runs that read a cluster (a live one through its read cache).",
             ("cluster",), registry=r,
         )  # fmt: skip
         self.slack_errors = Counter(

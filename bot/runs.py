@@ -1,10 +1,11 @@
 """The run service: from a validated request to a report, reading each cluster as rarely as
-possible and never twice at once.
+possible and never twice at once. The whole path is in docs/caching.md; in short:
 
 - Reports are cached in Redis per cluster + scenario + arguments for `cache_ttl_seconds`.
-- Singleflight: identical requests share one run, in this process (a future) and across
-  replicas (a `SET NX EX` lock naming the run, a result key every waiter polls).
-- A cluster read is shared across scenarios for the same TTL, in this process (`Collections`).
+- Singleflight: identical requests share one run, in this process (`Singleflight`, a Future)
+  and across replicas (a redis-py `Lock` on the request; whoever waited on it reads the result
+  the run left).
+- `fresh` (Re-run) skips the cached report and asks the source for fresh reads.
 - Each run has a timeout; runs execute on a pool of their own, sized explicitly.
 - Redis failing never fails a diagnosis: the run goes on uncached, and the failure is logged
   once (then once more when Redis is back), not per request (`RedisGuard`).
@@ -17,7 +18,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -30,17 +30,15 @@ from bot.executors import ContextExecutor
 from bot.metrics import Metrics
 from bot.store import Cached, RunRecord, RunResult, Store, request_key
 from diagnostics.checks.base import ScenarioArgs
+from diagnostics.collectors.cache import Singleflight
 from diagnostics.collectors.snapshot_dir import SnapshotError
 from diagnostics.model import Report
-from diagnostics.resources import ACCESS_REVIEW, PROBE
 from diagnostics.runner import ClusterSource, run
-from diagnostics.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 SourceFactory = Callable[[str, ClusterConfig, Config], ClusterSource]
 LOCK_MARGIN_S = 30
-_ARG_SOURCES = frozenset({PROBE, ACCESS_REVIEW})  # what a collection reads depends on args
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,67 +124,6 @@ class RedisGuard:
             return default
 
 
-@dataclass(slots=True)
-class _Collected:
-    snapshot: Snapshot
-    sources: frozenset[str]
-    args: ScenarioArgs
-    at: float
-
-
-class Collections:
-    """Per-process reuse of a cluster read across scenarios, for the cache TTL: `apiserver`
-    after `health` on the same cluster reads nothing new. Counts every real read."""
-
-    def __init__(self, ttl_s: float, metrics: Metrics, max_entries: int = 8) -> None:
-        self._ttl = ttl_s
-        self._metrics = metrics
-        self._max = max_entries
-        self._entries: OrderedDict[str, _Collected] = OrderedDict()
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def wrap(self, alias: str, inner: ClusterSource, fresh: bool) -> ClusterSource:
-        return _SharedSource(self, alias, inner, fresh)
-
-    def _lock_for(self, alias: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(alias, threading.Lock())
-
-    def collect(
-        self, alias: str, inner: ClusterSource, fresh: bool, sources: set[str], args: ScenarioArgs
-    ) -> Snapshot:
-        with self._lock_for(alias):
-            entry = self._entries.get(alias)
-            now = time.monotonic()
-            if (
-                not fresh
-                and entry is not None
-                and now - entry.at < self._ttl
-                and sources <= entry.sources
-                and (not sources & _ARG_SOURCES or entry.args == args)
-            ):
-                return entry.snapshot
-            self._metrics.collections.labels(alias).inc()
-            snapshot = inner.collect(sources, args, fresh=fresh)
-            if self._ttl > 0:
-                with self._guard:
-                    self._entries[alias] = _Collected(snapshot, frozenset(sources), args, now)
-                    self._entries.move_to_end(alias)
-                    while len(self._entries) > self._max:
-                        self._entries.popitem(last=False)
-            return snapshot
-
-
-class _SharedSource:
-    def __init__(self, owner: Collections, alias: str, inner: ClusterSource, fresh: bool) -> None:
-        self.label = inner.label
-        self._owner, self._alias, self._inner, self._fresh = owner, alias, inner, fresh
-
-    def collect(self, sources: set[str], args: ScenarioArgs, *, fresh: bool = False) -> Snapshot:
-        return self._owner.collect(self._alias, self._inner, self._fresh or fresh, sources, args)
-
-
 def _default_source_factory(alias: str, cluster: ClusterConfig, config: Config) -> ClusterSource:
     from bot.sources import source_for
 
@@ -214,13 +151,12 @@ class RunService:
         self.clock = clock
         self.run_timeout_s = run_timeout_s
         self.guard = RedisGuard(metrics)
-        self.collections = Collections(config.cache_ttl_seconds, metrics)
         self._source_factory = source_factory or _default_source_factory
         self._poll = poll_s
         self._pool = ContextExecutor(max_workers=run_workers, thread_name_prefix="aksdiag-run")
-        self._local: dict[tuple[str, bool], Future[Outcome]] = {}
-        self._local_lock = threading.Lock()
+        self._flights: Singleflight[tuple[str, bool], Outcome] = Singleflight()
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_lock = threading.Lock()
 
     # public -------------------------------------------------------------------------------
     def cached(self, req: RunRequest) -> Outcome | None:
@@ -235,29 +171,22 @@ class RunService:
     def get(self, req: RunRequest, *, run_id: str, fresh: bool = False) -> Outcome:
         """A report for `req`: cached (unless `fresh`), shared with a run in flight, or run now."""
         slot = (req.key, fresh)
-        with self._local_lock:
-            shared = self._local.get(slot)
-            leader = shared is None
-            if shared is None:
-                shared = self._local[slot] = Future()
+        shared, leader = self._flights.claim(slot)
         try:
-            if not leader:
+            if leader:
+                try:
+                    outcome = self._lead(req, run_id, fresh)
+                except BaseException as exc:
+                    self._flights.fail(slot, exc)
+                    raise
+                self._flights.resolve(slot, outcome)
+            else:
                 self.metrics.singleflight_joins.labels(req.scenario).inc()
                 try:
                     outcome = shared.result(timeout=self.run_timeout_s + LOCK_MARGIN_S)
                 except FutureTimeout:
                     raise RunTimeout(run_id, self._timeout_reason()) from None
                 outcome = replace(outcome, how="joined") if outcome.how == "fresh" else outcome
-            else:
-                try:
-                    outcome = self._shared(req, run_id, fresh)
-                except BaseException as exc:
-                    shared.set_exception(exc)
-                    raise
-                finally:
-                    with self._local_lock:
-                        self._local.pop(slot, None)
-                shared.set_result(outcome)
         except RunFailed as exc:
             kind = "timeout" if isinstance(exc, RunTimeout) else "failed"
             self.metrics.runs.labels(req.scenario, kind).inc()
@@ -278,7 +207,7 @@ class RunService:
         try:
             return self.guard.call(lambda: self.store.first_seen(kind, ident))
         except RedisDown:
-            with self._local_lock:
+            with self._seen_lock:
                 if key in self._seen:
                     return False
                 self._seen[key] = None
@@ -289,80 +218,64 @@ class RunService:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    # singleflight ---------------------------------------------------------------------------
+    # singleflight across replicas -----------------------------------------------------------
     def _from_cache(self, hit: Cached) -> Outcome:
         return Outcome(hit.report, hit.run_id, "cached", max(0.0, self.clock() - hit.stored_at))
 
-    def _shared(self, req: RunRequest, run_id: str, fresh: bool) -> Outcome:
-        key = req.key
-        try:
-            if not fresh and (hit := self.guard.call(lambda: self.store.get_report(key))):
-                self.metrics.cache_hits.labels(req.scenario).inc()
-                return self._from_cache(hit)
-            return self._lead_or_join(req, run_id, fresh)
-        except RedisDown:
-            return Outcome(self._execute(req, run_id, fresh), run_id, "fresh")
-
-    def _lead_or_join(self, req: RunRequest, run_id: str, fresh: bool) -> Outcome:
-        key = req.key
-        lock_ttl = int(self.run_timeout_s + LOCK_MARGIN_S)
-        deadline = time.monotonic() + lock_ttl
-        joined = False
-        while time.monotonic() < deadline:
-            if self.guard.call(lambda: self.store.acquire(key, run_id, lock_ttl)):
-                return self._lead(req, run_id, fresh)
-            holder = self.guard.call(lambda: self.store.holder(key))
-            if holder is None:
-                continue  # released between our two calls: try to take it
-            if not joined:
-                self.metrics.singleflight_joins.labels(req.scenario).inc()
-                joined = True
-            result = self._wait(key, holder, deadline)
-            if result is None:
-                continue  # the holder vanished without an answer (a replica died): lead
-            if result.report is None:
-                raise RunFailed(holder, result.error or "the shared run failed")
-            return Outcome(result.report, holder, "joined")
-        raise RunTimeout(run_id, self._timeout_reason())
-
-    def _wait(self, key: str, holder: str, deadline: float) -> RunResult | None:
-        pause = self._poll
-        while time.monotonic() < deadline:
-            result = self.guard.call(lambda: self.store.get_result(key, holder))
-            if result is not None:
-                return result
-            if self.guard.call(lambda: self.store.holder(key)) != holder:
-                return self.guard.call(lambda: self.store.get_result(key, holder))
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.25)
-        raise RunTimeout(holder, self._timeout_reason())
+    def _cache_hit(self, req: RunRequest) -> Outcome | None:
+        hit = self.guard.call(lambda: self.store.get_report(req.key))
+        if hit is None:
+            return None
+        self.metrics.cache_hits.labels(req.scenario).inc()
+        return self._from_cache(hit)
 
     def _lead(self, req: RunRequest, run_id: str, fresh: bool) -> Outcome:
+        """This process's one caller for `req`: the cache, else the request's Redis lock (wait
+        while another replica runs it), else run it. Without Redis: run it, uncached."""
         key = req.key
+        lock_ttl = self.run_timeout_s + LOCK_MARGIN_S
+        lock = self.store.run_lock(key, lock_ttl, self._poll)
         try:
-            if not fresh:  # someone may have finished between our cache read and the lock
-                hit = self.guard.call(lambda: self.store.get_report(key))
-                if hit is not None:
-                    self.metrics.cache_hits.labels(req.scenario).inc()
-                    return self._from_cache(hit)
-            try:
-                report = self._execute(req, run_id, fresh)
-            except RunFailed as exc:
-                failed = RunResult(error=f"{exc.reason} (run {exc.run_id})")
-                self.guard.best_effort(lambda: self.store.put_result(key, run_id, failed), None)
-                raise
-            self.guard.best_effort(
-                lambda: self.store.put_result(key, run_id, RunResult(report)), None
-            )
-            ttl = self.config.cache_ttl_seconds
-            if ttl > 0:
-                stored = self.clock()
-                self.guard.best_effort(
-                    lambda: self.store.put_report(key, report, run_id, stored, ttl), None
-                )
-            return Outcome(report, run_id, "fresh")
+            if not fresh and (hit := self._cache_hit(req)) is not None:
+                return hit
+            before = self.guard.call(lambda: self.store.get_result(key))
+            if not self.guard.call(lambda: lock.acquire(token=run_id, blocking_timeout=lock_ttl)):
+                raise RunTimeout(run_id, self._timeout_reason())
+        except RedisDown:
+            return Outcome(self._execute(req, run_id, fresh), run_id, "fresh")
+        try:
+            return self._locked(req, run_id, fresh, before.run_id if before else None)
         finally:
-            self.guard.best_effort(lambda: self.store.release(key, run_id), None)
+            self.guard.best_effort(lambda: self.store.release_run(key, run_id), None)
+
+    def _locked(self, req: RunRequest, run_id: str, fresh: bool, seen: str | None) -> Outcome:
+        """Holding the request's lock: the answer of a run that ended while we waited for the
+        lock (a run id we had not seen), the cache, or a new run."""
+        key = req.key
+        result = self.guard.best_effort(lambda: self.store.get_result(key), None)
+        if result is not None and result.run_id != seen:
+            self.metrics.singleflight_joins.labels(req.scenario).inc()
+            if result.report is None:
+                raise RunFailed(result.run_id, result.error or "the shared run failed")
+            return Outcome(result.report, result.run_id, "joined")
+        if not fresh:  # someone may have finished between our cache read and the lock
+            hit = self.guard.best_effort(lambda: self._cache_hit(req), None)
+            if hit is not None:
+                return hit
+        try:
+            report = self._execute(req, run_id, fresh)
+        except RunFailed as exc:
+            failed = RunResult(run_id, error=f"{exc.reason} (run {exc.run_id})")
+            self.guard.best_effort(lambda: self.store.put_result(key, failed), None)
+            raise
+        self.guard.best_effort(lambda: self.store.put_result(key, RunResult(run_id, report)), None)
+        ttl = self.config.cache_ttl_seconds
+        if ttl > 0:
+            stored = self.clock()
+            self.guard.best_effort(
+                lambda: self.store.put_report(key, report, run_id, stored, ttl), None
+            )
+        return Outcome(report, run_id, "fresh")
 
     # the run itself -------------------------------------------------------------------------
     def _timeout_reason(self) -> str:
@@ -390,11 +303,10 @@ class RunService:
         return report
 
     def _run(self, req: RunRequest, cluster: ClusterConfig, fresh: bool) -> Report:
-        inner = self._source_factory(req.cluster, cluster, self.config)
-        source = self.collections.wrap(req.cluster, inner, fresh)
-        return run(
-            req.scenario, source, req.args, operator_networks=tuple(cluster.operator_networks)
-        )
+        source = self._source_factory(req.cluster, cluster, self.config)
+        self.metrics.collections.labels(req.cluster).inc()
+        networks = tuple(cluster.operator_networks)
+        return run(req.scenario, source, req.args, operator_networks=networks, fresh=fresh)
 
 
 def _reason(exc: Exception) -> str:

@@ -1,10 +1,11 @@
-"""What the bot keeps in Redis, under which keys, in which form.
+"""What the bot keeps in Redis, under which keys, in which form (docs/caching.md).
 
-- `aksdiag:report:<cluster>:<scenario>:<args>`  a cached report (`Report.to_dict`), TTL = cache_ttl_seconds
-- `aksdiag:lock:<same>`                        the run in flight for that request (its run id), SET NX EX
-- `aksdiag:result:<same>:<run id>`             that run's outcome, for every replica waiting on it
-- `aksdiag:history:<cluster>`                  the latest run records (a capped list)
-- `aksdiag:seen:<kind>:<id>`                   Slack deliveries already handled (retries are dropped)
+`<rk>` is `request_key(cluster, scenario, arguments)`: identical requests map to one key.
+- `aksdiag:report:<rk>`    the cached report (`Report.to_dict`), TTL = cache_ttl_seconds
+- `aksdiag:result:<rk>`    the last run's report or error and its run id, for those who waited
+- `aksdiag:run:<rk>`       a redis-py `Lock`: the run in flight, its token the run id
+- `aksdiag:history:<cluster>`  the latest run records (a capped list)
+- `aksdiag:seen:<kind>:<id>`   Slack deliveries already handled (retries are dropped)
 
 Every value is JSON. Nothing here decides anything: bot.runs does.
 """
@@ -13,22 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 from redis import Redis
+from redis.exceptions import LockNotOwnedError
+from redis.lock import Lock
 
 from diagnostics.model import Report
 
 PREFIX = "aksdiag"
 RESULT_TTL_S = 300
 HISTORY_KEEP = 50
-
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 
 
 def connect(url: str) -> Redis:
@@ -58,6 +57,7 @@ class Cached:
 class RunResult:
     """What a finished run left for the requests that waited on it: a report or an error."""
 
+    run_id: str
     report: Report | None = None
     error: str | None = None
 
@@ -109,30 +109,32 @@ class Store:
         self.redis.set(f"{PREFIX}:report:{key}", orjson.dumps(body), ex=ttl_s)
 
     # singleflight -------------------------------------------------------------------------
-    def acquire(self, key: str, run_id: str, ttl_s: int) -> bool:
-        return bool(self.redis.set(f"{PREFIX}:lock:{key}", run_id, nx=True, ex=ttl_s))
+    def run_lock(self, key: str, timeout_s: float, poll_s: float) -> Lock:
+        """The lock of the run in flight for `key`; acquire it with the run id as token."""
+        name = f"{PREFIX}:run:{key}"
+        return Lock(self.redis, name, timeout=timeout_s, sleep=poll_s, thread_local=False)
 
-    def holder(self, key: str) -> str | None:
-        raw = self.redis.get(f"{PREFIX}:lock:{key}")
-        return raw.decode() if isinstance(raw, bytes) else raw
+    def release_run(self, key: str, run_id: str) -> None:
+        """Release the run lock of `key` if `run_id` still holds it (expired, or released by
+        the sweeper for a dead replica: nothing to do)."""
+        with suppress(LockNotOwnedError):
+            Lock(self.redis, f"{PREFIX}:run:{key}").do_release(run_id)
 
-    def release(self, key: str, run_id: str) -> None:
-        self.redis.eval(_RELEASE, 1, f"{PREFIX}:lock:{key}", run_id)
-
-    def put_result(self, key: str, run_id: str, result: RunResult) -> None:
+    def put_result(self, key: str, result: RunResult) -> None:
         body = {
+            "run_id": result.run_id,
             "report": result.report.to_dict() if result.report else None,
             "error": result.error,
         }
-        self.redis.set(f"{PREFIX}:result:{key}:{run_id}", orjson.dumps(body), ex=RESULT_TTL_S)
+        self.redis.set(f"{PREFIX}:result:{key}", orjson.dumps(body), ex=RESULT_TTL_S)
 
-    def get_result(self, key: str, run_id: str) -> RunResult | None:
-        raw = self.redis.get(f"{PREFIX}:result:{key}:{run_id}")
+    def get_result(self, key: str) -> RunResult | None:
+        raw = self.redis.get(f"{PREFIX}:result:{key}")
         if raw is None:
             return None
         data = orjson.loads(raw)
         report = Report.from_dict(data["report"]) if data.get("report") else None
-        return RunResult(report, data.get("error"))
+        return RunResult(data["run_id"], report, data.get("error"))
 
     # history ------------------------------------------------------------------------------
     def add_record(self, record: RunRecord) -> None:

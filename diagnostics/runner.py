@@ -121,12 +121,15 @@ def run(
     args: ScenarioArgs | None = None,
     registry: CheckRegistry | None = None,
     operator_networks: tuple[str, ...] = (),
+    *,
+    fresh: bool = False,
 ) -> Report:
-    """Collect what the scenario needs from `source`, then analyse it."""
+    """Collect what the scenario needs from `source` (`fresh`: no cached reads), then analyse it."""
     args = args or ScenarioArgs()
     registry = registry or default_registry()
     started = time.perf_counter()
-    snapshot = source.collect(sources_for(checks_for(scenario, registry, args)), args)
+    wanted = sources_for(checks_for(scenario, registry, args))
+    snapshot = source.collect(wanted, args, fresh=fresh)
     collected_ms = (time.perf_counter() - started) * 1000
     report = analyse(scenario, snapshot, args, registry, operator_networks)
     report.timings_ms["collect"] = round(collected_ms, 1)

@@ -102,6 +102,17 @@ def test_the_load_balancer_egress_ip_is_resolved_to_its_address(arm, tls):
     assert "publicips" not in snap.missing
 
 
+def test_fresh_reads_the_cluster_and_its_egress_ips_again(arm, tls):
+    """Re-run re-reads from ARM what a plain run takes from the read cache (docs/caching.md)."""
+    arm.add_cluster(cluster())
+    src = live(arm, tls, "none")
+    src.collect({"cluster", "publicips"}, ScenarioArgs())
+    src.collect({"cluster", "publicips"}, ScenarioArgs())
+    assert arm.count("*/egress-1") == 1 and arm.count("*/managedclusters/prod") == 1
+    src.collect({"cluster", "publicips"}, ScenarioArgs(), fresh=True)
+    assert arm.count("*/egress-1") == 2 and arm.count("*/managedclusters/prod") == 2
+
+
 def test_managed_nat_gateway_outbound_ips(arm, tls):
     nat_ip = f"{MC}/publicIPAddresses/nat-egress-1"
     arm.add_public_ip(nat_ip, "20.61.2.2")

@@ -157,6 +157,16 @@ def test_fresh_reads_again_instead_of_using_the_cache(k8s, tmp_path, tls):
     assert k8s.count("/api/v1/pods") == 2 and k8s.count("/api/v1/nodes") == 2
 
 
+def test_fresh_probes_the_api_server_again(k8s, tmp_path, tls):
+    """The probe is kept 15 s between runs, but a Re-run probes again (docs/caching.md)."""
+    src = live(k8s, tmp_path, tls)
+    src.collect({"probe"}, ScenarioArgs())
+    src.collect({"probe"}, ScenarioArgs())
+    assert k8s.count("/healthz") == 1
+    src.collect({"probe"}, ScenarioArgs(), fresh=True)
+    assert k8s.count("/healthz") == 2
+
+
 def test_a_full_pod_list_in_the_cache_serves_node_scoped_runs(k8s, tmp_path, tls):
     src = live(k8s, tmp_path, tls)
     src.collect({"pods"}, ScenarioArgs())

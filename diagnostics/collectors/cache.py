@@ -1,11 +1,15 @@
-"""One cluster's collection cache, singleflight and circuit breaker.
+"""The one in-process singleflight, and one cluster's read cache and circuit breaker.
 
-Each read (a list, the ManagedCluster, the probe...) has a key. A caller `claim`s the keys it
-needs: keys read within the TTL, or being read right now by another caller, come back as
-futures to share; the rest are the caller's to fetch and `resolve`. So concurrent scenarios
-and requesters on one cluster cause one read of each list, and a scenario that needs a list
-another one read a minute ago reads nothing. The last good value of every key is kept, so an
-open circuit (repeated 429/5xx) can answer from it and say how old it is.
+`Singleflight`: calls in flight by key; the first caller of a key leads, later callers get its
+Future. bot.runs keys it by request (a Redis lock extends it across replicas), `CollectionCache`
+by read. See docs/caching.md.
+
+`CollectionCache`: each read of a live cluster (a list, the ManagedCluster, the probe...) has a
+key. A caller `claim`s the keys it needs: keys read within the TTL, or being read right now by
+another caller, come back as futures to share; the rest are the caller's to fetch and `resolve`.
+So concurrent scenarios and requesters on one cluster cause one read of each list, and a
+scenario that needs a list another one read a minute ago reads nothing. The last good value of
+every key is kept, so an open circuit (repeated 429/5xx) can answer from it and say how old it is.
 """
 
 from __future__ import annotations
@@ -15,7 +19,43 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Singleflight(Generic[K, V]):
+    """Calls in flight, by key: `claim` makes the first caller of a key its leader, who must
+    `resolve` (or `fail`) it; everyone gets the same Future."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[K, Future[V]] = {}
+
+    def claim(self, key: K) -> tuple[Future[V], bool]:
+        """The key's Future, and whether the caller leads (and must `resolve` it)."""
+        with self._lock:
+            fut = self._flights.get(key)
+            if fut is not None:
+                return fut, False
+            fut = self._flights[key] = Future()
+            fut.set_running_or_notify_cancel()
+            return fut, True
+
+    def resolve(self, key: K, value: V) -> None:
+        """End the flight: its waiters get `value`."""
+        if (fut := self._end(key)) is not None:
+            fut.set_result(value)
+
+    def fail(self, key: K, error: BaseException) -> None:
+        """End the flight: its waiters get `error` raised."""
+        if (fut := self._end(key)) is not None:
+            fut.set_exception(error)
+
+    def _end(self, key: K) -> Future[V] | None:
+        with self._lock:
+            return self._flights.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +74,7 @@ class CollectionCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, Entry] = {}
-        self._inflight: dict[str, Future[Entry]] = {}
+        self._flights: Singleflight[str, Entry] = Singleflight()
 
     def claim(
         self, keys: list[str], ttl: float | None = None
@@ -52,27 +92,20 @@ class CollectionCache:
                     done: Future[Entry] = Future()
                     done.set_result(entry)
                     futures[key] = done
-                elif key in self._inflight:
-                    futures[key] = self._inflight[key]
                 else:
-                    fut: Future[Entry] = Future()
-                    fut.set_running_or_notify_cancel()
-                    self._inflight[key] = futures[key] = fut
-                    mine.append(key)
+                    futures[key], leader = self._flights.claim(key)
+                    if leader:
+                        mine.append(key)
         return futures, mine
 
     def resolve(self, key: str, value: Any = None, error: BaseException | None = None) -> None:
-        with self._lock:
-            fut = self._inflight.pop(key, None)
-            if error is None:
-                entry = Entry(value, time.time(), self._clock())
-                self._entries[key] = entry
-        if fut is None:
+        if error is not None:
+            self._flights.fail(key, error)
             return
-        if error is None:
-            fut.set_result(entry)
-        else:
-            fut.set_exception(error)
+        entry = Entry(value, time.time(), self._clock())
+        with self._lock:
+            self._entries[key] = entry
+        self._flights.resolve(key, entry)
 
     def last(self, key: str) -> Entry | None:
         """The last good value of a key, however old."""

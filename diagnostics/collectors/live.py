@@ -208,8 +208,8 @@ class LiveSource:
     def collect(
         self, sources: set[str], args: ScenarioArgs | None = None, *, fresh: bool = False
     ) -> Snapshot:
-        """Read what `sources` names. `fresh` (Re-run) ignores cached reads, though it still
-        joins a read already in flight."""
+        """Read what `sources` names. `fresh` (Re-run) ignores every cached read, though it
+        still joins a read already in flight (docs/caching.md)."""
         args = args or ScenarioArgs()
         ttl = 0.0 if fresh else None
         deadline = time.monotonic() + self.settings.collect_timeout
@@ -268,12 +268,14 @@ class LiveSource:
         if PUBLIC_IPS in wanted and cluster_fut is not None:
             if cluster is not None:
                 c, key = cluster, f"publicips:{cluster.id.lower()}"
-                pending[PUBLIC_IPS] = (key, self._start(key, lambda: self.clients.arm().egress(c)))
+                egress = self._start(key, lambda: self.clients.arm().egress(c), ttl)
+                pending[PUBLIC_IPS] = (key, egress)
             else:
                 pending[PUBLIC_IPS] = ("cluster", cluster_fut)  # its failure explains this one
         if PROBE in wanted:
-            key = f"probe:{self.path}"
-            pending[PROBE] = (key, self._start(key, lambda: self._probe(cluster), ttl=PROBE_TTL))
+            key = "probe"  # one API server per source (its path can name the context later)
+            probe_ttl = PROBE_TTL if ttl is None else ttl
+            pending[PROBE] = (key, self._start(key, lambda: self._probe(cluster), probe_ttl))
 
         wait_all([f for _, f in pending.values()], timeout=max(0.0, deadline - time.monotonic()))
         return self._assemble(wanted, pending, missing, stale)
