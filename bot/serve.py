@@ -98,7 +98,7 @@ def build_wsgi(deps: Deps, app: App | None) -> WsgiApp:
         if path == "/metrics":
             return reply(start_response, "200 OK", deps.metrics.render(), CONTENT_TYPE_LATEST)
         if bolt is not None and path == bolt.path:
-            return bolt(environ, start_response)  # type: ignore[arg-type]
+            return bolt(environ, start_response)
         return reply(start_response, "404 Not Found", b"not found\n", "text/plain")
 
     return wsgi
@@ -161,7 +161,7 @@ class HttpServer:
 def _start_scheduler(deps: Deps) -> Any:
     """Digests on their cron, when there are digests (each fire time posts once across
     replicas: bot.digest claims it in Redis)."""
-    if deps.digests is None or not deps.config.digests:
+    if not deps.config.digests:
         return None
     from bot.scheduler import start_scheduler
 

@@ -111,7 +111,10 @@ class Served:
             text=True,
         )
         self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=_reader, args=(self.proc.stderr, self._lines), daemon=True).start()
+        self._reader = threading.Thread(
+            target=_reader, args=(self.proc.stderr, self._lines), daemon=True
+        )
+        self._reader.start()
         self.seen: list[str] = []
         self.port = 0
         while not self.port:
@@ -132,6 +135,9 @@ class Served:
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
+            self._reader.join(10)
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
             self.slack.stop()
         while not self._lines.empty():
             self.seen.append(self._lines.get())
@@ -190,6 +196,7 @@ def test_serve_runs_socket_mode_when_an_app_token_is_set(tmp_path):
             }
         )
         acks = slack.wait_for(lambda: len(slack.socket_acks) >= 2 and slack.socket_acks, 20)
+        assert acks
         by_id = {a["envelope_id"]: a for a in acks}
         assert "Did you mean `apiserver`?" in by_id["env-2"]["payload"]["text"]
         parent = slack.wait_for(
