@@ -1,5 +1,5 @@
 """The configuration file: valid files load, invalid ones name the file, key and problem;
-access rules follow SPEC §4."""
+access rules follow docs/configuration.md."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The public contract: SPEC §2's finding codes exist, none is claimed twice, and the bundled
-examples raise every code a snapshot can raise."""
+"""The public contract: the finding codes (docs/findings.md) exist, none is claimed twice, and
+the bundled examples raise every code a snapshot can raise."""
 
 from __future__ import annotations
 
