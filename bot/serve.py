@@ -191,6 +191,25 @@ def _startup_error(text: str) -> int:
     return EXIT_CONFIG
 
 
+def _connect_when_reachable(handler: Any, stop: threading.Event, first_wait_s: float = 1.0) -> None:
+    """Retry the Socket Mode connection, backing off up to 30 s, until it opens or the process
+    stops. A token Slack rejects stops the process (as it would at start)."""
+    wait = first_wait_s
+    while not stop.wait(wait):
+        try:
+            handler.connect()
+        except SlackApiError as exc:
+            _startup_error(_rejected("SLACK_APP_TOKEN", exc, "an app-level token, xapp-"))
+            stop.set()
+            return
+        except OSError as exc:
+            log.info("Slack still unreachable (%s); next try in %.0f s", type(exc).__name__, wait)
+            wait = min(wait * 2, 30.0)
+            continue
+        log.info("Socket Mode connected")
+        return
+
+
 def serve_command(ns: argparse.Namespace) -> int:
     setup_logging(logging.DEBUG if getattr(ns, "verbose", False) else logging.INFO)
     try:
@@ -229,10 +248,18 @@ def serve_command(ns: argparse.Namespace) -> int:
         except ValueError:
             return _startup_error(BAD_REDIS_URL)
     client = make_web_client(token, os.environ.get("SLACK_API_URL"))
+    slack_reachable = True
     try:
         client.auth_test()
     except SlackApiError as exc:
         return _startup_error(_rejected("SLACK_BOT_TOKEN", exc, "the bot token, xoxb-"))
+    except OSError as exc:  # refused, timed out, no DNS: an outage, not a bad setting
+        slack_reachable = False
+        log.warning(
+            "Slack is unreachable (%s: %s): serving anyway; /readyz reports it until it answers",
+            type(exc).__name__,
+            exc,
+        )
     embedded = None
     if redis is None:
         from bot.redis_embedded import EmbeddedRedis
@@ -247,7 +274,9 @@ def serve_command(ns: argparse.Namespace) -> int:
     scheduler = None
     server = None
     try:
-        app = create_app(deps, signing_secret=secret, socket_mode=socket_mode)
+        app = create_app(
+            deps, signing_secret=secret, socket_mode=socket_mode, verify_token=slack_reachable
+        )
         deps.usergroups.start()
         if deps.inflight is not None:
             deps.inflight.start()  # heartbeat, and the sweep for answers a dead replica left
@@ -264,6 +293,17 @@ def serve_command(ns: argparse.Namespace) -> int:
                 return _startup_error(
                     _rejected("SLACK_APP_TOKEN", exc, "an app-level token, xapp-")
                 )
+            except OSError as exc:
+                log.warning(
+                    "Slack is unreachable (%s): Socket Mode connects when Slack answers",
+                    type(exc).__name__,
+                )
+                threading.Thread(
+                    target=_connect_when_reachable,
+                    args=(handler, stop),
+                    name="aksdiag-socket-connect",
+                    daemon=True,
+                ).start()
         log.info(
             "aksdiag serving in %s on %s:%s (health, readiness, metrics%s)",
             "Socket Mode" if socket_mode else "HTTP mode", ns.host, server.port,
