@@ -35,7 +35,7 @@ def bare_app(signing_secret: str, api_url: str, command: str = "/aksdiag") -> Ap
 def _main() -> None:
     threads = int(sys.argv[3]) if len(sys.argv) > 3 else Settings().listener_threads * 2
     app = bare_app(sys.argv[1], sys.argv[2])
-    server = HttpServer(SlackRequestHandler(app), threads=threads).start()  # type: ignore[arg-type]
+    server = HttpServer(SlackRequestHandler(app), threads=threads).start()
     sys.stdout.write(json.dumps({"port": server.port}) + "\n")
     sys.stdout.flush()
     sys.stdin.read()

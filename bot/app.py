@@ -1,6 +1,7 @@
 """The Bolt app factory: `create_app(deps)` builds a Slack app and registers every handler
 module on it (`register(app, deps)`). Nothing happens at import time; building the app calls
-`auth.test` once (Bolt verifies the token), nothing else. Each listener opens a request id
+`auth.test` once (Bolt verifies the token; when Slack was unreachable at start, the first
+request does), nothing else. Each listener opens a request id
 (bot.logs) that follows the work onto the executors."""
 
 from __future__ import annotations
@@ -20,10 +21,17 @@ from handlers.diagnose import tell_interrupted
 log = logging.getLogger(__name__)
 
 
-def create_app(deps: Deps, *, signing_secret: str | None = None, socket_mode: bool = False) -> App:
+def create_app(
+    deps: Deps,
+    *,
+    signing_secret: str | None = None,
+    socket_mode: bool = False,
+    verify_token: bool = True,
+) -> App:
     """HTTP mode verifies Slack's signature (`signing_secret`, default `$SLACK_SIGNING_SECRET`);
     Socket Mode needs none. Listeners run on a pool sized by `deps.settings`; they only parse,
-    authorize, ack and hand the work to `deps.executor`."""
+    authorize, ack and hand the work to `deps.executor`. `verify_token=False` (Slack was
+    unreachable at start) leaves Bolt's `auth.test` to the first request."""
     secret = signing_secret or os.environ.get("SLACK_SIGNING_SECRET")
     bolt_log = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _DropClientTokenWarning) for f in bolt_log.filters):
@@ -34,6 +42,7 @@ def create_app(deps: Deps, *, signing_secret: str | None = None, socket_mode: bo
         client=deps.client,
         signing_secret=secret or "",
         request_verification_enabled=not socket_mode,
+        token_verification_enabled=verify_token,
         process_before_response=False,
         raise_error_for_unhandled_request=False,
         listener_executor=ContextExecutor(

@@ -113,7 +113,7 @@ def _source(ns: argparse.Namespace, config: Config | None) -> tuple[ClusterSourc
     if ns.snapshot:
         return SnapshotSource(ns.snapshot, label=ns.cluster), ()
     if ns.kubeconfig:
-        from bot.sources import kubeconfig_source  # type: ignore[attr-defined]
+        from bot.sources import kubeconfig_source
 
         return kubeconfig_source(ns.cluster, ns.kubeconfig, ns.context), ()
     if config is None:
@@ -172,19 +172,19 @@ def cmd_scenarios(ns: argparse.Namespace) -> int:
 
 
 def cmd_capture(ns: argparse.Namespace) -> int:
-    from bot.capture import capture_command  # type: ignore[import-not-found]
+    from bot.capture import capture_command
 
     return int(capture_command(ns))
 
 
 def cmd_serve(ns: argparse.Namespace) -> int:
-    from bot.serve import serve_command  # type: ignore[import-not-found]
+    from bot.serve import serve_command
 
     return int(serve_command(ns))
 
 
 def cmd_digest(ns: argparse.Namespace) -> int:
-    from bot.digest import digest_command  # type: ignore[import-not-found]
+    from bot.digest import digest_command
 
     return int(digest_command(ns))
 

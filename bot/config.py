@@ -1,7 +1,8 @@
-"""The configuration file (SPEC §4): clusters, who may diagnose them, digests.
+"""The configuration file (docs/configuration.md): clusters, who may diagnose them, digests.
 
 One YAML file, `--config FILE` or `AKSDIAG_CONFIG`. Validation errors name the file, the key
-and the problem. Secrets never live here: they come from the environment only.
+and the problem; an unknown key is an error, and so is a digest cron that can never fire.
+Secrets never live here: they come from the environment only.
 """
 
 from __future__ import annotations
@@ -10,12 +11,21 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from bot.crontab import crontab_trigger
 from diagnostics.model import Severity
 
 ENV_CONFIG = "AKSDIAG_CONFIG"
@@ -49,16 +59,6 @@ class KubernetesAccess(_Strict):
             )
         return self
 
-    @property
-    def mode(self) -> str:
-        if self.in_cluster:
-            return "in_cluster"
-        if self.aad:
-            return "aad"
-        if self.run_command:
-            return "run_command"
-        return "kubeconfig"
-
 
 class Allow(_Strict):
     channels: list[str] | None = None
@@ -74,7 +74,16 @@ class ClusterConfig(_Strict):
     snapshot: str | None = None
     operator_networks: list[str] = Field(default_factory=list)
     allow: Allow | None = None
-    probe_pods: bool = False  # opt-in: may create an in-cluster probe pod
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "probe_pods" in data:
+            raise ValueError(
+                "`probe_pods` is not a setting: aksdiag never creates pods in a cluster (its "
+                "probes run from the bot's own pod); remove the key"
+            )
+        return data
 
     @field_validator("operator_networks")
     @classmethod
@@ -130,6 +139,14 @@ class DigestConfig(_Strict):
             )
         return value
 
+    @model_validator(mode="after")
+    def _fires(self) -> DigestConfig:
+        try:  # the scheduler's own parse: a line it would refuse at `serve` fails here
+            crontab_trigger(self.cron, self.timezone)
+        except ValueError as exc:
+            raise ValueError(f"({self.name}) cron {self.cron!r} can never fire: {exc}") from None
+        return self
+
     @field_validator("min_severity", mode="before")
     @classmethod
     def _sev(cls, value: Any) -> Any:
@@ -140,7 +157,7 @@ class Config(_Strict):
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     digests: list[DigestConfig] = Field(default_factory=list)
     cache_ttl_seconds: int = Field(default=300, ge=0, le=86400)
-    path: str = ""
+    _path: str = PrivateAttr(default="")  # the file it was read from (load_config)
 
     @field_validator("clusters")
     @classmethod
@@ -167,6 +184,10 @@ class Config(_Strict):
                         f"{d.channel}, which is not in its allow.channels"
                     )
         return self
+
+    @property
+    def path(self) -> str:
+        return self._path
 
     def cluster(self, alias: str) -> ClusterConfig | None:
         return self.clusters.get(alias)
@@ -209,24 +230,29 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: the top level must be a mapping with `clusters:`")
-    raw.pop("path", None)
     try:
-        return Config.model_validate({**raw, "path": str(file)})
+        config = Config.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{_where(tuple(e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            f"{_where(tuple(e['loc']))}: {_message(e)}"
             for e in exc.errors(include_url=False, include_input=False)
         )
         raise ConfigError(f"{file}: {problems}") from None
+    config._path = str(file)
+    return config
 
 
-Access = Literal["allowed", "channel", "user"]
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (see docs/configuration.md for the keys that exist)"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def authorize(
     cluster: ClusterConfig, channel: str | None, user: str, usergroups: set[str] | frozenset[str]
 ) -> tuple[bool, str]:
-    """SPEC §4 access rules -> (allowed, the rule that decided, in words)."""
+    """The access rules of docs/configuration.md (`allow`) -> (allowed, the rule that decided,
+    in words)."""
     allow = cluster.allow
     if allow is None:
         return True, "no allow block: open to everyone in the workspace"

@@ -4,9 +4,8 @@ run service, user-group cache, metrics and a clock. Nothing here starts at impor
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -15,12 +14,15 @@ from redis import Redis
 from slack_sdk import WebClient
 
 from bot.config import Config
+from bot.digest import DigestService
 from bot.executors import ContextExecutor
 from bot.inflight import InFlight
 from bot.metrics import Metrics
 from bot.runs import RunService, SourceFactory
+from bot.silences import SilenceStore
 from bot.slack_send import Sender
 from bot.usergroups import UsergroupCache
+from diagnostics.collectors.settings import load_settings
 from diagnostics.runner import ClusterSource
 
 T = TypeVar("T")
@@ -41,17 +43,21 @@ class Settings:
     sweep_s: float = 5.0  # how often each replica looks for them (bot.inflight)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        e = os.environ if env is None else env
-        return cls(
-            workers=int(e.get("AKSDIAG_WORKERS", cls.workers)),
-            run_workers=int(e.get("AKSDIAG_RUN_WORKERS", cls.run_workers)),
-            listener_threads=int(e.get("AKSDIAG_LISTENER_THREADS", cls.listener_threads)),
-            run_timeout_s=float(e.get("AKSDIAG_RUN_TIMEOUT_SECONDS", cls.run_timeout_s)),
-            command=e.get("AKSDIAG_COMMAND", cls.command),
-            lease_s=float(e.get("AKSDIAG_LEASE_SECONDS", cls.lease_s)),
-            sweep_s=float(e.get("AKSDIAG_SWEEP_SECONDS", cls.sweep_s)),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Raises SettingsError (a ValueError) naming a variable that holds a bad value."""
+        return cls(**load_settings(cls, SETTINGS_ENV, env))
+
+
+# Field -> environment variable; documented in docs/configuration.md.
+SETTINGS_ENV = {
+    "workers": "AKSDIAG_WORKERS",
+    "run_workers": "AKSDIAG_RUN_WORKERS",
+    "listener_threads": "AKSDIAG_LISTENER_THREADS",
+    "run_timeout_s": "AKSDIAG_RUN_TIMEOUT_SECONDS",
+    "command": "AKSDIAG_COMMAND",
+    "lease_s": "AKSDIAG_LEASE_SECONDS",
+    "sweep_s": "AKSDIAG_SWEEP_SECONDS",
+}
 
 
 @dataclass
@@ -64,11 +70,11 @@ class Deps:
     metrics: Metrics
     sender: Sender
     usergroups: UsergroupCache
+    silences: SilenceStore
+    digests: DigestService
     settings: Settings = field(default_factory=Settings)
     clock: Callable[[], float] = time.time
     inflight: InFlight | None = None  # answers in flight, reaped when a replica dies
-    silences: Any = None  # bot.silences.SilenceStore, when that module is present
-    digests: Any = None  # bot.digest.DigestService, when that module is present
 
     def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
         """Hand work to the bot's executor, with the caller's request id."""
@@ -92,39 +98,13 @@ def build_deps(
     clock: Callable[[], float] = time.time,
     source_factory: SourceFactory | None = None,
 ) -> Deps:
-    """Wire the parts together; optional modules (silences, digests) join when present."""
+    """Wire the parts together."""
     settings = settings or Settings()
     metrics = metrics or Metrics()
     runs = RunService(
         config, redis, metrics, clock=clock, run_timeout_s=settings.run_timeout_s,
         run_workers=settings.run_workers, source_factory=source_factory,
     )  # fmt: skip
-    deps = Deps(
-        config=config, redis=redis, client=client,
-        executor=ContextExecutor(max_workers=settings.workers, thread_name_prefix="aksdiag-work"),
-        runs=runs, metrics=metrics, sender=Sender(client, metrics),
-        usergroups=UsergroupCache(client, config), settings=settings, clock=clock,
-    )  # fmt: skip
-    deps.inflight = InFlight(redis, runs.guard, lease_s=settings.lease_s, sweep_s=settings.sweep_s)
-    deps.silences = _optional_silences(redis)
-    deps.digests = _optional_digests(deps, source_factory)
-    return deps
-
-
-def _optional_silences(redis: Redis) -> Any:
-    try:
-        from bot.silences import SilenceStore
-    except ImportError:
-        return None
-    return SilenceStore(redis)
-
-
-def _optional_digests(deps: Deps, source_factory: SourceFactory | None) -> Any:
-    try:
-        from bot.digest import DigestService
-    except ImportError:
-        return None
-    config = deps.config
     by_alias = None
     if source_factory is not None:
         factory = source_factory
@@ -132,4 +112,14 @@ def _optional_digests(deps: Deps, source_factory: SourceFactory | None) -> Any:
         def by_alias(alias: str) -> ClusterSource:
             return factory(alias, config.clusters[alias], config)
 
-    return DigestService(config, deps.redis, deps.client, by_alias, deps.silences, deps.clock)
+    silences = SilenceStore(redis)
+    deps = Deps(
+        config=config, redis=redis, client=client,
+        executor=ContextExecutor(max_workers=settings.workers, thread_name_prefix="aksdiag-work"),
+        runs=runs, metrics=metrics, sender=Sender(client, metrics),
+        usergroups=UsergroupCache(client, config), silences=silences,
+        digests=DigestService(config, redis, client, by_alias, silences, clock),
+        settings=settings, clock=clock,
+    )  # fmt: skip
+    deps.inflight = InFlight(redis, runs.guard, lease_s=settings.lease_s, sweep_s=settings.sweep_s)
+    return deps

@@ -181,7 +181,7 @@ class DigestService:
         if raw is None:
             return None
         try:
-            data = json.loads(raw)  # type: ignore[arg-type]
+            data = json.loads(raw)
         except ValueError:
             log.warning("digest %s: the previous state is unreadable; starting afresh", name)
             return None
@@ -323,7 +323,7 @@ class DigestService:
     def _run_slot(
         self, digest: DigestConfig, keys: SlotKeys, at: float, lease: Lease
     ) -> str | None:
-        progress = {_text(k): _text(v) for k, v in self.redis.hgetall(keys.run).items()}  # type: ignore[union-attr]
+        progress = {_text(k): _text(v) for k, v in self.redis.hgetall(keys.run).items()}
         if "plan" in progress:
             plan = json.loads(progress["plan"])
             log.info("digest %s: resuming a post another replica started", digest.name)

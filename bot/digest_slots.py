@@ -131,6 +131,6 @@ def finish(r: redis.Redis, keys: SlotKeys, outcome: str) -> None:
 
 def attempt(r: redis.Redis, keys: SlotKeys) -> int:
     """Count one more attempt at the slot (shared by every replica)."""
-    n = int(r.incr(keys.attempts))  # type: ignore[arg-type]
+    n = int(r.incr(keys.attempts))
     r.expire(keys.attempts, SLOT_TTL_S)
     return n

@@ -163,10 +163,6 @@ def mention_empty() -> str:
     return "Mention me with a scenario and a cluster, for example `@aksdiag apiserver prod`."
 
 
-def feature_missing(what: str) -> str:
-    return f":construction: {what} are not available in this installation of the bot yet."
-
-
 def _silence_line(s: Any, with_cluster: bool) -> str:
     where = f"*{esc(s.cluster)}* " if with_cluster else ""
     subject = f" {esc(s.subject)}" if s.subject else " (every subject)"

@@ -98,7 +98,7 @@ def build_wsgi(deps: Deps, app: App | None) -> WsgiApp:
         if path == "/metrics":
             return reply(start_response, "200 OK", deps.metrics.render(), CONTENT_TYPE_LATEST)
         if bolt is not None and path == bolt.path:
-            return bolt(environ, start_response)  # type: ignore[arg-type]
+            return bolt(environ, start_response)
         return reply(start_response, "404 Not Found", b"not found\n", "text/plain")
 
     return wsgi
@@ -161,7 +161,7 @@ class HttpServer:
 def _start_scheduler(deps: Deps) -> Any:
     """Digests on their cron, when there are digests (each fire time posts once across
     replicas: bot.digest claims it in Redis)."""
-    if deps.digests is None or not deps.config.digests:
+    if not deps.config.digests:
         return None
     from bot.scheduler import start_scheduler
 
@@ -189,6 +189,25 @@ def _startup_error(text: str) -> int:
     log.error("%s", text)
     sys.stderr.write(f"aksdiag: {text}\n")
     return EXIT_CONFIG
+
+
+def _connect_when_reachable(handler: Any, stop: threading.Event, first_wait_s: float = 1.0) -> None:
+    """Retry the Socket Mode connection, backing off up to 30 s, until it opens or the process
+    stops. A token Slack rejects stops the process (as it would at start)."""
+    wait = first_wait_s
+    while not stop.wait(wait):
+        try:
+            handler.connect()
+        except SlackApiError as exc:
+            _startup_error(_rejected("SLACK_APP_TOKEN", exc, "an app-level token, xapp-"))
+            stop.set()
+            return
+        except OSError as exc:
+            log.info("Slack still unreachable (%s); next try in %.0f s", type(exc).__name__, wait)
+            wait = min(wait * 2, 30.0)
+            continue
+        log.info("Socket Mode connected")
+        return
 
 
 def serve_command(ns: argparse.Namespace) -> int:
@@ -229,10 +248,18 @@ def serve_command(ns: argparse.Namespace) -> int:
         except ValueError:
             return _startup_error(BAD_REDIS_URL)
     client = make_web_client(token, os.environ.get("SLACK_API_URL"))
+    slack_reachable = True
     try:
         client.auth_test()
     except SlackApiError as exc:
         return _startup_error(_rejected("SLACK_BOT_TOKEN", exc, "the bot token, xoxb-"))
+    except OSError as exc:  # refused, timed out, no DNS: an outage, not a bad setting
+        slack_reachable = False
+        log.warning(
+            "Slack is unreachable (%s: %s): serving anyway; /readyz reports it until it answers",
+            type(exc).__name__,
+            exc,
+        )
     embedded = None
     if redis is None:
         from bot.redis_embedded import EmbeddedRedis
@@ -247,7 +274,9 @@ def serve_command(ns: argparse.Namespace) -> int:
     scheduler = None
     server = None
     try:
-        app = create_app(deps, signing_secret=secret, socket_mode=socket_mode)
+        app = create_app(
+            deps, signing_secret=secret, socket_mode=socket_mode, verify_token=slack_reachable
+        )
         deps.usergroups.start()
         if deps.inflight is not None:
             deps.inflight.start()  # heartbeat, and the sweep for answers a dead replica left
@@ -264,6 +293,17 @@ def serve_command(ns: argparse.Namespace) -> int:
                 return _startup_error(
                     _rejected("SLACK_APP_TOKEN", exc, "an app-level token, xapp-")
                 )
+            except OSError as exc:
+                log.warning(
+                    "Slack is unreachable (%s): Socket Mode connects when Slack answers",
+                    type(exc).__name__,
+                )
+                threading.Thread(
+                    target=_connect_when_reachable,
+                    args=(handler, stop),
+                    name="aksdiag-socket-connect",
+                    daemon=True,
+                ).start()
         log.info(
             "aksdiag serving in %s on %s:%s (health, readiness, metrics%s)",
             "Socket Mode" if socket_mode else "HTTP mode", ns.host, server.port,

@@ -215,7 +215,7 @@ class SilenceStore:
             keys = [k for k in keys if _text(k).startswith(prefix)]
         if not keys:
             return []
-        values: list[bytes | str | None] = self.redis.mget(keys)  # type: ignore[assignment]
+        values: list[bytes | str | None] = self.redis.mget(keys)
         out: list[Silence] = []
         gone: list[bytes | str] = []
         for key, raw in zip(keys, values, strict=True):

@@ -146,7 +146,7 @@ class Store:
 
     def history(self, cluster: str, limit: int = 10) -> list[RunRecord]:
         raw = self.redis.lrange(f"{PREFIX}:history:{cluster}", 0, limit - 1)
-        return [RunRecord.from_dict(orjson.loads(item)) for item in raw]  # type: ignore[union-attr]
+        return [RunRecord.from_dict(orjson.loads(item)) for item in raw]
 
     # Slack retries ------------------------------------------------------------------------
     def first_seen(self, kind: str, ident: str, ttl_s: int = 3600) -> bool:

@@ -1,6 +1,6 @@
-"""Who may diagnose which cluster from where (SPEC §4), decided without network I/O: the
-configuration's allow rules and the background user-group cache. Every decision on a request
-is written to the audit log."""
+"""Who may diagnose which cluster from where (`allow` in docs/configuration.md), decided
+without network I/O: the configuration's allow rules and the background user-group cache.
+Every decision on a request is written to the audit log."""
 
 from __future__ import annotations
 

@@ -32,11 +32,7 @@ def immediate(deps: Deps, meta: Meta, where: Where) -> str | None:
         allowed, rule = access.check(deps, meta.cluster, where.channel, where.user, meta.verb)
         if allowed is False:  # a decision like any other: refused and audited
             return messages.refused(meta.cluster, rule)
-    if meta.verb in ("silence", "unsilence", "silences") and deps.silences is None:
-        return messages.feature_missing("Silences")
     if meta.verb == "digest":
-        if deps.digests is None:
-            return messages.feature_missing("Digests")
         return _digest_refusal(deps, meta.tokens[0], where)
     return None
 

@@ -9,6 +9,7 @@ import pytest
 
 from bot.config import Config
 from bot.render.blocks import button_value
+from bot.runs import RunRequest
 from diagnostics.checks.base import ScenarioArgs
 from diagnostics.model import Report
 from diagnostics.scenarios import UsageError
@@ -61,6 +62,7 @@ def test_tokenize_undoes_slack_formatting():
 )
 def test_diagnosis_requests(text, scenario, cluster, args):
     req = parse(text, CONFIG, ALL)
+    assert isinstance(req, RunRequest)
     assert (req.scenario, req.cluster, req.args) == (scenario, cluster, args)
 
 
@@ -104,10 +106,8 @@ def test_button_values_round_trip_through_the_same_validation():
     value = json.loads(
         button_value(Report(cluster="prod", scenario="apiserver", arguments=args.to_dict()))
     )
-    assert (
-        parse(" ".join(["apiserver", "prod", *request_tokens(value["a"])]), CONFIG, ALL).args
-        == args
-    )
+    req = parse(" ".join(["apiserver", "prod", *request_tokens(value["a"])]), CONFIG, ALL)
+    assert isinstance(req, RunRequest) and req.args == args
     with pytest.raises(UsageError):
         request_tokens({"kubeconfig": "/etc/passwd"})
     with pytest.raises(UsageError):

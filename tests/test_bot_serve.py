@@ -9,9 +9,12 @@ import logging
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -100,8 +103,8 @@ class Served:
             SLACK_BOT_TOKEN=BOT_TOKEN,
             SLACK_API_URL=self.slack.api_url,
             AKSDIAG_CONFIG=str(tmp_path / "aksdiag.yaml"),
-            **env_extra,
         )
+        env.update(env_extra)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
             cwd=ROOT,
@@ -111,11 +114,22 @@ class Served:
             text=True,
         )
         self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=_reader, args=(self.proc.stderr, self._lines), daemon=True).start()
+        self._reader = threading.Thread(
+            target=_reader, args=(self.proc.stderr, self._lines), daemon=True
+        )
+        self._reader.start()
         self.seen: list[str] = []
         self.port = 0
+        deadline = time.monotonic() + 30
         while not self.port:
-            line = self._lines.get(timeout=20)
+            try:
+                line = self._lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.proc.kill()
+                    self.slack.stop()
+                    raise AssertionError(f"serve did not start: {''.join(self.seen)}") from None
+                continue
             self.seen.append(line)
             if "aksdiag serving" in line:
                 self.port = int(json.loads(line)["msg"].rsplit(":", 1)[1].split()[0])
@@ -123,6 +137,13 @@ class Served:
     def get(self, path: str) -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as resp:
             return json.loads(resp.read())
+
+    def status(self, path: str) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
 
     def stop(self) -> list[dict]:
         """SIGTERM, a clean exit, and the log records it wrote."""
@@ -132,6 +153,9 @@ class Served:
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
+            self._reader.join(10)
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
             self.slack.stop()
         while not self._lines.empty():
             self.seen.append(self._lines.get())
@@ -190,6 +214,7 @@ def test_serve_runs_socket_mode_when_an_app_token_is_set(tmp_path):
             }
         )
         acks = slack.wait_for(lambda: len(slack.socket_acks) >= 2 and slack.socket_acks, 20)
+        assert acks
         by_id = {a["envelope_id"]: a for a in acks}
         assert "Did you mean `apiserver`?" in by_id["env-2"]["payload"]["text"]
         parent = slack.wait_for(
@@ -200,6 +225,40 @@ def test_serve_runs_socket_mode_when_an_app_token_is_set(tmp_path):
         records = served.stop()
     assert any("Socket Mode" in r["msg"] for r in records)
     assert all(APP_TOKEN not in line and BOT_TOKEN not in line for line in served.seen)
+
+
+def _refusing_url() -> str:
+    """A loopback address where nothing listens: every connection is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api/"
+
+
+def test_serve_with_slack_unreachable_starts_and_readyz_says_so(tmp_path):
+    """Slack down (or egress blocked) at start is not a configuration error: the process
+    serves, /healthz is fine, /readyz names Slack until it answers."""
+    served = Served(tmp_path, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=_refusing_url())
+    try:
+        assert served.get("/healthz") == {"status": "ok"}
+        status, body = served.status("/readyz")
+        assert status == 503 and body["redis"] == "ok"
+        assert body["slack"].startswith("unreachable"), body
+    finally:
+        records = served.stop()
+    assert any("Slack is unreachable" in r["msg"] for r in records)
+    assert not any("Traceback" in line for line in served.seen)
+
+
+def test_serve_in_socket_mode_with_slack_unreachable_keeps_trying(tmp_path):
+    served = Served(tmp_path, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=_refusing_url())
+    try:
+        assert served.get("/healthz") == {"status": "ok"}
+        assert served.status("/readyz")[0] == 503
+    finally:
+        records = served.stop()
+    assert any("Socket Mode connects when Slack answers" in r["msg"] for r in records)
+    assert not any("Traceback" in line for line in served.seen)
 
 
 def test_serve_without_secrets_says_which_are_missing(tmp_path):

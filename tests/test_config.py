@@ -1,5 +1,5 @@
 """The configuration file: valid files load, invalid ones name the file, key and problem;
-access rules follow SPEC §4."""
+access rules follow docs/configuration.md."""
 
 from __future__ import annotations
 
@@ -40,9 +40,11 @@ def write(tmp_path, text):
 def test_a_valid_file_loads_with_relative_paths_resolved(tmp_path):
     cfg = load_config(write(tmp_path, GOOD))
     assert cfg.cache_ttl_seconds == 120
-    assert cfg.clusters["prod"].kubernetes.mode == "aad"
-    assert cfg.resolve(cfg.clusters["lab"].snapshot) == tmp_path / "snaps" / "lab"
-    assert cfg.digest("morning").min_severity.value == "warning"
+    assert cfg.clusters["prod"].kubernetes.aad
+    lab = cfg.clusters["lab"].snapshot
+    assert lab is not None and cfg.resolve(lab) == tmp_path / "snaps" / "lab"
+    morning = cfg.digest("morning")
+    assert morning is not None and morning.min_severity.value == "warning"
 
 
 def test_config_from_environment_variable(tmp_path, monkeypatch):
@@ -66,7 +68,19 @@ def test_config_from_environment_variable(tmp_path, monkeypatch):
         ),
         (
             GOOD.replace("cache_ttl_seconds: 120", "cache_ttl_secs: 120"),
-            "cache_ttl_secs: Extra inputs",
+            "cache_ttl_secs: unknown key",
+        ),
+        ("path: /etc/elsewhere\nclusters: {}\n", "path: unknown key"),
+        (
+            GOOD.replace('"0 8 * * 1-5"', '"0 25 * * 1-9"'),
+            "digests[0]: (morning) cron '0 25 * * 1-9'",
+        ),
+        (GOOD.replace('"0 8 * * 1-5"', '"0 25 * * 1-5"'), "higher than the maximum value (23)"),
+        (
+            GOOD.replace(
+                "kubernetes: {aad: true}", "kubernetes: {aad: true}\n    probe_pods: true"
+            ),
+            "clusters.prod: `probe_pods` is not a setting",
         ),
         ("clusters: [a, b]", "clusters: Input should be a valid dictionary"),
         ("clusters:\n  x:\n    operator_networks: []\n", "clusters.x: a cluster needs"),

@@ -1,9 +1,10 @@
-"""The public contract: SPEC §2's finding codes exist, none is claimed twice, and the bundled
-examples raise every code a snapshot can raise."""
+"""The public contract: the finding codes (docs/findings.md) exist, none is claimed twice, and
+the bundled examples raise every code a snapshot can raise."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ LIVE_ONLY = {c for c in SPEC_CODES if c.startswith("apiserver.probe.")}
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 # Scenario arguments the examples are meant to be run with (README shows the same).
-EXAMPLE_ARGS = {
+EXAMPLE_ARGS: dict[str, dict[str, Any]] = {
     "broken-apiserver": {"from_ips": ("198.51.100.7",)},
     "broken-nodeapi": {"as_account": ("shop", "orders-worker")},
 }

@@ -191,10 +191,12 @@ def snapshot(
     )
 
 
-EXCLUDED = {"apiServerAccessProfile": {"authorizedIpRanges": ["203.0.113.0/24"]}}
-COVERED = {"apiServerAccessProfile": {"authorizedIpRanges": ["203.0.113.0/24", "198.51.100.0/24"]}}
-STOPPED = {"powerState": {"code": "Stopped"}}
-UPDATING = {"provisioningState": "Updating"}
+EXCLUDED: dict[str, Any] = {"apiServerAccessProfile": {"authorizedIpRanges": ["203.0.113.0/24"]}}
+COVERED: dict[str, Any] = {
+    "apiServerAccessProfile": {"authorizedIpRanges": ["203.0.113.0/24", "198.51.100.0/24"]}
+}
+STOPPED: dict[str, Any] = {"powerState": {"code": "Stopped"}}
+UPDATING: dict[str, Any] = {"provisioningState": "Updating"}
 
 
 def write_config(

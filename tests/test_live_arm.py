@@ -86,6 +86,7 @@ def test_the_cluster_is_read_through_the_sdk_in_either_fixture_shape(arm, tls, s
     snap = src.collect({"cluster"}, ScenarioArgs())
     assert snap.has("cluster"), snap.missing
     c = snap.cluster
+    assert c is not None
     assert (c.name, c.resource_group, c.subscription) == ("prod", "rg-prod", SUB)
     assert c.authorized_ip_ranges == ("198.51.100.0/24",)
     assert c.lb_outbound_ip_ids == (LB_IP,)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 import shlex
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -693,7 +694,12 @@ DISCOVERY = [
     ),
 ]
 VIEW_RULES = [rbac_rule(["get", "list", "watch"], ["pods", "pods/log", "services"])]
-EMPTY = {"roles": [], "rolebindings": [], "clusterroles": [], "clusterrolebindings": []}
+EMPTY: dict[str, list[dict[str, Any]]] = {
+    "roles": [],
+    "rolebindings": [],
+    "clusterroles": [],
+    "clusterrolebindings": [],
+}
 
 
 def rbac(*objs):

@@ -451,7 +451,7 @@ def test_node_argument_limits_the_scenario_to_that_node(tmp_path):
         event("FailedCreatePodSandBox", CNI_V1_MSG, name="api-5f8d7c9b4-xk2lp", namespace="shop", host=N1),
         event("FailedCreatePodSandBox", CNI_V1_MSG, name="api-5f8d7c9b4-zz9q2", namespace="shop", host=N2),
     ]  # fmt: skip
-    snap = dict(nodes=[node(N1), node(N2)], events=events,
+    snap: dict[str, Any] = dict(nodes=[node(N1), node(N2)], events=events,
                 pods=[stuck("api-5f8d7c9b4-xk2lp"), stuck("api-5f8d7c9b4-zz9q2", N2)])  # fmt: skip
     report = diagnose(tmp_path, args=ScenarioArgs(node=N2), **snap)
     assert [f.subject for f in report.findings] == [f"node/{N2}"]

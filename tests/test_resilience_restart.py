@@ -46,7 +46,7 @@ class ServeProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", "0",
              *args],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.lines: list[str] = []
@@ -104,6 +104,8 @@ class ServeProcess:
                 self.proc.wait(5)
         while not self._drained and (line := self._queue.get(timeout=5)) is not None:
             self.lines.append(line)
+        if not self._drained and self.proc.stderr is not None:
+            self.proc.stderr.close()  # the reader saw its end
         self._drained = True
         return self.proc.returncode
 

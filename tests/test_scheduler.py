@@ -107,14 +107,12 @@ def test_day_of_month_and_weekday_both_set_fire_on_either_as_crontab_does():
     ]  # fmt: skip
 
 
-def test_a_digest_with_an_impossible_cron_stops_the_start_with_its_name(tmp_path, redis_url):
-    snapshot(tmp_path / "prod")
+def test_a_digest_with_an_impossible_cron_fails_the_configuration_check_with_its_name(tmp_path):
+    """Caught when the file is read (every command), not when `serve` starts the scheduler."""
     digests = [{"name": "broken", "channel": CHANNEL, "cron": "61 8 * * *", "clusters": ["prod"]}]
     cfg = write_config(tmp_path, {"prod": tmp_path / "prod"}, digests)
-    with SlackRecorder() as slack:
-        svc = service(cfg, redis_url, slack)
-        with pytest.raises(ConfigError, match=r"digest 'broken': cron '61 8 \* \* \*'"):
-            start_scheduler(load_config(cfg), svc)
+    with pytest.raises(ConfigError, match=r"digests\[0\]: \(broken\) cron '61 8 \* \* \*'"):
+        load_config(cfg)
 
 
 def test_each_digest_is_one_job_naming_it_through_an_importable_function(tmp_path, redis_url):
@@ -152,14 +150,16 @@ def test_two_running_schedulers_fire_a_slot_once_and_pass_its_scheduled_time(tmp
     with SlackRecorder() as slack:
         ran = threading.Semaphore(0)
         events: list = []
+
+        def record(event: object) -> None:
+            events.append(event)
+            ran.release()
+
         schedulers = []
         try:
             for _ in range(2):
                 s = start_scheduler(load_config(cfg), service(cfg, redis_url, slack))
-                s.add_listener(
-                    lambda event: (events.append(event), ran.release()),
-                    EVENT_JOB_EXECUTED | EVENT_JOB_ERROR,
-                )
+                s.add_listener(record, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
                 schedulers.append(s)
             for s in schedulers:
                 s.modify_job(job_id("yearly"), next_run_time=due)
@@ -175,7 +175,7 @@ def test_two_running_schedulers_fire_a_slot_once_and_pass_its_scheduled_time(tmp
         done = redis.Redis.from_url(redis_url).get(
             f"aksdiag:digest:yearly:{slot_of(due, 'UTC')}:done"
         )
-        assert done is not None and done.startswith(b"posted ")
+        assert isinstance(done, bytes) and done.startswith(b"posted ")
 
 
 def test_two_replicas_every_minute_post_once_a_minute_and_then_only_what_changed(

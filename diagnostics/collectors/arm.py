@@ -159,7 +159,7 @@ class ArmClient:
         except Exception as exc:
             raise arm_error(exc, what) from None
         body = model.as_dict() if hasattr(model, "as_dict") else dict(model)
-        return body  # type: ignore[no-any-return]
+        return body
 
     def cluster(self, resource_group: str, name: str) -> tuple[ClusterInfo, dict[str, Any]]:
         body = self.cluster_body(resource_group, name)

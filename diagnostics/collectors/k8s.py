@@ -205,7 +205,9 @@ class KubeApi:
                 return min(max(float(retry_after), 0.0), self.max_retry_after)
             except ValueError:
                 pass
-        return min(self.backoff * (2**attempt) * (0.75 + random.random() / 2), self.max_retry_after)
+        return min(
+            self.backoff * (2.0**attempt) * (0.75 + random.random() / 2), self.max_retry_after
+        )
 
     def _status_error(self, status: int, message: str, path: str, attempt: int) -> ReadError:
         detail = f": {message}" if message else ""

@@ -1,8 +1,11 @@
-"""Settings of the live collectors: endpoints (sovereign clouds) and the timeouts, caps and
-retry bounds that keep a diagnosis from hanging or becoming a load generator.
+"""Settings from the environment: the one loader for every `AKSDIAG_*` variable
+(`load_settings`), and the settings of the live collectors: endpoints (sovereign clouds) and
+the timeouts, caps and retry bounds that keep a diagnosis from hanging or becoming a load
+generator. The bot's own sizes (bot.deps.Settings) load through the same function.
 
 Every value comes from an environment variable with a default that fits a real cluster; tests
-build `LiveSettings(...)` with short timeouts instead.
+build `LiveSettings(...)` with short timeouts instead. docs/configuration.md lists them all (a
+test keeps that list and the code in step).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 from diagnostics.redact import redact_text
 
@@ -42,6 +46,44 @@ class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used; the message names it."""
 
 
+S = TypeVar("S")
+
+
+def load_settings(
+    cls: type[S], names: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The values of dataclass `cls`'s fields that the environment sets (`names`: field ->
+    variable), parsed by the type of the field's default; unset or empty means the default.
+    A value that is not a number, a boolean or is negative raises SettingsError naming the
+    variable (never quoting a secret: values are redacted)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        name = names[f.name]
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        default = f.default
+        try:
+            if isinstance(default, bool):
+                if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError
+                values[f.name] = raw.lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw.rstrip("/") if raw.startswith("http") else raw
+        except ValueError:
+            kind = "true or false" if isinstance(default, bool) else "a number"
+            raise SettingsError(f"{name} must be {kind}, not {redact_text(raw)!r}") from None
+        value = values[f.name]
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise SettingsError(f"{name} must not be negative, not {raw!r}")
+    return values
+
+
 @dataclass(frozen=True)
 class LiveSettings:
     arm_endpoint: str = "https://management.azure.com"
@@ -69,31 +111,7 @@ class LiveSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LiveSettings:
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            name = _ENV[f.name]
-            raw = env.get(name, "").strip()
-            if not raw:
-                continue
-            default = f.default
-            try:
-                if isinstance(default, bool):
-                    if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
-                        raise ValueError
-                    values[f.name] = raw.lower() in ("1", "true", "yes")
-                elif isinstance(default, int):
-                    values[f.name] = int(raw)
-                elif isinstance(default, float):
-                    values[f.name] = float(raw)
-                else:
-                    values[f.name] = raw.rstrip("/") if raw.startswith("http") else raw
-            except ValueError:
-                kind = "true or false" if isinstance(default, bool) else "a number"
-                raise SettingsError(f"{name} must be {kind}, not {redact_text(raw)!r}") from None
-            value = values[f.name]
-            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-                raise SettingsError(f"{name} must not be negative, not {raw!r}")
+        values = load_settings(cls, _ENV, environ)
         arm = str(values.get("arm_endpoint", cls.arm_endpoint))
         if not arm.startswith("https://"):
             raise SettingsError(
@@ -105,4 +123,4 @@ class LiveSettings:
             raise SettingsError(
                 f"{_ENV['authority_host']} must be https, not {redact_text(authority)!r}"
             )
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)

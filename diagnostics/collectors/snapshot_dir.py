@@ -1,4 +1,4 @@
-"""Read a snapshot folder (SPEC §3) into a Snapshot.
+"""Read a snapshot folder (README.md, "Snapshots") into a Snapshot.
 
 `cluster.json` in either shape, `k8s/<resource>.json` as `kubectl get <resource> -A -o json`
 writes it, optional `publicips.json` and `snapshot.json`. Lists are streamed item by item

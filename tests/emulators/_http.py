@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -109,7 +109,7 @@ class EmulatorServer:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> EmulatorServer:
+    def start(self) -> Self:
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -34,26 +34,35 @@ _SET = re.compile(r"^(\S+)\s+(in|notin)\s*\(([^)]*)\)$")
 _EQ = re.compile(r"^([^!=\s]+)\s*(==|=|!=)\s*(\S*)$")
 
 
+Labels = dict[str, str]
+
+
+def _is_in(key: str, values: set[str]) -> Callable[[Labels], bool]:
+    return lambda labels: labels.get(key) in values
+
+
+def _has(key: str) -> Callable[[Labels], bool]:
+    return lambda labels: key in labels
+
+
+def _negate(test: Callable[[Labels], bool]) -> Callable[[Labels], bool]:
+    return lambda labels: not test(labels)
+
+
 def label_matcher(text: str) -> Callable[[dict[str, str]], bool]:
     """`a=b,c!=d,e in (x,y),f notin (z),g,!h` -> predicate over a labels dict."""
     tests: list[Callable[[dict[str, str]], bool]] = []
     for term in _split_top(text or ""):
         if m := _SET.match(term):
             key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
-            if op == "in":
-                tests.append(lambda lab, k=key, vs=values: lab.get(k) in vs)
-            else:
-                tests.append(lambda lab, k=key, vs=values: lab.get(k) not in vs)
+            tests.append(_is_in(key, values) if op == "in" else _negate(_is_in(key, values)))
         elif term.startswith("!"):
-            tests.append(lambda lab, k=term[1:].strip(): k not in lab)
+            tests.append(_negate(_has(term[1:].strip())))
         elif m := _EQ.match(term):
             key, op, value = m.groups()
-            if op == "!=":
-                tests.append(lambda lab, k=key, v=value: lab.get(k) != v)
-            else:
-                tests.append(lambda lab, k=key, v=value: lab.get(k) == v)
+            tests.append(_negate(_is_in(key, {value})) if op == "!=" else _is_in(key, {value}))
         elif re.fullmatch(r"[A-Za-z0-9_./-]+", term):
-            tests.append(lambda lab, k=term: k in lab)
+            tests.append(_has(term))
         else:
             raise SelectorError(f"unable to parse requirement: {term!r}")
     return lambda labels: all(t(labels) for t in tests)

@@ -57,10 +57,10 @@ def _respell(value: Any) -> Any:
 def rest_cluster(body: Obj) -> Obj:
     """Either cluster.json shape -> the ARM REST body ARM would serve."""
     if isinstance(body.get("properties"), dict):
-        return _respell(body)  # type: ignore[no-any-return]
+        return _respell(body)
     out = {k: v for k, v in body.items() if k.lower() in _ENVELOPE and k != "resourceGroup"}
     out["properties"] = {k: v for k, v in body.items() if k.lower() not in _ENVELOPE}
-    return _respell(out)  # type: ignore[no-any-return]
+    return _respell(out)
 
 
 def _error(status: int, code: str, message: str) -> Reply:

@@ -119,7 +119,7 @@ class KubeEmulator(EmulatorServer):
     @classmethod
     def from_snapshot(cls, folder: str | Path, **kw: Any) -> KubeEmulator:
         """Serve the objects of a snapshot folder's k8s/*.json (kubectl Lists)."""
-        resources: dict[str, list[Obj]] = {}
+        resources: dict[str, Any] = {}
         for path in sorted(Path(folder, "k8s").glob("*.json")):
             doc = json.loads(path.read_text())
             resources[path.stem] = doc.get("items", []) if isinstance(doc, dict) else doc

@@ -21,7 +21,7 @@ DISCOVERY_URLS = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/
                   "/openapi/*", "/readyz", "/version", "/version/"]  # fmt: skip
 
 
-def sample_objects() -> dict[str, list[dict[str, Any]]]:
+def sample_objects() -> dict[str, Any]:
     web = {"app": "web"}
     api = {"app": "api"}
     k8s_api = b.kubernetes_api()
