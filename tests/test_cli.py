@@ -66,7 +66,7 @@ def test_text_format_reads_as_a_report(snap):
         "az aks update --resource-group rg-prod --name prod --api-server-authorized-ip-ranges "
         "203.0.113.0/24,198.51.100.7/32" in out.stdout
     )
-    assert "NOT CHECKED" in out.stdout and "probe" in out.stdout
+    assert "not checked: the live API server probe" in out.stdout
 
 
 def test_blocks_format_is_slack_payloads_within_limits(snap):
