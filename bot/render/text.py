@@ -6,6 +6,8 @@ line and the fingerprints.
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.padding import Padding
@@ -139,10 +141,10 @@ def render_text(report: Report, console: Console, *, verbose: bool = False) -> N
 
 def plain(report: Report, *, verbose: bool = False) -> str:
     """The text rendering without colour, for logs and tests."""
-    console = Console(record=True, width=110, color_system=None, force_terminal=False)
-    with console.capture():
-        render_text(report, console, verbose=verbose)
-    return console.export_text()
+    out = io.StringIO()
+    console = Console(file=out, width=110, color_system=None, force_terminal=False)
+    render_text(report, console, verbose=verbose)
+    return out.getvalue()
 
 
 __all__ = ["escape", "plain", "render_text"]
