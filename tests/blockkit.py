@@ -16,6 +16,7 @@ def validate_message(message: dict[str, Any]) -> None:
     assert message.get("text"), "a message needs its notification text"
     assert len(blocks) <= MAX_BLOCKS, f"{len(blocks)} blocks"
     assert len(json.dumps(blocks)) <= MAX_MESSAGE_CHARS + 500
+    unique_action_ids(message)
     for raw in blocks:
         block = Block.parse(raw)
         assert block is not None, raw
@@ -39,3 +40,9 @@ def validate_payload(payload: dict[str, Any]) -> None:
     validate_message(payload["parent"])
     for message in payload["thread"]:
         validate_message(message)
+
+
+def unique_action_ids(message: dict[str, Any]) -> None:
+    ids = [e.get("action_id") for b in message.get("blocks") or () for e in b.get("elements", ()) or ()
+           if isinstance(e, dict) and e.get("action_id")]  # fmt: skip
+    assert len(ids) == len(set(ids)), f"an action_id used twice in one message: {ids}"

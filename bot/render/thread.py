@@ -39,11 +39,13 @@ from bot.render.blocks import (
     pack,
 )
 from bot.render.words import (
+    PLACEHOLDERS,
     asked,
     changes,
     listing,
     not_checked,
     placeholder_note,
+    placeholders,
     readable_subject,
 )
 from diagnostics.diagnosis import cause_title, context, ensure
@@ -88,9 +90,12 @@ def step_lines(
                      "in this thread, whole (never shortened)._")  # fmt: skip
     else:
         lines.append(_code(command))
-    note = placeholder_note(command)
-    if note:
-        lines.append(f"_Fill in: {esc(note)}_")
+    names = placeholders(command)
+    if names:
+        lines.append(
+            "Fill in: "
+            + "; ".join(f"`{p}` = {esc(PLACEHOLDERS.get(p, 'your value'))}" for p in names)
+        )
     return lines
 
 
@@ -159,7 +164,7 @@ def _cause_actions(report: Report, cause: Cause, findings: list[Finding]) -> Act
     elements: list[Any] = [
         ButtonElement(
             text="Details",
-            action_id=DETAILS_ACTION,
+            action_id=f"{DETAILS_ACTION}-{cause.fingerprints[0][:8]}",  # unique in a message
             value=details_value(report, cause.fingerprints[0]),
         )
     ]
@@ -169,7 +174,9 @@ def _cause_actions(report: Report, cause: Cause, findings: list[Finding]) -> Act
     ]
     elements.append(
         StaticSelectElement(
-            placeholder="Silence for 24 h…", action_id=SILENCE_ACTION, options=options
+            placeholder="Silence for 24 h…",
+            action_id=f"{SILENCE_ACTION}-{cause.fingerprints[0][:8]}",
+            options=options,
         )
     )
     return ActionsBlock(elements=elements, block_id=f"cause-{cause.fingerprints[0]}")
