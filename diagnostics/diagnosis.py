@@ -232,7 +232,12 @@ def cause_title(cause: Cause, by_fp: Mapping[str, Finding]) -> str:
     more = len(cause.fingerprints) - 1
     if not more:
         return first.title
-    kind = first.subject.split("/", 1)[0].lower() if "/" in first.subject else "subject"
+    if "#client=" in first.subject:
+        kind = "client"
+    elif first.subject.startswith("/") or "/" not in first.subject:
+        kind = "resource"
+    else:
+        kind = first.subject.split("/", 1)[0].lower()
     return f"{first.title} (and {more} more {kind}{'s' if more > 1 else ''})"
 
 

@@ -29,7 +29,7 @@ from diagnostics.model import Finding, Report, Severity
 from diagnostics.runner import analyse
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-C, W, I, OK = Severity.CRITICAL, Severity.WARNING, Severity.INFO, Severity.OK
+C, W, INFO, OK = Severity.CRITICAL, Severity.WARNING, Severity.INFO, Severity.OK
 # Codes the Azure network path checks (issue 12/13) bring; links may name them before they land.
 PLANNED = {"nodeapi.nsg-blocks-egress", "nodeapi.route-blackhole", "nodeapi.firewall-rules-missing"}
 
@@ -79,7 +79,7 @@ def test_chains_are_followed_and_cycles_do_not_hang():
 
 def test_info_is_a_cause_only_when_it_explains_a_problem_and_ok_never():
     links = [Link("apiserver.private-cluster", "apiserver.probe.tcp-timeout", always)]
-    private = f("apiserver.private-cluster", I, "cluster")
+    private = f("apiserver.private-cluster", INFO, "cluster")
     probe_ok = f("apiserver.probe.ok", OK, "probe/x")
     headline, causes = diagnose([private, probe_ok], links)
     assert headline == NO_PROBLEMS and causes == []
@@ -153,7 +153,7 @@ def test_the_cni_example_leads_with_the_full_subnet_and_never_advises_growing_th
 def test_healthy_is_ok_not_info():
     snap = read_snapshot(EXAMPLES / "healthy", "healthy")
     report = analyse("health", snap)
-    assert report.verdict is OK and report.headline == NO_PROBLEMS and report.worst is I
+    assert report.verdict is OK and report.headline == NO_PROBLEMS and report.worst is INFO
 
 
 BEFORE = json.loads((Path(__file__).parent / "example_codes_before.json").read_text())
