@@ -18,6 +18,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.render import render_text, report_payload
 from diagnostics.checks.base import ScenarioArgs
 from diagnostics.collectors.snapshot_dir import SnapshotError, SnapshotSource
+from diagnostics.diagnosis import missing_subject
 from diagnostics.model import Report, Severity
 from diagnostics.runner import ClusterSource, run
 from diagnostics.scenarios import SCENARIOS, UsageError, parse_args, resolve_scenario
@@ -35,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="configuration file (default: $AKSDIAG_CONFIG)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="every step, all evidence and fingerprints; progress on stderr")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -143,7 +144,12 @@ def cmd_run(ns: argparse.Namespace) -> int:
         networks = tuple(cc.operator_networks)
     log.info("running %s on %s", scenario, source.label)
     report = run(scenario, source, args, operator_networks=networks)
-    _emit(report, ns.format)
+    missing = missing_subject(report)
+    if missing is not None and ns.format != "json":  # a usage error, not a finding to show
+        hints = "; ".join(e for e in missing.evidence if e.startswith(("did you mean", "a service")))
+        sys.stderr.write(f"aksdiag: error: {missing.title}" + (f" ({hints})" if hints else "") + "\n")
+        return EXIT_USAGE
+    _emit(report, ns.format, verbose=ns.verbose)
     if ns.fail_on and report.findings:
         threshold = Severity(ns.fail_on)
         if any(f.severity.at_least(threshold) for f in report.findings):
@@ -151,13 +157,14 @@ def cmd_run(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _emit(report: Report, fmt: str) -> None:
+def _emit(report: Report, fmt: str, *, verbose: bool = False) -> None:
     if fmt == "json":
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
     elif fmt == "blocks":
-        sys.stdout.write(json.dumps(report_payload(report), indent=2, ensure_ascii=False) + "\n")
+        payload = report_payload(report)
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     else:
-        render_text(report, Console(soft_wrap=False))
+        render_text(report, Console(soft_wrap=False), verbose=verbose)
 
 
 def cmd_scenarios(ns: argparse.Namespace) -> int:

@@ -223,3 +223,18 @@ def digest_refused(name: str, cluster: str, rule: str) -> str:
 
 def evidence_file_title(scenario: str, cluster: str) -> str:
     return f"Full evidence: {scenario} on {cluster}"
+
+
+def commands_file_title(scenario: str, cluster: str) -> str:
+    return f"Commands: {scenario} on {cluster} (read each step before running it)"
+
+
+def usage_told_privately(scenario: str, cluster: str) -> str:
+    return f"`{scenario}` on *{esc(cluster)}*: nothing to diagnose (the requester was told why)"
+
+
+def silenced_from_button(code: str, subject: str, until: float) -> str:
+    return (
+        f":mute: Silenced `{code}` on {esc(subject)} until {_when(until)}. "
+        "Undo with `/aksdiag unsilence`."
+    )

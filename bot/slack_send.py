@@ -4,13 +4,16 @@ bot.messages) and delivers them: parent, thread replies, parent update, ephemera
 
 Rate limits are retried by slack_sdk's retry handlers (Retry-After honoured); every API error
 is counted by method and error; `not_in_channel` becomes `NotInChannel` so the caller can ask
-the user to invite the bot; a message Slack still rejects as too long goes up as a file.
+the user to invite the bot; a message Slack still rejects as too long is posted as its
+notification text with the full content as a file in its thread (so it still has a ts that
+later updates and replies can use). Messages' attached files (long commands) are uploaded
+right after them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -20,10 +23,11 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
 from bot.metrics import Metrics
-from bot.render.blocks import SlackMessage
+from bot.render.blocks import SlackMessage, SnippetFile
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +71,10 @@ class Sender:
         self.client = client
         self.metrics = metrics
 
-    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+    def _call(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
+        """One typed WebClient call (`call`), its errors counted and translated."""
         try:
-            response = self.client.api_call(method, json=kwargs)
+            response = call()
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
             self.metrics.slack_errors.labels(method, error).inc()
@@ -82,34 +87,58 @@ class Sender:
     def post(self, channel: str, message: SlackMessage, thread_ts: str | None = None) -> str:
         """Post a message (in a thread when `thread_ts`); its ts. A message Slack rejects as
         too long is posted as a file instead."""
-        kwargs: dict[str, Any] = {"channel": channel, **message.to_dict()}
-        if thread_ts:
-            kwargs["thread_ts"] = thread_ts
         try:
-            return str(self._call("chat.postMessage", **kwargs)["ts"])
+            ts = self._post(channel, message.text, message.blocks, thread_ts)
         except SlackSendError as exc:
             if exc.error not in _TOO_LONG or isinstance(exc, NotInChannel):
                 raise
-        self.upload(channel, thread_ts, "message.txt", _plain(message), message.text)
-        return thread_ts or ""
+            # Too long: the notification text as the message (a real ts, for updates and
+            # replies), the whole content as a file beside it.
+            ts = self._post(channel, message.text[:3000], None, thread_ts)
+            self.upload(
+                channel, thread_ts or ts, "message.txt", _plain(message), message.text[:250]
+            )
+        self.attach(channel, thread_ts or ts, message.files)
+        return ts
+
+    def _post(
+        self, channel: str, text: str, blocks: list[dict[str, Any]] | None, thread_ts: str | None
+    ) -> str:
+        data = self._call(
+            "chat.postMessage",
+            lambda: self.client.chat_postMessage(
+                channel=channel, text=text, blocks=blocks or None, thread_ts=thread_ts
+            ),
+        )
+        return str(data.get("ts") or "")
+
+    def attach(self, channel: str, thread_ts: str, files: Sequence[SnippetFile]) -> None:
+        """Upload a message's files (long commands) into its thread."""
+        for f in files:
+            self.upload(channel, thread_ts, f.filename, f.content, f.title)
 
     def thread(self, channel: str, thread_ts: str, messages: Sequence[SlackMessage]) -> None:
         for message in messages:
             self.post(channel, message, thread_ts)
 
     def update(self, channel: str, ts: str, message: SlackMessage) -> None:
-        self._call("chat.update", channel=channel, ts=ts, **message.to_dict())
+        self._call(
+            "chat.update",
+            lambda: self.client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            ),
+        )
 
     def ephemeral(
         self, channel: str, user: str, text: str, thread_ts: str | None = None,
         blocks: list[dict[str, Any]] | None = None,
     ) -> None:  # fmt: skip
-        kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
-        if thread_ts:
-            kwargs["thread_ts"] = thread_ts
-        if blocks:
-            kwargs["blocks"] = blocks
-        self._call("chat.postEphemeral", **kwargs)
+        self._call(
+            "chat.postEphemeral",
+            lambda: self.client.chat_postEphemeral(
+                channel=channel, user=user, text=text, thread_ts=thread_ts, blocks=blocks or None
+            ),
+        )
 
     def respond(
         self, response_url: str, text: str, *, blocks: list[dict[str, Any]] | None = None,

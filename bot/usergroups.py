@@ -69,7 +69,10 @@ class UsergroupCache:
             log.info("user groups refreshed: %d groups, %d members", len(groups), len(members))
 
     def wait_ready(self, timeout_s: float) -> bool:
-        """Refresh now if nothing is known yet; True once memberships are known."""
+        """Refresh now if nothing is known yet; True once memberships are known (at once when
+        no cluster's `allow` block names a user group: there is nothing to wait for)."""
+        if not self._wanted:
+            return True
         if not self.ready:
             try:
                 self.refresh()

@@ -1,7 +1,10 @@
-"""The report model every check, renderer and sender shares: Severity, Step, Finding, Report.
+"""The report model every check, renderer and sender shares: Severity, Step, Finding, Cause,
+Report.
 
 The JSON form (`Report.to_dict`) is a public contract (SPEC §3): keep its keys stable and bump
-`SCHEMA_VERSION` when a key changes meaning.
+`SCHEMA_VERSION` when a key changes meaning. Version 2 added `headline`, `causes` (the findings
+grouped as root causes with the symptoms they explain, see diagnostics.diagnosis), `scope` on a
+finding, and made `verdict` ignore info and ok findings (a healthy cluster is `ok`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+PROBLEMS = frozenset({"critical", "warning"})
 
 
 class Severity(StrEnum):
@@ -70,6 +74,14 @@ class Finding:
     remediation: tuple[Step, ...] = ()
     docs: str = ""
     scenario: str = ""
+    # Other subjects this finding covers (e.g. the nodes behind a full subnet): what causal
+    # links (diagnostics.diagnosis) match symptoms against.
+    scope: tuple[str, ...] = ()
+
+    @property
+    def is_problem(self) -> bool:
+        """Critical or warning: something to act on (info and ok are context)."""
+        return self.severity.value in PROBLEMS
 
     @property
     def fingerprint(self) -> str:
@@ -87,6 +99,7 @@ class Finding:
             "remediation": [s.to_dict() for s in self.remediation],
             "docs": self.docs,
             "fingerprint": self.fingerprint,
+            "scope": list(self.scope),
         }
 
     @classmethod
@@ -103,6 +116,36 @@ class Finding:
             ),
             docs=data.get("docs", ""),
             scenario=data.get("scenario", ""),
+            scope=tuple(data.get("scope", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """One entry of the diagnosis: a root cause (one finding, or the repeats of one code across
+    subjects) and the findings it explains, by fingerprint. A problem no cause explains is a
+    cause of its own, with no symptoms."""
+
+    code: str
+    fingerprints: tuple[str, ...]
+    symptoms: tuple[str, ...] = ()
+    effect: str = ""  # one phrase: what the symptoms amount to ("pods on 2 nodes cannot get an IP")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "fingerprints": list(self.fingerprints),
+            "symptoms": list(self.symptoms),
+            "effect": self.effect,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cause:
+        return cls(
+            data["code"],
+            tuple(data.get("fingerprints", ())),
+            tuple(data.get("symptoms", ())),
+            data.get("effect", ""),
         )
 
 
@@ -140,11 +183,25 @@ class Report:
     started_at: str = ""
     data_as_of: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    headline: str = ""  # one sentence: the root cause and its scope (diagnostics.diagnosis)
+    causes: list[Cause] = field(default_factory=list)
 
     @property
     def worst(self) -> Severity:
         """The worst severity among the findings (OK when there is none)."""
         return min((f.severity for f in self.findings), key=lambda s: s.rank, default=Severity.OK)
+
+    @property
+    def verdict(self) -> Severity:
+        """What the answer says: the worst problem, or OK when there is only context."""
+        worst = self.worst
+        return worst if worst.value in PROBLEMS else Severity.OK
+
+    def by_fingerprint(self) -> dict[str, Finding]:
+        return {f.fingerprint: f for f in self.findings}
+
+    def problems(self) -> list[Finding]:
+        return [f for f in self.sorted_findings() if f.is_problem]
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Severity}
@@ -165,11 +222,13 @@ class Report:
             "started_at": self.started_at,
             "data_as_of": self.data_as_of,
             "timings_ms": self.timings_ms,
-            "verdict": self.worst.value,
+            "verdict": self.verdict.value,
+            "headline": self.headline,
             "counts": self.counts(),
             "collected": self.collected,
             "unavailable": [u.to_dict() for u in self.unavailable],
             "findings": [f.to_dict() for f in self.sorted_findings()],
+            "causes": [c.to_dict() for c in self.causes],
         }
 
     @classmethod
@@ -185,4 +244,6 @@ class Report:
             started_at=data.get("started_at", ""),
             data_as_of=data.get("data_as_of"),
             timings_ms=dict(data.get("timings_ms", {})),
+            headline=data.get("headline", ""),
+            causes=[Cause.from_dict(c) for c in data.get("causes", ())],
         )

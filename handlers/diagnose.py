@@ -1,12 +1,20 @@
-"""A diagnosis after the ack, on the bot's executor: post the parent ("running"), get the
-report (cache, singleflight, run), post findings as thread replies worst first, update the
-parent with the verdict. Everything inside one error boundary: whatever fails, the user gets
-a short message with the run id.
+"""A diagnosis after the ack, on the bot's executor: get the report (cache, singleflight,
+run) and post it. An answer ready within `DIRECT_POST_S` is posted at once, verdict first (no
+"running" message); a slower one posts "running", then updates it in place and also posts the
+verdict as a threaded reply, because an update does not notify. A subject the user asked about
+that does not exist is a usage error told to the requester only. Re-run updates the original
+parent in place and posts only what changed. Everything inside one error boundary: whatever
+fails, the user gets a short message with the run id.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,21 +23,26 @@ from bot.deps import Deps
 from bot.inflight import InFlightRun
 from bot.logs import current_request_id, new_request_id
 from bot.render.blocks import (
-    MAX_EVIDENCE_LINES,
     RERUN_ACTION,
     SlackMessage,
     button_value,
-    commands_messages,
     parent_message,
     running_message,
-    thread_messages,
+    verdict_reply,
 )
+from bot.render.rerun import rerun_note, rerun_reply
+from bot.render.thread import commands_messages, commands_script, thread_messages
+from bot.render.words import args_text
 from bot.runs import Outcome, RunFailed, RunRequest, outcome_record
 from bot.slack_send import NotInChannel, SlackSendError
 from bot.store import RunRecord
+from diagnostics.checks import default_registry
+from diagnostics.diagnosis import Link, apply, missing_subject
 from diagnostics.model import Finding, Report
 
 log = logging.getLogger(__name__)
+DIRECT_POST_S = 2.0  # an answer ready this fast is posted directly, verdict first
+MAX_EPHEMERAL = 4  # response_url takes 5 answers; beyond 4 messages, commands go as a file
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +53,7 @@ class Where:
     user: str
     thread_ts: str | None = None  # answer inside this thread (mentions in threads, buttons)
     response_url: str | None = None  # ephemeral answers for commands and buttons
+    parent_ts: str | None = None  # Re-run: the answer to update in place
 
     def tell(self, deps: Deps, text: str, *, in_channel: bool = False) -> None:
         """An answer for the requester only (or the channel, `in_channel`)."""
@@ -53,6 +67,15 @@ class Where:
             )
         else:
             deps.sender.ephemeral(self.channel, self.user, text, self.thread_ts)
+
+    def tell_blocks(self, deps: Deps, replies: list[SlackMessage]) -> None:
+        """Several messages for the requester only (Details, Show commands)."""
+        for m in replies:
+            if self.response_url and deps.sender.respond(
+                self.response_url, m.text, blocks=m.blocks
+            ):
+                continue
+            deps.sender.ephemeral(self.channel, self.user, m.text, self.thread_ts, m.blocks)
 
 
 def _text_blocks(text: str) -> list[dict[str, Any]]:
@@ -68,7 +91,16 @@ def _split(deps: Deps, cluster: str, report: Report) -> tuple[Report, list[tuple
     except Exception:  # silences are a nicety; Redis down must not sink the answer
         log.warning("silences could not be read; showing every finding", exc_info=True)
         return report, []
-    return replace(report, findings=list(kept)), list(silenced)
+    if not silenced:
+        return report, []
+    trimmed = replace(report, findings=list(kept), causes=[], headline="")
+    return apply(trimmed, _links()), list(silenced)
+
+
+@functools.cache
+def _links() -> tuple[Link, ...]:
+    """The causal links the checks declare (to diagnose again without silenced findings)."""
+    return tuple(default_registry().links())
 
 
 def _thread(deps: Deps, where: Where, thread_ts: str, report: Report, silenced: list[Any]) -> None:
@@ -80,27 +112,42 @@ def _thread(deps: Deps, where: Where, thread_ts: str, report: Report, silenced: 
             )
         )
     deps.sender.thread(where.channel, thread_ts, replies)
-    long = [f for f in report.sorted_findings() if len(f.evidence) > MAX_EVIDENCE_LINES]
-    if long:
-        content = "\n\n".join(
-            f"[{f.severity.value}] {f.code} {f.subject}\n{f.title}\n"
-            + "\n".join(f"- {e}" for e in f.evidence)
-            for f in long
-        )
-        try:
-            deps.sender.upload(
-                where.channel, thread_ts, f"{report.scenario}-{report.cluster}-evidence.txt",
-                content, messages.evidence_file_title(report.scenario, report.cluster),
-            )  # fmt: skip
-        except SlackSendError:
-            log.warning("the full-evidence file could not be uploaded", exc_info=True)
 
 
-def _final_parent(outcome: Outcome, report: Report, where: Where, silenced: int) -> SlackMessage:
+def _final_parent(
+    deps: Deps, outcome: Outcome, report: Report, where: Where, silenced: int, note: str = ""
+) -> SlackMessage:
     return parent_message(
         report, requester=where.user, run_id=outcome.run_id, silenced=silenced,
         cached_age_s=outcome.age_s if outcome.how == "cached" else None,
+        ttl_s=deps.config.cache_ttl_seconds, rerun_note=note,
     )  # fmt: skip
+
+
+def _in_background(deps: Deps, req: RunRequest, run_id: str, fresh: bool) -> Future[Outcome]:
+    """`deps.runs.get` on a thread of its own, so the answer can be awaited for a while."""
+    future: Future[Outcome] = Future()
+    ctx = contextvars.copy_context()
+
+    def work() -> None:
+        try:
+            future.set_result(deps.runs.get(req, run_id=run_id, fresh=fresh))
+        except BaseException as exc:  # handed to the waiting thread
+            future.set_exception(exc)
+
+    threading.Thread(target=ctx.run, args=(work,), name="aksdiag-answer", daemon=True).start()
+    return future
+
+
+def _usage_error(deps: Deps, where: Where, report: Report) -> bool:
+    """Tell the requester privately when the subject they asked about does not exist."""
+    missing = missing_subject(report)
+    if missing is None:
+        return False
+    hints = [e for e in missing.evidence if e.startswith(("did you mean", "a service", "nodes:"))]
+    text = f":grey_question: {missing.title}" + (f" ({'; '.join(hints)})" if hints else "")
+    _tell_quietly(deps, where, text)
+    return True
 
 
 def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = False) -> None:
@@ -108,39 +155,51 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
     run_id = current_request_id() or new_request_id()
     parent_ts: str | None = None
     thread_ts: str | None = where.thread_ts
-    outcome: Outcome | None = None
     try:
-        cached = None if fresh else deps.runs.cached(req)
-        if cached is not None:  # answer at once, the verdict in the first message
-            report, silenced = _split(deps, req.cluster, cached.report)
-            parent_ts = deps.sender.post(
-                where.channel, _final_parent(cached, report, where, len(silenced)), where.thread_ts
-            )
-            _thread(deps, where, where.thread_ts or parent_ts, report, silenced)
-            _log_answer(req, cached, where)
-            deps.runs.record(outcome_record(cached, req, run_id=run_id, user=where.user,
-                                            channel=where.channel, at=deps.clock()))  # fmt: skip
+        if where.parent_ts:
+            _rerun(deps, req, where, run_id)
             return
         tracked = _track(deps, req, where, run_id)  # told by another replica if this one dies
         try:
-            running = running_message(req.scenario, req.cluster, where.user)
-            parent_ts = deps.sender.post(where.channel, running, where.thread_ts)
-            thread_ts = where.thread_ts or parent_ts
-            if tracked is not None and deps.inflight is not None:
-                tracked.parent_ts, tracked.thread_ts = parent_ts, thread_ts
-                deps.inflight.update(tracked)
+            pending = _in_background(deps, req, run_id, fresh)
             try:
-                outcome = deps.runs.get(req, run_id=run_id, fresh=fresh)
-            except RunFailed as exc:
-                deps.runs.record(outcome_record(None, req, run_id=exc.run_id, user=where.user,
-                                                channel=where.channel, at=deps.clock(), error=exc))  # fmt: skip
-                _fail(deps, req, where, parent_ts, thread_ts, exc.run_id, exc.reason)
-                return
+                outcome: Outcome | None = pending.result(timeout=DIRECT_POST_S)
+            except FutureTimeout:
+                outcome = None
+            except RunFailed:
+                outcome = None  # told below, with the same path as a slow failure
+            if outcome is None:
+                what = args_text(req.args.to_dict())
+                running = running_message(req.scenario, req.cluster, where.user, what)
+                parent_ts = deps.sender.post(where.channel, running, where.thread_ts)
+                thread_ts = where.thread_ts or parent_ts
+                if tracked is not None and deps.inflight is not None:
+                    tracked.parent_ts, tracked.thread_ts = parent_ts, thread_ts
+                    deps.inflight.update(tracked)
+                try:
+                    outcome = pending.result()
+                except RunFailed as exc:
+                    deps.runs.record(outcome_record(None, req, run_id=exc.run_id, user=where.user,
+                                                    channel=where.channel, at=deps.clock(), error=exc))  # fmt: skip
+                    _fail(deps, req, where, parent_ts, thread_ts, exc.run_id, exc.reason)
+                    return
             report, silenced = _split(deps, req.cluster, outcome.report)
-            _thread(deps, where, thread_ts, report, silenced)
-            deps.sender.update(
-                where.channel, parent_ts, _final_parent(outcome, report, where, len(silenced))
-            )
+            if _usage_error(deps, where, report):
+                if parent_ts:
+                    gone = messages.usage_told_privately(req.scenario, req.cluster)
+                    deps.sender.update(
+                        where.channel, parent_ts, SlackMessage(gone, _text_blocks(gone))
+                    )
+            else:
+                final = _final_parent(deps, outcome, report, where, len(silenced))
+                if parent_ts is None:  # fast: the answer is the first message
+                    parent_ts = deps.sender.post(where.channel, final, where.thread_ts)
+                    thread_ts = where.thread_ts or parent_ts
+                    _thread(deps, where, thread_ts, report, silenced)
+                else:  # slow: update "running", thread, and a verdict reply that notifies
+                    deps.sender.update(where.channel, parent_ts, final)
+                    _thread(deps, where, thread_ts or parent_ts, report, silenced)
+                    deps.sender.post(where.channel, verdict_reply(report), thread_ts)
             _log_answer(req, outcome, where)
             deps.runs.record(outcome_record(outcome, req, run_id=run_id, user=where.user,
                                             channel=where.channel, at=deps.clock()))  # fmt: skip
@@ -161,6 +220,36 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
             run_id,
             f"the answer could not be posted ({reason})",
         )
+
+
+def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
+    """Re-run: read the cluster again, update the original parent in place ("re-run by @x at
+    …: resolved …, still …, new …") and post only the difference in its thread."""
+    parent_ts = where.parent_ts or ""
+    before = _previous(deps, req)
+    try:
+        outcome = deps.runs.get(req, run_id=run_id, fresh=True)
+    except RunFailed as exc:
+        deps.runs.record(outcome_record(None, req, run_id=exc.run_id, user=where.user,
+                                        channel=where.channel, at=deps.clock(), error=exc))  # fmt: skip
+        _fail(deps, req, where, None, parent_ts, exc.run_id, exc.reason)
+        return
+    report, silenced = _split(deps, req.cluster, outcome.report)
+    note = rerun_note(before, report, where.user, deps.clock())
+    deps.sender.update(
+        where.channel, parent_ts, _final_parent(deps, outcome, report, where, len(silenced), note)
+    )
+    deps.sender.thread(where.channel, parent_ts, rerun_reply(before, report, where.user))
+    _log_answer(req, outcome, where)
+    deps.runs.record(outcome_record(outcome, req, run_id=run_id, user=where.user,
+                                    channel=where.channel, at=deps.clock()))  # fmt: skip
+
+
+def _previous(deps: Deps, req: RunRequest) -> Report | None:
+    """The answer the parent shows now (the cached report), read without counting a hit."""
+    runs = deps.runs
+    hit = runs.guard.best_effort(lambda: runs.store.get_report(req.key), None)
+    return hit.report if hit is not None else None
 
 
 def _track(deps: Deps, req: RunRequest, where: Where, run_id: str) -> InFlightRun | None:
@@ -248,12 +337,19 @@ def _tell_quietly(deps: Deps, where: Where, text: str) -> None:
 
 
 def show_commands(deps: Deps, req: RunRequest, where: Where) -> None:
-    """The Show commands button: every command of the report, in the thread."""
+    """The Show commands button: every command with its step's text, for the requester only
+    (ephemeral); when that is more than a few messages, a commented .sh file in the thread."""
     run_id = current_request_id() or new_request_id()
     try:
         outcome = deps.runs.get(req, run_id=run_id)
         report, _ = _split(deps, req.cluster, outcome.report)
-        deps.sender.thread(where.channel, where.thread_ts or "", commands_messages(report))
+        replies = commands_messages(report)
+        if len(replies) <= MAX_EPHEMERAL:
+            where.tell_blocks(deps, replies)
+            return
+        name = f"aksdiag-{report.scenario}-{report.cluster}-commands.sh"
+        deps.sender.upload(where.channel, where.thread_ts, name, commands_script(report),
+                           messages.commands_file_title(report.scenario, report.cluster))  # fmt: skip
     except RunFailed as exc:
         _tell_quietly(deps, where, messages.run_failed(exc.run_id, exc.reason))
     except NotInChannel:

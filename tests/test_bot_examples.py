@@ -26,11 +26,12 @@ def test_the_bot_diagnoses_the_bundled_examples(tmp_path, redis_url):
         b.command("apiserver broken-apiserver")
         b.command("svc broken-service shop/web")
         b.command("health healthy")
-        parents = {block_text(p).split("\n")[0]: block_text(p) for p in b.finished_parents(count=3)}
-        assert "*CRITICAL*" in parents["`apiserver` on *broken-apiserver* for <@UFAKEALICE>"]
-        assert "*CRITICAL*" in parents["`service` on *broken-service* for <@UFAKEALICE>"]
-        healthy = parents["`health` on *healthy* for <@UFAKEALICE>"]
-        assert "*CRITICAL*" not in healthy and "*WARNING*" not in healthy
+        parents = {block_text(p).split("\n")[1]: block_text(p) for p in b.finished_parents(count=3)}
+        assert "*CRITICAL*" in parents["`apiserver broken-apiserver` · for <@UFAKEALICE>"]
+        service = parents["`service broken-service shop/web` · for <@UFAKEALICE>"]
+        assert "*CRITICAL* · *Service shop/web: selector" in service  # about what was asked
+        healthy = parents["`health healthy` · for <@UFAKEALICE>"]
+        assert healthy.startswith(":large_green_circle: *No problems found*")
         assert all(b.slack.replies(OPS, p["ts"]) for p in b.slack.top_level(OPS))
     finally:
         b.stop()

@@ -31,7 +31,12 @@ def test_json_report_is_one_document_on_stdout_with_the_contract_keys(snap):
                   "--format", "json")  # fmt: skip
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
+    assert doc["headline"].startswith("Client 198.51.100.7") or "198.51.100.7" in doc["headline"]
+    # every problem is in exactly one place of the diagnosis: a cause or a symptom
+    placed = [fp for c in doc["causes"] for fp in (*c["fingerprints"], *c["symptoms"])]
+    problems = [f["fingerprint"] for f in doc["findings"] if f["severity"] in ("critical", "warning")]
+    assert set(problems) <= set(placed)
     assert doc["cluster"] == "prod" and doc["scenario"] == "apiserver"
     assert isinstance(doc["unavailable"], list) and doc["unavailable"]
     (f,) = [f for f in doc["findings"] if f["code"] == "apiserver.authorized-ip.client-excluded"]
@@ -61,7 +66,7 @@ def test_text_format_reads_as_a_report(snap):
         "az aks update --resource-group rg-prod --name prod --api-server-authorized-ip-ranges "
         "203.0.113.0/24,198.51.100.7/32" in out.stdout
     )
-    assert "NOT CHECKED" in out.stdout and "probe" in out.stdout
+    assert "not checked: the live API server probe" in out.stdout
 
 
 def test_blocks_format_is_slack_payloads_within_limits(snap):

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from diagnostics.checks.authorized import covering, parse_ranges, replacement_list
 from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
+from diagnostics.diagnosis import Link
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.resources import CLUSTER, PROBE
 from diagnostics.snapshot import ClusterInfo
@@ -391,7 +392,27 @@ def probe(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
+# What explains what (diagnostics.diagnosis): a stopped cluster explains every probe failure
+# and everything read through its API server; authorized ranges that exclude the client explain
+# the TCP timeout; a private cluster explains why it cannot be reached from outside its network.
+PROBE_FAILURES = "apiserver.probe.[!o]*"  # every outcome but `ok`
+EXPLAINS = (
+    Link("cluster.stopped", PROBE_FAILURES, effect="the API server does not answer"),
+    Link("cluster.stopped", "nodeapi.*", effect="nodes cannot reach the API server"),
+    Link("cluster.provisioning-failed", PROBE_FAILURES, effect="the API server does not answer"),
+    Link("apiserver.authorized-ip.client-excluded", "apiserver.probe.tcp-timeout",
+         effect="connections time out (dial tcp :443: i/o timeout)"),
+    Link("apiserver.private-cluster", "apiserver.probe.dns-failed",
+         effect="its name does not resolve from here"),
+    Link("apiserver.private-cluster", "apiserver.probe.tcp-timeout",
+         effect="connections from outside its network time out"),
+    Link("apiserver.private-dns", "apiserver.probe.dns-failed",
+         effect="its name does not resolve from here"),
+)  # fmt: skip
+
+
 def register(registry: CheckRegistry) -> None:
+    registry.explains(EXPLAINS)
     registry.add(Check("apiserver.cluster_state", SCENARIO,
                        ("cluster.stopped", "cluster.provisioning-failed", "cluster.version-outdated"),
                        cluster_state, needs=(CLUSTER,)))  # fmt: skip

@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from diagnostics.diagnosis import Link
 from diagnostics.model import Finding
 from diagnostics.snapshot import Snapshot
 
@@ -136,6 +137,14 @@ class CheckRegistry:
     def __init__(self) -> None:
         self._checks: dict[str, Check] = {}
         self._codes: dict[str, str] = {}
+        self._links: list[Link] = []
+
+    def explains(self, links: Iterable[Link]) -> None:
+        """Register causal links (a check module's `EXPLAINS` table, diagnostics.diagnosis)."""
+        self._links.extend(links)
+
+    def links(self) -> list[Link]:
+        return list(self._links)
 
     def add(self, check: Check) -> Check:
         if check.name in self._checks:

@@ -25,6 +25,7 @@ from diagnostics.checks.nodeapi_common import (
     tunnel_app,
     tunnel_pods,
 )
+from diagnostics.diagnosis import Link
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.resources import CLUSTER
 from diagnostics.snapshot import ClusterInfo, Service
@@ -258,7 +259,26 @@ def tunnel(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
+# What explains what (diagnostics.diagnosis): whatever keeps the nodes' egress from the API
+# server (its authorized ranges, a firewall, an NSG, a route) keeps the tunnel pods down (and a
+# dead tunnel is what makes `kubectl logs/exec` and webhooks time out). The NSG, route and
+# firewall-rule codes come with the Azure network path checks.
+EXPLAINS = (
+    Link("nodeapi.authorized-ip.egress-excluded", "nodeapi.tunnel-unhealthy",
+         effect="the API server tunnel is down"),
+    Link("nodeapi.firewall-egress", "nodeapi.tunnel-unhealthy",
+         effect="the API server tunnel may be blocked"),
+    Link("nodeapi.nsg-blocks-egress", "nodeapi.tunnel-unhealthy",
+         effect="the API server tunnel is down"),
+    Link("nodeapi.route-blackhole", "nodeapi.tunnel-unhealthy",
+         effect="the API server tunnel is down"),
+    Link("nodeapi.firewall-rules-missing", "nodeapi.tunnel-unhealthy",
+         effect="the API server tunnel is down"),
+)  # fmt: skip
+
+
 def register(registry: CheckRegistry) -> None:
+    registry.explains(EXPLAINS)
     registry.add(
         Check(
             "nodeapi.kubernetes_service",

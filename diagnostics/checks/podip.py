@@ -16,6 +16,7 @@ from diagnostics.checks.podip_backlog import terminated_pods_backlog
 from diagnostics.checks.podip_failures import allocation_failed, ip_leak, node_ip_exhausted
 from diagnostics.checks.podip_nodes import SCENARIO
 from diagnostics.checks.podip_subnet import subnet_capacity
+from diagnostics.diagnosis import Link, same_node_subnet, same_subject
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.resources import CLUSTER
 
@@ -52,7 +53,27 @@ def node_not_found(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
+# What explains what (diagnostics.diagnosis): a full subnet or pod CIDR explains the failures
+# and exhausted nodes behind it (`scope` names them); a leak or a backlog of finished pods
+# explains the allocation failures on its own node.
+EXPLAINS = (
+    Link("podip.subnet-capacity", "podip.allocation-failed", same_node_subnet,
+         "pods on {n} node{s} cannot get an IP"),
+    Link("podip.subnet-capacity", "podip.node-ip-exhausted", same_node_subnet,
+         "{n} node{s} stuck at the IPs they got"),
+    Link("podip.subnet-capacity", "podip.subnet-capacity", same_node_subnet,
+         "no room for the pools to scale"),
+    Link("podip.ip-leak", "podip.allocation-failed", same_subject,
+         "pods on {n} node{s} cannot get an IP"),
+    Link("podip.terminated-pods-backlog", "podip.allocation-failed", same_subject,
+         "pods on {n} node{s} cannot get an IP"),
+    Link("podip.node-ip-exhausted", "podip.allocation-failed", same_subject,
+         "pods on {n} node{s} cannot get an IP"),
+)  # fmt: skip
+
+
 def register(registry: CheckRegistry) -> None:
+    registry.explains(EXPLAINS)
     registry.add(
         Check(
             "podip.node_not_found",

@@ -297,7 +297,17 @@ def _capacity_steps(ctx: CheckContext, ips: NodeIps) -> list[Step]:
     pool = ips.pool
     steps: list[Step] = [Step("See what runs on the node.", holding_pods_cmd(ips.name))]
     base = f"--resource-group {ctx.rg} --cluster-name {ctx.name}"
-    if pool is not None and pool.autoscaling:
+    nnc = ips.nnc
+    starved = nnc is not None and nnc.requested > nnc.assigned
+    if starved:  # more nodes would draw on the same starved subnet: never advise growing it
+        steps.append(
+            Step(
+                "Do not add nodes: CNS could not get the IPs it asked for, so the pod subnet is "
+                "out of addresses and new nodes would not get any either (podip.subnet-capacity "
+                "says how to free addresses or add a subnet)."
+            )
+        )
+    elif pool is not None and pool.autoscaling:
         steps.append(
             Step(
                 f"Let the autoscaler add nodes to {pool.name} (max now {pool.max_count}).",
@@ -320,8 +330,7 @@ def _capacity_steps(ctx: CheckContext, ips: NodeIps) -> list[Step]:
             + (f" --node-vm-size {q(pool.vm_size)}" if pool and pool.vm_size else ""),
         )
     )
-    nnc = ips.nnc
-    if nnc is not None and nnc.requested > nnc.assigned and pool is not None:
+    if starved and pool is not None:
         subnet = pool.pod_subnet_id or pool.vnet_subnet_id
         if subnet:
             steps.append(

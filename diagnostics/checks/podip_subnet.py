@@ -128,6 +128,7 @@ def _pod_cidr_capacity(ctx: CheckContext, c: ClusterInfo) -> Iterator[Finding]:
             else f"The pod CIDR {cidrs} holds {blocks} nodes; the pools may need {need}"
         ),
         subject=f"podcidr/{cidrs}",
+        scope=tuple(f"node/{n}" for n in without),  # the nodes it left without a /24
         evidence=tuple(evidence),
         cause="A node whose /24 cannot be carved from the pod CIDR gets no pod CIDR: its pods "
         "never get an address and scale-outs or upgrades stall.",
@@ -282,11 +283,14 @@ def _already_full(ctx: CheckContext) -> Iterator[Finding]:
             )
         )
         nodes = len(full[subnet]) + len(starved[subnet])
+        behind = [*full[subnet], *(s.split(" ")[0] for s in starved[subnet])]
         yield Finding(
             code="podip.subnet-capacity",
             severity=Severity.WARNING,
             title=f"Subnet {label} is full: {nodes} node(s) cannot get more pod IPs",
             subject=f"subnet/{name or cidr or 'unknown'}",
+            # the nodes it starves, and the subnet under its id (the capacity finding's subject)
+            scope=(*(f"node/{n}" for n in behind), *((f"subnet/{subnet_id}",) if subnet_id else ())),
             evidence=tuple(evidence),
             cause="The subnet has no addresses left for the batches CNS requests, so pods on "
             "these nodes cannot get an IP.",

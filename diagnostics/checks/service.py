@@ -14,6 +14,7 @@ from diagnostics.checks.service_common import SCENARIO
 from diagnostics.checks.service_lookup import lookup
 from diagnostics.checks.service_network import cni_errors, network_policy
 from diagnostics.checks.service_proxy import kube_proxy
+from diagnostics.diagnosis import Link, same_subject
 from diagnostics.resources import CLUSTER
 
 SERVICES, PODS, SLICES, ENDPOINTS = "services", "pods", "endpointslices", "endpoints"
@@ -21,7 +22,17 @@ EVENTS, NODES, POLICIES, DAEMONSETS = "events", "nodes", "networkpolicies", "dae
 NAMESPACES = "namespaces"
 
 
+# What explains what (diagnostics.diagnosis): a missing service explains the other findings
+# about it; a selector that matches no pod explains why nothing is ready behind it.
+EXPLAINS = (
+    Link("service.not-found", "service.*", same_subject, "nothing else about it can work"),
+    Link("service.selector-matches-no-pods", "service.no-ready-endpoints", same_subject,
+         "it has no endpoints"),
+)  # fmt: skip
+
+
 def register(registry: CheckRegistry) -> None:
+    registry.explains(EXPLAINS)
     registry.add(
         Check(
             "service.lookup",
