@@ -12,6 +12,8 @@ these (`diagnostics.allowlist.keep`), so a check that needs a new field adds it 
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
@@ -61,14 +63,22 @@ def parse_time(value: Any) -> float | None:
         return None
 
 
+_SALT = secrets.token_bytes(16)  # per process: masks compare equal within a run, not offline
+
+
+def _masked(value: str) -> str:
+    """A masked label value that still compares: the same secret gives the same mask, two
+    different secrets two different masks (a selector must not match the wrong pods)."""
+    digest = hmac.new(_SALT, value.encode(), "sha256").hexdigest()[:8]
+    return f"{MASK[:-1]}:{digest}]"
+
+
 @lru_cache(maxsize=1 << 16)
 def _label(key: str, value: str) -> tuple[str, str]:
     """A label (or selector) pair with secrets masked; label values are at most 63 characters
     of `[A-Za-z0-9._-]`, so only token formats and high-entropy runs can apply."""
-    if is_secret_key(key) and value:
-        value = MASK
-    elif len(value) >= 20:
-        value = redact_text(value, 256)
+    if (is_secret_key(key) and value) or (len(value) >= 20 and redact_text(value, 256) != value):
+        value = _masked(value)
     if len(key) >= 20:
         key = redact_text(key, 256)
     return intern(key), intern(value)

@@ -21,7 +21,8 @@ quantifiers and atomic groups where a run could be re-scanned), and the text is 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MASK = "[REDACTED]"
 MAX_TEXT = 20_000  # default cap for one free-text value before any regex runs
@@ -103,11 +104,12 @@ _DSN = re.compile(
 _SCHEME_CRED = re.compile(
     r"(?i)\b(bearer|basic|sharedkey|sharedaccesssignature)([ \t]++)([0-9A-Za-z._~+/=:%&-]{8,}+)"
 )
-# key (optionally quoted) then `=` or `:` then a value (double-, single- or unquoted)
-_KEY_VALUE = re.compile(
+# key (optionally quoted) then `=` or `:`; the value is read only after a secret-ish key, so a
+# harmless `said: ...` never swallows the `_authToken=...` that follows it
+_KEY_SEP = re.compile(
     r"(?<![0-9A-Za-z_.-])([A-Za-z_@$][0-9A-Za-z_.-]{0,127}+)([\"']?+[ \t]*+[:=][ \t]*+)"
-    r"(\"[^\"\n]*+\"|'[^'\n]*+'|[^\s\"',;&)}\]]++)"
 )
+_VALUE = re.compile(r"\"[^\"\n]*+\"|'[^'\n]*+'|[^\s\"',;&)}\]]++")
 # `--flag value` / `-flag=value` on command lines
 _FLAG = re.compile(
     r"(?<![0-9A-Za-z_-])(--?[A-Za-z][0-9A-Za-z_.-]{0,127}+)([ \t]++)([^\s\"'-][^\s\"']*+)"
@@ -117,7 +119,8 @@ _RUN = re.compile(r"(?<![0-9A-Za-z+/_-])[0-9A-Za-z+/_-]{32,}+=*+")
 _HEX = re.compile(r"[0-9A-Fa-f-]++")
 _SEPARATORS = re.compile(r"[/_-]++")
 _CAMEL = re.compile(r"[A-Za-z][a-z]++(?:[A-Z][a-z]++)*+")
-_HARMLESS_QUERY = re.compile(r"\d{4}-\d{2}-\d{2}(?:-preview)?")  # api-version=2024-09-01
+# our own commands' `?limit=1`, `api-version=2024-09-01`: values no secret can take
+_HARMLESS_QUERY = re.compile(r"\d{1,6}|true|false|\d{4}-\d{2}-\d{2}(?:-preview)?")
 
 
 def _mixed(text: str) -> bool:
@@ -156,18 +159,22 @@ def _mask_value(value: str) -> str:
     return MASK
 
 
-def _sub_key_value(m: re.Match[str]) -> str:
-    key, sep, value = m.group(1), m.group(2), m.group(3)
-    bare = value.strip("\"'")
-    if (
-        not bare
-        or bare.startswith("[REDACTED")
-        or bare.lower() in ("bearer", "basic", "null", "none")
-    ):
-        return m.group(0)
-    if not is_secret_key(key.lstrip("@$")):
-        return m.group(0)
-    return f"{key}{sep}{_mask_value(value)}"
+def _mask_key_values(text: str) -> str:
+    """`KEY=v`, `KEY: v`, `"KEY": "v"`, `'KEY'='v'` with a secret-ish KEY -> the value masked."""
+    out: list[str] = []
+    last = 0
+    for m in _KEY_SEP.finditer(text):
+        if m.start() < last or not is_secret_key(m.group(1).lstrip("@$")):
+            continue
+        value = _VALUE.match(text, m.end())
+        if value is None:
+            continue
+        bare = value.group(0).strip("\"'")
+        if not bare or bare.startswith("[REDACTED") or bare.lower() in _NOT_SECRET_VALUES:
+            continue
+        out += [text[last : m.end()], _mask_value(value.group(0))]
+        last = value.end()
+    return "".join(out) + text[last:] if out else text
 
 
 def _sub_flag(m: re.Match[str]) -> str:
@@ -187,13 +194,14 @@ def _sub_run(m: re.Match[str]) -> str:
     return MASK if _looks_random(m.group(0)) else m.group(0)
 
 
-_STEPS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+_NOT_SECRET_VALUES = ("bearer", "basic", "null", "none")
+_STEPS: tuple[tuple[re.Pattern[str] | None, Any], ...] = (
     (_TOKENS, MASK),
     (_USERINFO, rf"\1{MASK}@"),
     (_DSN, rf"\1{MASK}@"),
     (_SCHEME_CRED, rf"\1\2{MASK}"),
     (_QUERY, _sub_query),
-    (_KEY_VALUE, _sub_key_value),
+    (None, _mask_key_values),
     (_FLAG, _sub_flag),
     (_RUN, _sub_run),
 )
@@ -218,7 +226,7 @@ def redact_text(text: str, limit: int | None = MAX_TEXT) -> str:
     if limit is not None:
         text = cap(text, limit)
     for pattern, repl in _STEPS:
-        text = pattern.sub(repl, text)
+        text = pattern.sub(repl, text) if pattern is not None else repl(text)
     return text
 
 
