@@ -17,7 +17,7 @@ from bot.runs import RunRequest
 from diagnostics.scenarios import UsageError
 from handlers import access, meta
 from handlers.diagnose import Where, run_diagnosis
-from handlers.parse import Meta, parse
+from handlers.parse import Meta, check_length, parse
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,12 @@ def handle_command(deps: Deps, ack: Ack, command: dict[str, Any]) -> None:
         response_url=command.get("response_url") or None,
     )
     text = str(command.get("text", ""))
+    try:
+        check_length(text)  # before the text is logged, redacted or parsed
+    except UsageError as exc:
+        log.info("slash command of %d characters refused", len(text))
+        ack(text=messages.usage_error(str(exc), deps.settings.command), response_type="ephemeral")
+        return
     fields = {"user": where.user, "channel": where.channel, "text": text}
     log.info("slash command", extra={"fields": fields})
     choices = access.visible(deps, where.channel, where.user)

@@ -27,8 +27,9 @@ from diagnostics.scenarios import (
 META = ("help", "clusters", "history", "digest", "silence", "unsilence", "silences")
 MAX_TEXT = 4000  # Slack's limit for a slash command's text; longer text is not a command
 _HELP_WORDS = {"help", "-h", "--help", "?", "usage"}
-_MENTION = re.compile(r"<[@!#][^>]*>")
-_LINK = re.compile(r"<([^>|]+)(?:\|([^>]*))?>")
+# Linear: a `<` never starts a scan that runs past the next `<` ("<" * 4000 is 4000 short tries).
+_MENTION = re.compile(r"<[@!#][^<>]*+>")
+_LINK = re.compile(r"<([^<>|]++)(?:\|([^<>]*+))?>")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
 
 
@@ -66,13 +67,19 @@ def resolve_cluster(word: str, config: Config, choices: Sequence[str]) -> str:
     raise UsageError(messages.unknown_cluster(word, suggest(word, list(choices)), choices))
 
 
-def parse(text: str, config: Config, choices: Sequence[str]) -> Parsed:
-    """`choices`: the clusters the requesting user may diagnose in this channel (for answers)."""
+def check_length(text: str) -> None:
+    """UsageError for text longer than a command can be; called before the text is logged,
+    redacted or parsed."""
     if len(text) > MAX_TEXT:
         raise UsageError(
             f"that command is {len(text):,} characters long; a command is at most "
             f"{MAX_TEXT:,} (a scenario, a cluster and a few options)."
         )
+
+
+def parse(text: str, config: Config, choices: Sequence[str]) -> Parsed:
+    """`choices`: the clusters the requesting user may diagnose in this channel (for answers)."""
+    check_length(text)
     tokens = tokenize(text)
     if not tokens or tokens[0].lower() in _HELP_WORDS:
         return Meta("help")
