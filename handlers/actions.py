@@ -83,20 +83,18 @@ def handle_action(deps: Deps, body: dict[str, Any], action_id: str) -> None:
         deps.metrics.refusals.inc()
         where.tell(deps, messages.forged_button())
         return
-    allowed, rule = access.check(deps, req.cluster, channel, user, f"button {action_id}")
-    if allowed is False:
-        where.tell(deps, messages.refused(req.cluster, rule))
+    allowed, _rule = access.check(deps, req.cluster, channel, user, f"button {action_id}")
+    if allowed is False:  # the same answer as a button naming an unknown cluster
+        where.tell(deps, messages.forged_button())
         return
     if action_id == COMMANDS_ACTION:
         if allowed is None:
             deps.usergroups.wait_ready(10.0)
-            allowed, rule = access.check(deps, req.cluster, channel, user, f"button {action_id}")
+            allowed, _ = access.check(deps, req.cluster, channel, user, f"button {action_id}")
             if not allowed:
                 where.tell(
                     deps,
-                    messages.refused(req.cluster, rule)
-                    if allowed is False
-                    else messages.access_unknown(),
+                    messages.forged_button() if allowed is False else messages.access_unknown(),
                 )
                 return
         show_commands(deps, req, where)

@@ -60,9 +60,10 @@ def handle_command(deps: Deps, ack: Ack, command: dict[str, Any]) -> None:
         ack()
         deps.submit(_once, deps, trigger, meta.background, deps, parsed, where)
         return
-    allowed, rule = access.check(deps, parsed.cluster, where.channel, where.user, parsed.scenario)
+    allowed, _ = access.check(deps, parsed.cluster, where.channel, where.user, parsed.scenario)
     if allowed is False:
-        ack(text=messages.refused(parsed.cluster, rule), response_type="ephemeral")
+        ack(text=access.refusal(deps, parsed.cluster, where.channel, where.user),
+            response_type="ephemeral")  # fmt: skip
         return
     ack()
     work = decide_then_run if allowed is None else run_diagnosis
@@ -81,10 +82,10 @@ def _once(deps: Deps, trigger: str, work: Callable[..., None], *args: Any) -> No
 def decide_then_run(deps: Deps, req: RunRequest, where: Where, fresh: bool = False) -> None:
     """When user groups were not known at ack time: wait for them here, then run or refuse."""
     deps.usergroups.wait_ready(10.0)
-    allowed, rule = access.check(deps, req.cluster, where.channel, where.user, req.scenario)
+    allowed, _ = access.check(deps, req.cluster, where.channel, where.user, req.scenario)
     if allowed is None:
         where.tell(deps, messages.access_unknown())
     elif not allowed:
-        where.tell(deps, messages.refused(req.cluster, rule))
+        where.tell(deps, access.refusal(deps, req.cluster, where.channel, where.user))
     else:
         run_diagnosis(deps, req, where, fresh=fresh)
