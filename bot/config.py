@@ -183,6 +183,17 @@ class Config(_Strict):
                         f"digests[{i}] ({d.name}): cluster {c!r} may not be shown in "
                         f"{d.channel}, which is not in its allow.channels"
                     )
+                # everyone in the digest's channel reads it: a cluster restricted to users or
+                # user groups may be posted only where its allow.channels says so explicitly
+                if allow and (allow.users is not None or allow.usergroups is not None) and (
+                    allow.channels is None
+                ):
+                    raise ValueError(
+                        f"digests[{i}] ({d.name}): cluster {c!r} is restricted to "
+                        "allow.users/allow.usergroups, and everyone in "
+                        f"{d.channel} would read its findings; list {d.channel} in its "
+                        "allow.channels to allow that, or drop it from the digest"
+                    )
         return self
 
     @property

@@ -67,17 +67,10 @@ def unknown_cluster(name: str, suggestion: str, choices: Sequence[str]) -> str:
 
 
 def unknown_digest(name: str, suggestion: str, names: Sequence[str]) -> str:
-    known = ", ".join(f"`{esc(n)}`" for n in names) or "none are configured"
+    """`names`: only the digests this user may post (a hidden one reads as unknown)."""
+    known = ", ".join(f"`{esc(n)}`" for n in names) or "none"
     shown = "".join(ch if ch.isprintable() and ch != "`" else "?" for ch in name[:40])
-    return f"unknown digest `{esc(shown)}`.{suggestion} Digests: {known}."
-
-
-def refused(cluster: str, rule: str) -> str:
-    return (
-        f":no_entry: You may not diagnose *{esc(cluster)}* here: {rule}. "
-        "Ask the cluster's owners to add you (or this channel) to its `allow` block, "
-        "or use a channel where it is allowed."
-    )
+    return f"unknown digest `{esc(shown)}`.{suggestion} Digests you may post: {known}."
 
 
 def forged_button() -> str:
@@ -94,15 +87,11 @@ def access_unknown() -> str:
     )
 
 
-def clusters_list(visible: Sequence[str], hidden: int) -> str:
+def clusters_list(visible: Sequence[str]) -> str:
+    """Only what the user may see: no count of the others (it would confirm they exist)."""
     if not visible:
-        return ":lock: You may not diagnose any configured cluster from this channel." + (
-            f" ({hidden} cluster(s) are restricted to other channels or people.)" if hidden else ""
-        )
-    lines = ["*Clusters you may diagnose here*"] + [f"• `{esc(c)}`" for c in visible]
-    if hidden:
-        lines.append(f"_{hidden} more are restricted to other channels or people._")
-    return "\n".join(lines)
+        return ":lock: You may not diagnose any configured cluster from this channel."
+    return "\n".join(["*Clusters you may diagnose here*"] + [f"• `{esc(c)}`" for c in visible])
 
 
 def history(cluster: str, records: Sequence[RunRecord]) -> str:
@@ -212,13 +201,6 @@ def digest_started(name: str, channel: str) -> str:
 
 def digest_done(name: str, channel: str) -> str:
     return f":white_check_mark: The *{esc(name)}* digest is posted in <#{channel}>."
-
-
-def digest_refused(name: str, cluster: str, rule: str) -> str:
-    return (
-        f":no_entry: You may not post the *{esc(name)}* digest: it covers *{esc(cluster)}*, "
-        f"and {rule}."
-    )
 
 
 def evidence_file_title(scenario: str, cluster: str) -> str:

@@ -1,17 +1,26 @@
 """Raw Kubernetes JSON (as `kubectl get X -o json` or the API returns it) -> snapshot records.
 
 Pure functions shared by the snapshot reader and the live collectors. They keep only what the
-checks use, intern repeated strings, and redact free text on the way in.
+checks use, intern repeated strings, and redact free text on the way in: event messages,
+ConfigMap values, and label keys and values (a `deploy-token=ghp_…` label must not reach
+evidence or a suggested command; selectors go through the same function, so they still match).
+
+`FIELDS` lists, per resource, every field the projector reads: `aksdiag capture` writes exactly
+these (`diagnostics.allowlist.keep`), so a check that needs a new field adds it here, and
+`tests/test_capture.py::test_projection_reads_only_its_field_list` fails until it does.
 """
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from sys import intern
 from typing import Any
 
-from diagnostics.redact import redact_mapping, redact_text
+from diagnostics.redact import MASK, is_secret_key, redact_mapping, redact_text
 from diagnostics.snapshot import (
     ConfigMap,
     ContainerPort,
@@ -54,9 +63,34 @@ def parse_time(value: Any) -> float | None:
         return None
 
 
+_SALT = secrets.token_bytes(16)  # per process: masks compare equal within a run, not offline
+
+
+def _masked(value: str) -> str:
+    """A masked label value that still compares: the same secret gives the same mask, two
+    different secrets two different masks (a selector must not match the wrong pods)."""
+    digest = hmac.new(_SALT, value.encode(), "sha256").hexdigest()[:8]
+    return f"{MASK[:-1]}:{digest}]"
+
+
+@lru_cache(maxsize=1 << 16)
+def _label(key: str, value: str) -> tuple[str, str]:
+    """A label (or selector) pair with secrets masked; label values are at most 63 characters
+    of `[A-Za-z0-9._-]`, so only token formats and high-entropy runs can apply."""
+    if (is_secret_key(key) and value) or (len(value) >= 20 and redact_text(value, 256) != value):
+        value = _masked(value)
+    if len(key) >= 20:
+        key = redact_text(key, 256)
+    return intern(key), intern(value)
+
+
+def label_map(raw: Any) -> dict[str, str]:
+    """Labels, `matchLabels`, a service selector or a nodeSelector, redacted."""
+    return dict(_label(str(k), str(v)) for k, v in (raw or {}).items())
+
+
 def _labels(meta: Raw, key: str = "labels") -> dict[str, str]:
-    raw = meta.get(key) or {}
-    return {intern(str(k)): intern(str(v)) for k, v in raw.items()}
+    return label_map(meta.get(key))
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -78,12 +112,12 @@ def _port_value(value: Any) -> int | str | None:
 def selector(raw: Raw | None) -> LabelSelector:
     raw = raw or {}
     return LabelSelector(
-        match_labels=tuple(
-            sorted((str(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items())
-        ),
+        match_labels=tuple(sorted(label_map(raw.get("matchLabels")).items())),
         expressions=tuple(
             Requirement(
-                str(e.get("key", "")), str(e.get("operator", "")), tuple(e.get("values") or ())
+                _label(str(e.get("key", "")), "")[0],
+                str(e.get("operator", "")),
+                tuple(_label(str(e.get("key", "")), str(v))[1] for v in e.get("values") or ()),
             )
             for e in raw.get("matchExpressions") or ()
         ),
@@ -210,7 +244,7 @@ def service(raw: Raw) -> Service:
         name=meta.get("name", ""),
         type=intern(spec.get("type", "ClusterIP") or "ClusterIP"),
         cluster_ip=spec.get("clusterIP", "") or "",
-        selector={str(k): str(v) for k, v in sel.items()} if sel else None,
+        selector=label_map(sel) if sel else None,
         ports=tuple(
             ServicePort(
                 p.get("name", "") or "",
@@ -255,7 +289,7 @@ def endpointslice(raw: Raw) -> EndpointSlice:
     return EndpointSlice(
         namespace=intern(meta.get("namespace", "default")),
         name=meta.get("name", ""),
-        service=(meta.get("labels") or {}).get("kubernetes.io/service-name", ""),
+        service=str((meta.get("labels") or {}).get("kubernetes.io/service-name", "")),
         address_type=raw.get("addressType", "IPv4") or "IPv4",
         endpoints=tuple(eps),
         ports=_ports(raw.get("ports")),
@@ -351,7 +385,7 @@ def daemonset(raw: Raw) -> DaemonSet:
         current=_int(status.get("currentNumberScheduled")),
         ready=_int(status.get("numberReady")),
         available=_int(status.get("numberAvailable")),
-        node_selector={str(k): str(v) for k, v in (template.get("nodeSelector") or {}).items()},
+        node_selector=label_map(template.get("nodeSelector")),
     )
 
 
@@ -455,3 +489,88 @@ PROJECTORS: dict[str, Callable[[Raw], Any]] = {
     "clusterroles": role,
     "clusterrolebindings": rolebinding,
 }
+
+
+# ---------------------------------------------------------------- what the projectors read
+# Every field each projector above reads, as `diagnostics.allowlist` paths. `aksdiag capture`
+# writes only these. A projector that reads a new field adds it here (the capture round-trip
+# test fails until it does).
+_META = ("metadata.name", "metadata.namespace")
+_SELECTOR = ("matchLabels{}", "matchExpressions[].key", "matchExpressions[].operator",
+             "matchExpressions[].values[]")  # fmt: skip
+_RBAC_RULE = ("verbs[]", "apiGroups[]", "resources[]", "resourceNames[]", "nonResourceURLs[]")
+_PEER = ("ipBlock.cidr", "ipBlock.except[]", *(f"{s}.{f}" for s in ("podSelector",
+         "namespaceSelector") for f in _SELECTOR))  # fmt: skip
+_POLICY_PORT = ("ports[].protocol", "ports[].port", "ports[].endPort")
+_STATE = "status.containerStatuses[]"
+FIELDS: dict[str, tuple[str, ...]] = {
+    "pods": (
+        *_META, "metadata.labels{}", "metadata.creationTimestamp", "metadata.deletionTimestamp",
+        "metadata.ownerReferences[].kind", "metadata.ownerReferences[].name",
+        "metadata.ownerReferences[].controller", "spec.nodeName", "spec.hostNetwork",
+        "spec.serviceAccountName", "spec.containers[].name", "spec.containers[].ports[].name",
+        "spec.containers[].ports[].containerPort", "spec.containers[].ports[].protocol",
+        "status.phase", "status.podIP", f"{_STATE}.restartCount", f"{_STATE}.state.waiting.reason",
+        f"{_STATE}.state.terminated.finishedAt", "status.conditions[].type",
+        "status.conditions[].status",
+    ),
+    "services": (
+        *_META, "spec.type", "spec.clusterIP", "spec.selector{}", "spec.ports[].name",
+        "spec.ports[].port", "spec.ports[].targetPort", "spec.ports[].protocol",
+        "spec.publishNotReadyAddresses", "spec.externalName",
+    ),
+    "endpoints": (
+        *_META, "metadata.annotations{control-plane.alpha.kubernetes.io/leader}",
+        *(f"subsets[].{a}[].{f}" for a in ("addresses", "notReadyAddresses")
+          for f in ("ip", "targetRef.name", "nodeName")),
+        "subsets[].ports[].name", "subsets[].ports[].port", "subsets[].ports[].protocol",
+    ),
+    "endpointslices": (
+        *_META, "metadata.labels{kubernetes.io/service-name}", "addressType",
+        "endpoints[].addresses[]", "endpoints[].conditions.ready", "endpoints[].conditions.serving",
+        "endpoints[].conditions.terminating", "endpoints[].nodeName", "endpoints[].targetRef.kind",
+        "endpoints[].targetRef.name", "ports[].name", "ports[].port", "ports[].protocol",
+    ),
+    "events": (
+        "metadata.namespace", "metadata.creationTimestamp",
+        *(f"{o}.{f}" for o in ("involvedObject", "regarding") for f in ("namespace", "kind", "name")),
+        "count", "series.count", "series.lastObservedTime", "firstTimestamp", "eventTime",
+        "lastTimestamp", "source.host", "reportingInstance", "reason", "message", "note", "type",
+    ),
+    "nodes": (
+        "metadata.name", "metadata.labels{}", "metadata.creationTimestamp", "spec.podCIDRs[]",
+        "spec.podCIDR", "spec.unschedulable", "status.conditions[].type",
+        "status.conditions[].status", "status.addresses[].type", "status.addresses[].address",
+        "status.allocatable.pods", "status.capacity.pods",
+    ),
+    "networkpolicies": (
+        *_META, *(f"spec.podSelector.{f}" for f in _SELECTOR), "spec.policyTypes[]",
+        *(f"spec.ingress[].from[].{f}" for f in _PEER), *(f"spec.ingress[].{f}" for f in _POLICY_PORT),
+        *(f"spec.egress[].to[].{f}" for f in _PEER), *(f"spec.egress[].{f}" for f in _POLICY_PORT),
+    ),
+    "daemonsets": (
+        *_META, "metadata.labels{}", "status.desiredNumberScheduled",
+        "status.currentNumberScheduled", "status.numberReady", "status.numberAvailable",
+        "spec.template.spec.nodeSelector{}",
+    ),
+    "nodenetworkconfigs": (
+        "metadata.name", "metadata.namespace", "spec.requestedIPCount", "status.assignedIPCount",
+        *(f"status.scaler.{f}" for f in ("batchSize", "releaseThresholdPercent",
+                                          "requestThresholdPercent", "maxIPCount")),
+        "status.status",
+        *(f"status.networkContainers[].{f}" for f in ("id", "assignmentMode", "type", "subnetName",
+          "subnetAddressSpace", "status", "primaryIP", "ipAssignments[].ip")),
+    ),
+    "namespaces": ("metadata.name", "metadata.labels{}"),
+    "configmaps": (*_META, "data{}"),
+    "roles": (
+        *_META, "metadata.labels{}", *(f"rules[].{f}" for f in _RBAC_RULE),
+        *(f"aggregationRule.clusterRoleSelectors[].{f}" for f in _SELECTOR),
+    ),
+    "rolebindings": (
+        *_META, "roleRef.kind", "roleRef.name", "subjects[].kind", "subjects[].name",
+        "subjects[].namespace",
+    ),
+}  # fmt: skip
+FIELDS["clusterroles"] = FIELDS["roles"]
+FIELDS["clusterrolebindings"] = FIELDS["rolebindings"]

@@ -16,7 +16,7 @@ from typing import Protocol
 from diagnostics.checks import default_registry
 from diagnostics.checks.base import Check, CheckContext, CheckRegistry, ScenarioArgs
 from diagnostics.diagnosis import apply as diagnose
-from diagnostics.model import Finding, Report, Unavailable
+from diagnostics.model import Finding, Report, Step, Unavailable
 from diagnostics.redact import redact_text
 from diagnostics.snapshot import Snapshot
 
@@ -114,7 +114,22 @@ def analyse(
 
 
 def _stamp(findings: list[Finding], scenario: str) -> list[Finding]:
-    return [f if f.scenario else replace(f, scenario=scenario) for f in findings]
+    """Findings with their scenario, and every text a person reads redacted: the last net
+    under cluster text that reached a title, evidence or a command (labels, names, messages)."""
+    return [
+        replace(
+            f,
+            scenario=f.scenario or scenario,
+            title=redact_text(f.title),
+            evidence=tuple(redact_text(e) for e in f.evidence),
+            cause=redact_text(f.cause),
+            remediation=tuple(
+                Step(redact_text(s.text), redact_text(s.command) if s.command else s.command)
+                for s in f.remediation
+            ),
+        )
+        for f in findings
+    ]
 
 
 def run(

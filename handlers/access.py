@@ -4,9 +4,11 @@ Every decision on a request is written to the audit log."""
 
 from __future__ import annotations
 
+from bot import messages
 from bot.config import authorize
 from bot.deps import Deps
 from bot.logs import audit_line
+from diagnostics.scenarios import suggest
 
 PENDING = "user groups not loaded yet"
 
@@ -41,6 +43,24 @@ def audit(deps: Deps, allowed: bool, rule: str, **fields: str) -> None:
     if not allowed:
         deps.metrics.refusals.inc()
     audit_line("allowed" if allowed else "refused", rule=rule, **fields)
+
+
+def refusal(deps: Deps, cluster: str, channel: str, user: str) -> str:
+    """The answer to a cluster `user` may not diagnose in `channel`: word for word the answer
+    to a cluster that does not exist (no spelling, rule or count leaked; the rule is in the
+    audit log), with did-you-mean only over the clusters the user may see here."""
+    choices = visible(deps, channel, user)
+    unknown = messages.unknown_cluster(cluster, suggest(cluster, choices), choices)
+    return messages.usage_error(unknown, deps.settings.command)
+
+
+def visible_digests(deps: Deps, user: str) -> list[str]:
+    """The digests `user` may post: every cluster of each allowed to them in its channel."""
+    return [
+        d.name
+        for d in deps.config.digests
+        if all(decide(deps, c, d.channel, user)[0] is not False for c in d.clusters)
+    ]
 
 
 def visible(deps: Deps, channel: str, user: str) -> list[str]:

@@ -134,14 +134,13 @@ def handle_action(deps: Deps, body: dict[str, Any], action_id: str) -> None:
         deps.metrics.refusals.inc()
         where.tell(deps, messages.forged_button())
         return
-    allowed, rule = access.check(deps, req.cluster, channel, user, f"button {action_id}")
+    allowed, _rule = access.check(deps, req.cluster, channel, user, f"button {action_id}")
     if allowed is None:  # only when the cluster's allow block names user groups
         deps.usergroups.wait_ready(10.0)
-        allowed, rule = access.check(deps, req.cluster, channel, user, f"button {action_id}")
-    if not allowed:
+        allowed, _rule = access.check(deps, req.cluster, channel, user, f"button {action_id}")
+    if not allowed:  # the same answer as a button naming an unknown cluster
         where.tell(
-            deps,
-            messages.refused(req.cluster, rule) if allowed is False else messages.access_unknown(),
+            deps, messages.forged_button() if allowed is False else messages.access_unknown()
         )
         return
     if action_id == COMMANDS_ACTION:

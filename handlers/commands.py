@@ -17,7 +17,7 @@ from bot.runs import RunRequest
 from diagnostics.scenarios import UsageError
 from handlers import access, meta
 from handlers.diagnose import Where, run_diagnosis
-from handlers.parse import Meta, parse
+from handlers.parse import Meta, check_length, parse
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,12 @@ def handle_command(deps: Deps, ack: Ack, command: dict[str, Any]) -> None:
         response_url=command.get("response_url") or None,
     )
     text = str(command.get("text", ""))
+    try:
+        check_length(text)  # before the text is logged, redacted or parsed
+    except UsageError as exc:
+        log.info("slash command of %d characters refused", len(text))
+        ack(text=messages.usage_error(str(exc), deps.settings.command), response_type="ephemeral")
+        return
     fields = {"user": where.user, "channel": where.channel, "text": text}
     log.info("slash command", extra={"fields": fields})
     choices = access.visible(deps, where.channel, where.user)
@@ -54,9 +60,10 @@ def handle_command(deps: Deps, ack: Ack, command: dict[str, Any]) -> None:
         ack()
         deps.submit(_once, deps, trigger, meta.background, deps, parsed, where)
         return
-    allowed, rule = access.check(deps, parsed.cluster, where.channel, where.user, parsed.scenario)
+    allowed, _ = access.check(deps, parsed.cluster, where.channel, where.user, parsed.scenario)
     if allowed is False:
-        ack(text=messages.refused(parsed.cluster, rule), response_type="ephemeral")
+        ack(text=access.refusal(deps, parsed.cluster, where.channel, where.user),
+            response_type="ephemeral")  # fmt: skip
         return
     ack()
     work = decide_then_run if allowed is None else run_diagnosis
@@ -75,10 +82,10 @@ def _once(deps: Deps, trigger: str, work: Callable[..., None], *args: Any) -> No
 def decide_then_run(deps: Deps, req: RunRequest, where: Where, fresh: bool = False) -> None:
     """When user groups were not known at ack time: wait for them here, then run or refuse."""
     deps.usergroups.wait_ready(10.0)
-    allowed, rule = access.check(deps, req.cluster, where.channel, where.user, req.scenario)
+    allowed, _ = access.check(deps, req.cluster, where.channel, where.user, req.scenario)
     if allowed is None:
         where.tell(deps, messages.access_unknown())
     elif not allowed:
-        where.tell(deps, messages.refused(req.cluster, rule))
+        where.tell(deps, access.refusal(deps, req.cluster, where.channel, where.user))
     else:
         run_diagnosis(deps, req, where, fresh=fresh)

@@ -67,9 +67,9 @@ def _answer(deps: Deps, text: str, where: Where) -> None:
         else:
             meta.background(deps, parsed, where)
         return
-    allowed, rule = access.check(deps, parsed.cluster, where.channel, where.user, parsed.scenario)
+    allowed, _ = access.check(deps, parsed.cluster, where.channel, where.user, parsed.scenario)
     if allowed is False:
-        where.tell(deps, messages.refused(parsed.cluster, rule))
+        where.tell(deps, access.refusal(deps, parsed.cluster, where.channel, where.user))
     elif allowed is None:
         decide_then_run(deps, parsed, where)
     else:

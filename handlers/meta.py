@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from bot import messages
 from bot.deps import Deps
 from bot.runs import RedisDown
-from diagnostics.scenarios import UsageError
+from diagnostics.scenarios import UsageError, suggest
 from handlers import access
 from handlers.diagnose import Where
 from handlers.parse import Meta, resolve_cluster
@@ -27,25 +27,29 @@ def immediate(deps: Deps, meta: Meta, where: Where) -> str | None:
         return messages.help_text(deps.settings.command)
     if meta.verb == "clusters":
         seen = access.visible(deps, where.channel, where.user)
-        return messages.clusters_list(seen, len(deps.config.clusters) - len(seen))
+        return messages.clusters_list(seen)
     if meta.verb in ("history", "silences") and meta.cluster is not None:
-        allowed, rule = access.check(deps, meta.cluster, where.channel, where.user, meta.verb)
+        allowed, _ = access.check(deps, meta.cluster, where.channel, where.user, meta.verb)
         if allowed is False:  # a decision like any other: refused and audited
-            return messages.refused(meta.cluster, rule)
+            return access.refusal(deps, meta.cluster, where.channel, where.user)
     if meta.verb == "digest":
         return _digest_refusal(deps, meta.tokens[0], where)
     return None
 
 
 def _digest_refusal(deps: Deps, name: str, where: Where) -> str | None:
-    """Posting a digest needs access to each of its clusters in the digest's channel."""
+    """Posting a digest needs access to each of its clusters in the digest's channel. A digest
+    the user may not post reads like one that does not exist; only digests they may post are
+    listed or suggested."""
     digest = deps.config.digest(name)
-    assert digest is not None  # parse checked the name
-    for cluster in digest.clusters:
-        allowed, rule = access.check(deps, cluster, digest.channel, where.user, f"digest {name}")
-        if allowed is False:
-            return messages.digest_refused(name, cluster, rule)
-    return None
+    if digest is not None and all(
+        access.check(deps, cluster, digest.channel, where.user, f"digest {name}")[0] is not False
+        for cluster in digest.clusters
+    ):
+        return None
+    shown = access.visible_digests(deps, where.user)
+    unknown = messages.unknown_digest(name, suggest(name, shown), shown)
+    return messages.usage_error(unknown, deps.settings.command)
 
 
 def background(deps: Deps, meta: Meta, where: Where) -> None:
@@ -81,15 +85,15 @@ def background(deps: Deps, meta: Meta, where: Where) -> None:
 
 def _authorized(deps: Deps, cluster: str, where: Where, action: str) -> bool:
     """Decide (waiting for user groups if needed); tell the user when refused."""
-    allowed, rule = access.check(deps, cluster, where.channel, where.user, action)
+    allowed, _rule = access.check(deps, cluster, where.channel, where.user, action)
     if allowed is None:
         deps.usergroups.wait_ready(10.0)
-        allowed, rule = access.check(deps, cluster, where.channel, where.user, action)
+        allowed, _ = access.check(deps, cluster, where.channel, where.user, action)
     if allowed is None:
         where.tell(deps, messages.access_unknown())
         return False
     if not allowed:
-        where.tell(deps, messages.refused(cluster, rule))
+        where.tell(deps, access.refusal(deps, cluster, where.channel, where.user))
     return bool(allowed)
 
 

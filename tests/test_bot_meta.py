@@ -3,7 +3,7 @@ findings show up collapsed in answers."""
 
 from __future__ import annotations
 
-from bot_harness import MALLORY, OPS, Bot, block_text, make_clusters
+from bot_harness import ALICE, MALLORY, OPS, Bot, block_text, make_clusters
 
 pytest_plugins = ["bot_fixtures"]
 CODE = "apiserver.authorized-ip.client-excluded"
@@ -42,7 +42,7 @@ def test_a_silenced_finding_shows_collapsed_with_who_why_and_until(bot):
 
 def test_silence_needs_access_to_the_cluster_and_valid_words(bot):
     refused = _answer(bot, f"silence {CODE} vault -- not mine", user=MALLORY)
-    assert "You may not diagnose *vault*" in refused["text"]
+    assert "unknown cluster `vault`" in refused["text"]  # reads like a cluster that is not there
     bad = _answer(bot, "silence apiserver.nope prod -- x")
     assert "unknown finding code `apiserver.nope`" in bad["text"]
     no_reason = _answer(bot, f"silence {CODE} prod for 2h")
@@ -71,10 +71,15 @@ def test_digest_covering_a_restricted_cluster_is_refused(tmp_path, redis_url):
     b = Bot(tmp_path, redis_url, config=config)
     try:
         ack = b.command("digest morning", user=MALLORY)
+        nope = b.command("digest nope", user=MALLORY)
+        # a digest Mallory may not post reads like one that does not exist, and no digest
+        # she may not post is listed or suggested to her
+        assert ack.json()["text"] == nope.json()["text"].replace("nope", "morning")
         assert (
-            "You may not post the *morning* digest" in ack.json()["text"]
-            and "*vault*" in ack.json()["text"]
+            "vault" not in ack.json()["text"] and "Digests you may post: none" in ack.json()["text"]
         )
+        alice = b.command("digest nope", user=ALICE).json()["text"]
+        assert "Digests you may post: `morning`" in alice
         assert b.slack.top_level(OPS) == []
     finally:
         b.stop()

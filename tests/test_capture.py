@@ -22,9 +22,10 @@ from diagnostics.collectors.kubeauth import KubeAccess
 from diagnostics.collectors.live import LiveSource
 from diagnostics.collectors.settings import AKS_AAD_SCOPE, LiveSettings
 from diagnostics.collectors.snapshot_dir import SnapshotSource, read_snapshot
-from diagnostics.redact import LAST_APPLIED, MASK
+from diagnostics.redact import MASK
 from diagnostics.runner import run
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 MC = f"/subscriptions/{b.SUB}/resourceGroups/MC_rg-prod_prod_westeurope/providers/Microsoft.Network"
 LIVE_ONLY = {code for c in default_registry().all() if c.live_only for code in c.codes}
 
@@ -163,11 +164,9 @@ def test_capture_writes_no_secret_and_redacts_planted_tokens(tls, tmp_path):
     assert '"kind": "Secret"' not in text and not (tmp_path / "snap/k8s/secrets.json").exists()
     pods = json.loads((tmp_path / "snap/k8s/pods.json").read_text())
     web = next(p for p in pods["items"] if p["metadata"]["name"] == "web-0")
-    env = {e["name"]: e["value"] for e in web["spec"]["containers"][0]["env"]}
-    assert env["API_TOKEN"] == MASK and env["LOG_LEVEL"] == "info"
-    assert env["DB_URL"] == f"postgres://app:{MASK}@db.shop.svc:5432/shop"
-    assert web["metadata"]["annotations"][LAST_APPLIED] == MASK
-    assert web["metadata"]["annotations"]["example.com/owner"] == "team-shop"
+    # by allowlist: what no check reads is not written at all (env, args, annotations)
+    assert set(web["spec"]["containers"][0]) <= {"name", "ports"}
+    assert "annotations" not in web["metadata"] and web["metadata"]["labels"]
     cms = json.loads((tmp_path / "snap/k8s/configmaps.json").read_text())
     app = next(c for c in cms["items"] if c["metadata"]["name"] == "app-settings")
     assert app["data"]["client_secret"] == MASK and "level: info" in app["data"]["config.yaml"]
@@ -227,3 +226,59 @@ def test_capture_refuses_a_folder_that_is_not_a_snapshot_and_replaces_its_own(tl
         capture(source, tmp_path / "snap")
     assert (tmp_path / "docs" / "notes.txt").read_text() == "mine"
     assert not (tmp_path / "snap/k8s/stale.json").exists()
+
+
+# ---------------------------------------------------------------- capture by allowlist
+def _objects_of_every_kind():
+    """Every Kubernetes object of the bundled examples and of the sample cluster."""
+    from diagnostics.projection import PROJECTORS
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    for path in sorted(examples.glob("*/k8s/*.json")):
+        resource = path.stem
+        if resource in PROJECTORS:
+            for raw in json.loads(path.read_text()).get("items", ()):
+                yield resource, raw
+    for resource, items in sample_objects().items():
+        for raw in items if resource in PROJECTORS else ():
+            yield resource, raw
+
+
+def test_projection_reads_only_its_field_list():
+    """The field list drives capture: projecting an object reduced to `FIELDS` gives the same
+    record as projecting the whole object. A projector that starts reading a new field fails
+    here until the field is added to `diagnostics/projection.py` `FIELDS`."""
+    from diagnostics.allowlist import keep
+    from diagnostics.projection import FIELDS, PROJECTORS
+
+    seen: set[str] = set()
+    for resource, raw in _objects_of_every_kind():
+        project = PROJECTORS[resource]
+        assert project(keep(raw, FIELDS[resource])) == project(raw), (resource, raw)
+        seen.add(resource)
+    assert seen >= {"pods", "events", "services", "endpointslices", "networkpolicies", "nodes",
+                    "configmaps", "nodenetworkconfigs", "roles", "rolebindings"}  # fmt: skip
+
+
+def test_cluster_json_keeps_only_the_managed_cluster_fields_parse_cluster_reads():
+    from diagnostics.allowlist import keep
+    from diagnostics.collectors.armjson import ARM_FIELDS, parse_cluster, to_rest_body
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    bodies = [json.loads(p.read_text()) for p in sorted(examples.glob("*/cluster.json"))]
+    for body in [*bodies, azure_cluster()]:
+        kept = keep(to_rest_body(body), ARM_FIELDS)
+        assert parse_cluster(kept) == parse_cluster(body)
+    planted = azure_cluster()
+    planted["tags"] = {"deploy": "ghp_FAKEexample0123456789abcdefghijklmnop"}
+    planted["httpProxyConfig"] = {"httpProxy": "http://user:FAKEproxyPASS@proxy:3128"}
+    planted["addonProfiles"] = {
+        "omsagent": {
+            "config": {
+                "logAnalyticsWorkspaceResourceID": "/x",
+                "workspaceKey": "FAKEworkspaceKEYexample==",
+            }
+        }
+    }
+    text = json.dumps(keep(to_rest_body(planted), ARM_FIELDS))
+    assert "FAKE" not in text and "httpProxyConfig" not in text and "tags" not in text

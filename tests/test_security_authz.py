@@ -86,6 +86,12 @@ def test_every_surface_refuses_a_user_outside_the_allow_lists_and_audits_every_d
                    if f["decision"] == "allowed" and f["user"] == ALICE}  # fmt: skip
         assert {("apiserver", "vault"), ("silence", "vault"), ("history", "vault")} <= allowed
 
+        # uniform: each answer is the one a cluster (or digest) that does not exist gets
+        unknown = {
+            "cluster": ask.command("pod-ip vaulx", MALLORY).replace("vaulx", "vault"),
+            "button": ask.button(RERUN, "nope", MALLORY, parent["ts"]),
+            "digest": ask.command("digest vaultex", MALLORY).replace("vaultex", "vaulted"),
+        }
         # Mallory may not, on any surface; Alice may not from another channel.
         calls_before = len(bot.slack.calls)
         audited_before = len(_audits(caplog))
@@ -103,8 +109,11 @@ def test_every_surface_refuses_a_user_outside_the_allow_lists_and_audits_every_d
             "digest": ask.command("digest vaulted", MALLORY),
         }
         for surface, text in refusals.items():
-            assert "You may not" in text and "*vault*" in text, (surface, text)
+            kind = ("button" if "button" in surface else "digest" if surface == "digest"
+                    else "cluster")  # fmt: skip
+            assert text == unknown[kind], (surface, text)
             assert not any(data in text for data in VAULT_DATA), (surface, text)
+            assert "allow" not in text and "may not diagnose" not in text, (surface, text)
         assert CODE not in ask.command("silences", MALLORY)  # the list hides vault's silence
 
         later = bot.slack.calls[calls_before:]
@@ -138,5 +147,29 @@ def test_a_digest_cannot_be_configured_to_show_a_cluster_outside_its_allowed_cha
         "allow.channels" in str(err.value)
     )
     config["digests"][-1]["channel"] = OPS  # where vault is allowed: fine
+    (tmp_path / "aksdiag.yaml").write_text(yaml.safe_dump(config))
+    assert load_config(tmp_path / "aksdiag.yaml").digest("leaky") is not None
+
+
+@pytest.mark.parametrize(
+    "allow",
+    [{"users": ["U0ADMIN"]}, {"usergroups": ["sre"]}, {"users": ["U0ADMIN"], "usergroups": ["sre"]}],
+    ids=["users", "usergroups", "both"],
+)
+def test_a_digest_cannot_publish_a_cluster_restricted_to_people(tmp_path, allow):
+    """Everyone in a digest's channel reads it: a cluster restricted to users or user groups
+    may be in a digest only when its allow.channels lists that channel explicitly."""
+    config = make_clusters(tmp_path)
+    config["clusters"]["admins"] = {"snapshot": "vault", "allow": allow}
+    config["digests"].append({"name": "leaky", "channel": OPS, "cron": "0 9 * * *",
+                              "clusters": ["staging", "admins"]})  # fmt: skip
+    (tmp_path / "aksdiag.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "aksdiag.yaml")
+    assert (
+        f"digests[1] (leaky): cluster 'admins' is restricted to allow.users/allow.usergroups, "
+        f"and everyone in {OPS} would read its findings; list {OPS} in its allow.channels"
+    ) in str(err.value)
+    config["clusters"]["admins"]["allow"] = {**allow, "channels": [OPS]}  # explicitly allowed
     (tmp_path / "aksdiag.yaml").write_text(yaml.safe_dump(config))
     assert load_config(tmp_path / "aksdiag.yaml").digest("leaky") is not None

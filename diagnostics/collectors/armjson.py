@@ -4,6 +4,10 @@ Two shapes reach us: the ARM REST body (`properties` wrapper, `authorizedIPRange
 `az aks show -o json` (flattened, SDK attribute names re-camel-cased: `authorizedIpRanges`).
 The SDK model silently drops the az spellings, so a case-insensitive key normaliser built from
 the SDK's own field table puts both into the REST shape first.
+
+`ARM_FIELDS` lists every REST field `parse_cluster` reads: `aksdiag capture` writes only these
+into cluster.json (`diagnostics.allowlist.keep`), never the whole body. A check that needs a new
+ManagedCluster field adds it to `parse_cluster` and here.
 """
 
 from __future__ import annotations
@@ -60,6 +64,28 @@ def to_rest_body(data: dict[str, Any]) -> dict[str, Any]:
         body = {k: v for k, v in data.items() if k.lower() in _ENVELOPE}
         body["properties"] = {k: v for k, v in data.items() if k.lower() not in _ENVELOPE}
     return _normalise_keys(body)  # type: ignore[no-any-return]
+
+
+_AP = "properties.apiServerAccessProfile"
+_NET = "properties.networkProfile"
+_POOL = "properties.agentPoolProfiles[]"
+ARM_FIELDS: tuple[str, ...] = (
+    "id", "name", "type", "location", "resourceGroup",
+    "properties.provisioningState", "properties.powerState.code",
+    "properties.currentKubernetesVersion", "properties.kubernetesVersion", "properties.fqdn",
+    "properties.privateFQDN", f"{_AP}.authorizedIPRanges[]", f"{_AP}.enablePrivateCluster",
+    f"{_AP}.privateDNSZone", f"{_AP}.enablePrivateClusterPublicFQDN", f"{_AP}.disableRunCommand",
+    f"{_AP}.enableVnetIntegration", f"{_NET}.networkPlugin", f"{_NET}.networkPluginMode",
+    f"{_NET}.networkPolicy", f"{_NET}.networkDataplane", f"{_NET}.podCidrs[]", f"{_NET}.podCidr",
+    f"{_NET}.serviceCidrs[]", f"{_NET}.serviceCidr", f"{_NET}.dnsServiceIP", f"{_NET}.outboundType",
+    f"{_NET}.loadBalancerProfile.effectiveOutboundIPs[].id",
+    f"{_NET}.natGatewayProfile.effectiveOutboundIPs[].id",
+    *(f"{_POOL}.{f}" for f in ("name", "count", "minCount", "maxCount", "enableAutoScaling",
+      "maxPods", "vnetSubnetID", "podSubnetID", "osType", "mode", "vmSize",
+      "upgradeSettings.maxSurge", "powerState.code", "provisioningState", "podIPAllocationMode")),
+    "properties.aadProfile.managed", "properties.disableLocalAccounts",
+    "properties.nodeResourceGroup",
+)  # fmt: skip
 
 
 def _str(value: Any) -> str:

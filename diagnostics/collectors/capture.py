@@ -4,8 +4,14 @@ The folder holds what people would collect by hand: `cluster.json` (the ARM REST
 `k8s/<resource>.json` as `kubectl get <resource> -A -o json` prints it, `publicips.json` for
 the egress IPs, and `snapshot.json` saying when and from where. Lists are the same reads a live
 diagnosis makes (Warning events only, ConfigMaps and NodeNetworkConfigs in kube-system), streamed
-item by item to disk. Secret objects are never read nor written; env values, annotations,
-ConfigMap data and messages go through `diagnostics.redact` first.
+item by item to disk.
+
+Capture is by allowlist: each object keeps only the fields its projection reads
+(`diagnostics.projection.FIELDS` for Kubernetes lists, `armjson.ARM_FIELDS` for cluster.json),
+every string redacted and capped on the way (`diagnostics.allowlist.keep`). Env values, args,
+probes, lifecycle hooks, volumes, annotations, tags are never read by a check, so never written.
+Secret objects are never read. A new capture item is one call: `write_kept` for one JSON
+document, `write_list` for a Kubernetes list, each with its own field list.
 """
 
 from __future__ import annotations
@@ -19,14 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from diagnostics.allowlist import keep
 from diagnostics.checks.base import ScenarioArgs
+from diagnostics.collectors.armjson import ARM_FIELDS, to_rest_body
 from diagnostics.collectors.k8s import ListRequest, ReadError
 from diagnostics.collectors.live import NO_AZURE, LiveSource, list_requests
-from diagnostics.redact import MASK, redact_k8s_object
+from diagnostics.projection import FIELDS
 from diagnostics.resources import CLUSTER, K8S_RESOURCES, PUBLIC_IPS
 from diagnostics.snapshot import ClusterInfo
-
-_SECRET_FIELDS = {"secret", "password", "adminpassword", "clientsecret", "privatekey"}
 
 
 class CaptureError(Exception):
@@ -56,16 +62,14 @@ def _prepare(folder: Path) -> None:
     (folder / "k8s").mkdir(parents=True, exist_ok=True)
 
 
-def _scrub_arm(value: Any) -> Any:
-    """ARM never returns secrets on GET, but be sure: mask fields named like one."""
-    if isinstance(value, dict):
-        return {
-            k: (MASK if str(k).lower() in _SECRET_FIELDS and v else _scrub_arm(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_scrub_arm(v) for v in value]
-    return value
+def write_kept(
+    root: Path, out: CaptureResult, name: str, doc: dict[str, Any], fields: tuple[str, ...]
+) -> None:
+    """Write `name` (relative to the snapshot folder) holding only `fields` of `doc`."""
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_json(path, keep(doc, fields))
+    out.counts[name] = 1
 
 
 def _write_json(path: Path, doc: Any) -> None:
@@ -75,9 +79,11 @@ def _write_json(path: Path, doc: Any) -> None:
 
 
 def write_list(path: Path, req: ListRequest, items: Iterable[dict[str, Any]]) -> int:
-    """Stream items into a kubectl `List` file, typed and redacted; the file appears only
-    when every item was read (a failed read leaves no half file)."""
+    """Stream items into a kubectl `List` file, each item reduced to the fields its projection
+    reads (`FIELDS`); the file appears only when every item was read (a failed read leaves no
+    half file)."""
     api = req.api
+    fields = FIELDS[req.resource]
     tmp = path.with_name(f".{path.name}.tmp")
     count = 0
     try:
@@ -86,9 +92,9 @@ def write_list(path: Path, req: ListRequest, items: Iterable[dict[str, Any]]) ->
                 '{\n  "apiVersion": "v1",\n  "kind": "List",\n  "metadata": {"resourceVersion": ""},\n  "items": ['
             )
             for raw in items:
-                obj = redact_k8s_object({"apiVersion": api.api_version, "kind": api.kind, **raw})
-                if obj is None:
+                if raw.get("kind") == "Secret":
                     continue
+                obj = {"apiVersion": api.api_version, "kind": api.kind, **keep(raw, fields)}
                 fh.write(("," if count else "") + "\n    " + json.dumps(obj, ensure_ascii=False))
                 count += 1
             fh.write("\n  ]\n}\n")
@@ -124,8 +130,8 @@ def capture(
             "counts": out.counts,
             "missing": out.missing,
             "notes": out.notes,
-            "redaction": "no Secret objects; env values, annotations, ConfigMap data and "
-            "messages scrubbed of token-like values",
+            "redaction": "only the fields the checks read (diagnostics/projection.py FIELDS, "
+            "armjson.ARM_FIELDS), every string redacted; no Secret objects",
         },
     )  # fmt: skip
     return out
@@ -151,8 +157,7 @@ def _capture_azure(
         out.missing[CLUSTER] = out.missing[PUBLIC_IPS] = exc.reason
         progress(f"  cluster.json: not written: {exc.reason}")
         return None
-    _write_json(root / "cluster.json", _scrub_arm(body))
-    out.counts["cluster.json"] = 1
+    write_kept(root, out, "cluster.json", to_rest_body(body), ARM_FIELDS)
     progress("  cluster.json written")
     egress = source.clients.arm().egress(info)
     ips = dict(egress.addresses)
