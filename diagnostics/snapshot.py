@@ -350,6 +350,9 @@ class AgentPool:
     power_state: str
     provisioning_state: str
     pod_ip_allocation_mode: str = ""  # DynamicIndividual / StaticBlock, dynamic pod subnet
+    provisioning_error: str = ""  # status.provisioningError: "code: message"
+    node_public_ip: bool = False  # enableNodePublicIP: nodes leave from their own public IPs
+    node_public_ip_prefix_id: str = ""
 
     @property
     def max_nodes(self) -> int:
@@ -400,6 +403,19 @@ class ClusterInfo:
     aad: bool
     local_accounts_disabled: bool
     node_resource_group: str
+    provisioning_error: str = ""  # status.provisioningError: "code: message (details)"
+    support_plan: str = ""  # KubernetesOfficial or AKSLongTermSupport
+    last_modified: float | None = None  # systemData.lastModifiedAt: when the last operation began
+    lb_outbound_prefix_ids: tuple[str, ...] = ()  # loadBalancerProfile.outboundIPPrefixes
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesVersion:
+    """One minor version AKS offers in the cluster's region (`az aks get-versions`)."""
+
+    minor: str  # "1.32"
+    support_plans: tuple[str, ...] = ()  # KubernetesOfficial, AKSLongTermSupport
+    preview: bool = False
 
 
 # ---------------------------------------------------------------- live-only results
@@ -454,6 +470,8 @@ class Snapshot:
     public_ips: dict[str, str] = field(default_factory=dict)  # lowercased resource id -> IP
     probe: ProbeResult | None = None
     access_reviews: list[AccessReview] = field(default_factory=list)
+    # `az aks get-versions --location LOC -o json` (versions.json), None when not read
+    kubernetes_versions: list[KubernetesVersion] | None = None
     captured_at: float | None = None  # from snapshot.json, or when a live read finished
     read: list[str] = field(default_factory=list)  # sources that were read
     missing: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read

@@ -145,7 +145,7 @@ def node(name: str = "aks-nodepool1-12345678-vmss000000", pool: str = "nodepool1
                     "reason": "KubeletReady" if ready else "KubeletNotReady",
                 }
             ],
-            "nodeInfo": {"kubeletVersion": "v1.32.5", "osImage": "Ubuntu 22.04.5 LTS"},
+            "nodeInfo": {"kubeletVersion": "v1.35.2", "osImage": "Ubuntu 22.04.5 LTS"},
         },
     }
 
@@ -294,8 +294,8 @@ def az_cluster(name: str = "prod", rg: str = "rg-prod", **overrides: Any) -> dic
         "type": "Microsoft.ContainerService/ManagedClusters",
         "provisioningState": "Succeeded",
         "powerState": {"code": "Running"},
-        "kubernetesVersion": "1.32.5",
-        "currentKubernetesVersion": "1.32.5",
+        "kubernetesVersion": "1.35.2",
+        "currentKubernetesVersion": "1.35.2",
         "dnsPrefix": f"{name}-dns",
         "fqdn": f"{name}-dns-abc123.hcp.westeurope.azmk8s.io",
         "azurePortalFqdn": f"{name}-dns-abc123.portal.hcp.westeurope.azmk8s.io",

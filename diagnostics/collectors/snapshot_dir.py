@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import ijson
 
 from diagnostics import projection
-from diagnostics.collectors.armjson import parse_cluster
+from diagnostics.collectors.armjson import parse_cluster, parse_versions
 from diagnostics.resources import ACCESS_REVIEW, CLUSTER, K8S_RESOURCES, PROBE, PUBLIC_IPS
 from diagnostics.snapshot import Snapshot
 
@@ -158,6 +158,12 @@ def _read_cluster(path: Path, snap: Snapshot) -> None:
         snap.missing[CLUSTER] = f"cluster.json could not be parsed: {exc}"
         return
     snap.read.append(CLUSTER)
+    versions = path.parent / "versions.json"  # optional: az aks get-versions -l LOC -o json
+    if versions.is_file():
+        try:
+            snap.kubernetes_versions = parse_versions(_read_json(versions))
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            snap.missing["versions.json"] = f"versions.json could not be parsed: {exc}"
 
 
 def _read_public_ips(path: Path, snap: Snapshot) -> None:
