@@ -199,6 +199,7 @@ def node(raw: Raw) -> Node:
         internal_ip=ip,
         unschedulable=bool(spec.get("unschedulable")),
         created=parse_time(meta.get("creationTimestamp")),
+        provider_id=str(spec.get("providerID") or ""),
     )
 
 

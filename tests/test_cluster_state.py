@@ -150,12 +150,15 @@ def test_only_outbound_list_is_replaced_not_extended(tmp_path):
 def test_range_limit_is_2000_with_vnet_integration(tmp_path):
     ranges = [f"20.{i // 250}.{i % 250}.0/24" for i in range(300)]
     plain = az_cluster(apiServerAccessProfile={"authorizedIpRanges": ranges})
-    f = _one(_run(tmp_path, plain, from_ips=("52.1.2.3",)), "apiserver.authorized-ip.client-excluded")
+    f = _one(
+        _run(tmp_path, plain, from_ips=("52.1.2.3",)), "apiserver.authorized-ip.client-excluded"
+    )
     assert any("at most 200 ranges" in s.text for s in f.remediation)
     vnet = az_cluster(
         apiServerAccessProfile={"authorizedIpRanges": ranges, "enableVnetIntegration": True}
     )
     f = _one(
-        _run(tmp_path / "v", vnet, from_ips=("52.1.2.3",)), "apiserver.authorized-ip.client-excluded"
+        _run(tmp_path / "v", vnet, from_ips=("52.1.2.3",)),
+        "apiserver.authorized-ip.client-excluded",
     )
     assert not any("at most" in s.text for s in f.remediation)
