@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shlex
 
-from builders import SUB, az_cluster, event, node, nnc, pod, write_snapshot
+from builders import SUB, az_cluster, event, nnc, node, pod, write_snapshot
 
 from diagnostics.checks.base import ScenarioArgs
 from diagnostics.collectors.snapshot_dir import SnapshotSource
