@@ -4,7 +4,13 @@ raised by fixtures and silent on a healthy cluster; also part of `health`."""
 from __future__ import annotations
 
 from builders import (
-    az_cluster, configmap, endpointslice, event, pod, service, write_snapshot,
+    az_cluster,
+    configmap,
+    endpointslice,
+    event,
+    pod,
+    service,
+    write_snapshot,
 )  # fmt: skip
 
 from diagnostics.checks.base import ScenarioArgs
