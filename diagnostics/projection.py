@@ -11,6 +11,7 @@ from datetime import datetime
 from sys import intern
 from typing import Any
 
+from diagnostics.policy_projection import PROJECTORS as POLICY_PROJECTORS
 from diagnostics.redact import redact_mapping, redact_text
 from diagnostics.snapshot import (
     ConfigMap,
@@ -456,3 +457,4 @@ PROJECTORS: dict[str, Callable[[Raw], Any]] = {
     "clusterroles": role,
     "clusterrolebindings": rolebinding,
 }
+PROJECTORS.update(POLICY_PROJECTORS)  # Cilium and Calico policy kinds

@@ -223,6 +223,9 @@ class PolicyPeer:
     namespace_selector: LabelSelector | None = None
     ip_block: str | None = None
     ip_except: tuple[str, ...] = ()
+    # Cilium: entities (kube-apiserver, world, cluster, all...) and FQDN names or patterns
+    entities: tuple[str, ...] = ()
+    fqdns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +242,22 @@ class NetworkPolicy:
     policy_types: tuple[str, ...]
     ingress: tuple[PolicyRule, ...]
     egress: tuple[PolicyRule, ...]
+    # NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy (namespace ""), or a
+    # Calico kind (read, not evaluated)
+    kind: str = "NetworkPolicy"
+    ingress_deny: tuple[PolicyRule, ...] = ()  # Cilium ingressDeny / egressDeny: win over allows
+    egress_deny: tuple[PolicyRule, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def label(self) -> str:
+        """`CiliumNetworkPolicy ns/name`; plain `name` for a NetworkPolicy."""
+        if self.kind == "NetworkPolicy":
+            return self.name
+        return f"{self.kind} {self.key if self.namespace else self.name}"
 
 
 @dataclass(slots=True)
@@ -460,6 +475,10 @@ class Snapshot:
     events: list[Event] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     networkpolicies: list[NetworkPolicy] = field(default_factory=list)
+    ciliumnetworkpolicies: list[NetworkPolicy] = field(default_factory=list)
+    ciliumclusterwidenetworkpolicies: list[NetworkPolicy] = field(default_factory=list)
+    calico_networkpolicies: list[NetworkPolicy] = field(default_factory=list)
+    globalnetworkpolicies: list[NetworkPolicy] = field(default_factory=list)
     daemonsets: list[DaemonSet] = field(default_factory=list)
     nodenetworkconfigs: list[NodeNetworkConfig] = field(default_factory=list)
     namespaces: list[Namespace] = field(default_factory=list)
@@ -605,6 +624,23 @@ class Snapshot:
         for p in self.networkpolicies:
             out[p.namespace].append(p)
         return dict(out)
+
+    def note_unevaluated(self) -> None:
+        """Name Calico policies in `missing` (they were read, not evaluated): checks run, and
+        the report says their verdict leaves those policies out."""
+        for source, items in (
+            ("networkpolicies.crd.projectcalico.org", self.calico_networkpolicies),
+            ("globalnetworkpolicies", self.globalnetworkpolicies),
+        ):
+            if items:
+                names = ", ".join(p.key if p.namespace else p.name for p in items[:5])
+                self.missing[source] = (
+                    f"{len(items)} Calico {items[0].kind}(s) present ({names}"
+                    + (" ..." if len(items) > 5 else "")
+                    + "): aksdiag does not evaluate Calico policy order and actions, so the "
+                    "network-policy verdicts leave them out; check them with `kubectl get "
+                    f"{source} -A -o yaml`"
+                )
 
     def events_for(self, kind: str, namespace: str, name: str) -> list[Event]:
         return self.events_by_object.get((kind, namespace if kind != "Node" else "", name), [])

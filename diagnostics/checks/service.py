@@ -15,7 +15,7 @@ from diagnostics.checks.service_dns import cluster_dns
 from diagnostics.checks.service_lookup import lookup
 from diagnostics.checks.service_network import cni_errors, network_policy
 from diagnostics.checks.service_proxy import kube_proxy
-from diagnostics.resources import CLUSTER
+from diagnostics.resources import CLUSTER, POLICY_KINDS
 
 SERVICES, PODS, SLICES, ENDPOINTS = "services", "pods", "endpointslices", "endpoints"
 EVENTS, NODES, POLICIES, DAEMONSETS = "events", "nodes", "networkpolicies", "daemonsets"
@@ -69,7 +69,7 @@ def register(registry: CheckRegistry) -> None:
             ("service.network-policy",),
             network_policy,
             needs=(SERVICES, PODS, POLICIES),
-            uses=(CLUSTER, NODES),
+            uses=(CLUSTER, NODES, *POLICY_KINDS),
         )
     )
     registry.add(
