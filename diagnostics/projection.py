@@ -20,6 +20,7 @@ from functools import lru_cache
 from sys import intern
 from typing import Any
 
+from diagnostics.policy_projection import PROJECTORS as POLICY_PROJECTORS
 from diagnostics.redact import MASK, is_secret_key, redact_mapping, redact_text
 from diagnostics.snapshot import (
     ConfigMap,
@@ -233,6 +234,7 @@ def node(raw: Raw) -> Node:
         internal_ip=ip,
         unschedulable=bool(spec.get("unschedulable")),
         created=parse_time(meta.get("creationTimestamp")),
+        provider_id=str(spec.get("providerID") or ""),
     )
 
 
@@ -489,6 +491,7 @@ PROJECTORS: dict[str, Callable[[Raw], Any]] = {
     "clusterroles": role,
     "clusterrolebindings": rolebinding,
 }
+PROJECTORS.update(POLICY_PROJECTORS)  # Cilium and Calico policy kinds
 
 
 # ---------------------------------------------------------------- what the projectors read

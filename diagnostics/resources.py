@@ -15,6 +15,19 @@ class ApiResource:
     kind: str
     namespaced: bool
     namespace: str | None = None  # read only in this namespace (None: all namespaces)
+    plural: str = ""  # the API's plural when `name` must differ (two kinds share a plural)
+    attr: str = ""  # the Snapshot field, when `name` is not an identifier
+    engine: str = ""  # a policy engine's kind: absent unless the cluster runs that engine
+
+    @property
+    def resource(self) -> str:
+        """The plural in API paths and RBAC rules."""
+        return self.plural or self.name
+
+    @property
+    def field(self) -> str:
+        """The Snapshot attribute that holds the projected records."""
+        return self.attr or self.name
 
     @property
     def api_version(self) -> str:
@@ -24,8 +37,8 @@ class ApiResource:
     def list_path(self) -> str:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         if self.namespace:
-            return f"{base}/namespaces/{self.namespace}/{self.name}"
-        return f"{base}/{self.name}"
+            return f"{base}/namespaces/{self.namespace}/{self.resource}"
+        return f"{base}/{self.resource}"
 
 
 _TABLE = (
@@ -48,9 +61,41 @@ _TABLE = (
     ApiResource(
         "clusterrolebindings", "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", False
     ),
+    # Policy kinds of the engines AKS offers besides NetworkPolicy: Cilium (Azure CNI powered
+    # by Cilium) and Calico. A cluster without the engine does not serve them.
+    ApiResource(
+        "ciliumnetworkpolicies", "cilium.io", "v2", "CiliumNetworkPolicy", True, engine="cilium"
+    ),
+    ApiResource(
+        "ciliumclusterwidenetworkpolicies",
+        "cilium.io",
+        "v2",
+        "CiliumClusterwideNetworkPolicy",
+        False,
+        engine="cilium",
+    ),
+    ApiResource(
+        "networkpolicies.crd.projectcalico.org",
+        "crd.projectcalico.org",
+        "v1",
+        "NetworkPolicy",
+        True,
+        plural="networkpolicies",
+        attr="calico_networkpolicies",
+        engine="calico",
+    ),
+    ApiResource(
+        "globalnetworkpolicies",
+        "crd.projectcalico.org",
+        "v1",
+        "GlobalNetworkPolicy",
+        False,
+        engine="calico",
+    ),
 )
 
 K8S_RESOURCES: dict[str, ApiResource] = {r.name: r for r in _TABLE}
+POLICY_KINDS = tuple(r.name for r in _TABLE if r.engine)  # read when present, else empty
 
 # Sources that are not Kubernetes lists.
 CLUSTER = "cluster"  # the ManagedCluster from Azure Resource Manager (cluster.json)

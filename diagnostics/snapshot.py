@@ -125,6 +125,7 @@ class Node:
     internal_ip: str = ""
     unschedulable: bool = False
     created: float | None = None
+    provider_id: str = ""  # azure:///subscriptions/.../virtualMachineScaleSets/VMSS/virtualMachines/N
 
     @property
     def os(self) -> str:
@@ -222,6 +223,9 @@ class PolicyPeer:
     namespace_selector: LabelSelector | None = None
     ip_block: str | None = None
     ip_except: tuple[str, ...] = ()
+    # Cilium: entities (kube-apiserver, world, cluster, all...) and FQDN names or patterns
+    entities: tuple[str, ...] = ()
+    fqdns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +242,22 @@ class NetworkPolicy:
     policy_types: tuple[str, ...]
     ingress: tuple[PolicyRule, ...]
     egress: tuple[PolicyRule, ...]
+    # NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy (namespace ""), or a
+    # Calico kind (read, not evaluated)
+    kind: str = "NetworkPolicy"
+    ingress_deny: tuple[PolicyRule, ...] = ()  # Cilium ingressDeny / egressDeny: win over allows
+    egress_deny: tuple[PolicyRule, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def label(self) -> str:
+        """`CiliumNetworkPolicy ns/name`; plain `name` for a NetworkPolicy."""
+        if self.kind == "NetworkPolicy":
+            return self.name
+        return f"{self.kind} {self.key if self.namespace else self.name}"
 
 
 @dataclass(slots=True)
@@ -350,6 +366,9 @@ class AgentPool:
     power_state: str
     provisioning_state: str
     pod_ip_allocation_mode: str = ""  # DynamicIndividual / StaticBlock, dynamic pod subnet
+    provisioning_error: str = ""  # status.provisioningError: "code: message"
+    node_public_ip: bool = False  # enableNodePublicIP: nodes leave from their own public IPs
+    node_public_ip_prefix_id: str = ""
 
     @property
     def max_nodes(self) -> int:
@@ -400,6 +419,19 @@ class ClusterInfo:
     aad: bool
     local_accounts_disabled: bool
     node_resource_group: str
+    provisioning_error: str = ""  # status.provisioningError: "code: message (details)"
+    support_plan: str = ""  # KubernetesOfficial or AKSLongTermSupport
+    last_modified: float | None = None  # systemData.lastModifiedAt: when the last operation began
+    lb_outbound_prefix_ids: tuple[str, ...] = ()  # loadBalancerProfile.outboundIPPrefixes
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesVersion:
+    """One minor version AKS offers in the cluster's region (`az aks get-versions`)."""
+
+    minor: str  # "1.32"
+    support_plans: tuple[str, ...] = ()  # KubernetesOfficial, AKSLongTermSupport
+    preview: bool = False
 
 
 # ---------------------------------------------------------------- live-only results
@@ -443,6 +475,10 @@ class Snapshot:
     events: list[Event] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     networkpolicies: list[NetworkPolicy] = field(default_factory=list)
+    ciliumnetworkpolicies: list[NetworkPolicy] = field(default_factory=list)
+    ciliumclusterwidenetworkpolicies: list[NetworkPolicy] = field(default_factory=list)
+    calico_networkpolicies: list[NetworkPolicy] = field(default_factory=list)
+    globalnetworkpolicies: list[NetworkPolicy] = field(default_factory=list)
     daemonsets: list[DaemonSet] = field(default_factory=list)
     nodenetworkconfigs: list[NodeNetworkConfig] = field(default_factory=list)
     namespaces: list[Namespace] = field(default_factory=list)
@@ -454,6 +490,8 @@ class Snapshot:
     public_ips: dict[str, str] = field(default_factory=dict)  # lowercased resource id -> IP
     probe: ProbeResult | None = None
     access_reviews: list[AccessReview] = field(default_factory=list)
+    # `az aks get-versions --location LOC -o json` (versions.json), None when not read
+    kubernetes_versions: list[KubernetesVersion] | None = None
     captured_at: float | None = None  # from snapshot.json, or when a live read finished
     read: list[str] = field(default_factory=list)  # sources that were read
     missing: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read
@@ -586,6 +624,23 @@ class Snapshot:
         for p in self.networkpolicies:
             out[p.namespace].append(p)
         return dict(out)
+
+    def note_unevaluated(self) -> None:
+        """Name Calico policies in `missing` (they were read, not evaluated): checks run, and
+        the report says their verdict leaves those policies out."""
+        for source, items in (
+            ("networkpolicies.crd.projectcalico.org", self.calico_networkpolicies),
+            ("globalnetworkpolicies", self.globalnetworkpolicies),
+        ):
+            if items:
+                names = ", ".join(p.key if p.namespace else p.name for p in items[:5])
+                self.missing[source] = (
+                    f"{len(items)} Calico {items[0].kind}(s) present ({names}"
+                    + (" ..." if len(items) > 5 else "")
+                    + "): aksdiag does not evaluate Calico policy order and actions, so the "
+                    "network-policy verdicts leave them out; check them with `kubectl get "
+                    f"{source} -A -o yaml`"
+                )
 
     def events_for(self, kind: str, namespace: str, name: str) -> list[Event]:
         return self.events_by_object.get((kind, namespace if kind != "Node" else "", name), [])

@@ -145,7 +145,7 @@ def node(name: str = "aks-nodepool1-12345678-vmss000000", pool: str = "nodepool1
                     "reason": "KubeletReady" if ready else "KubeletNotReady",
                 }
             ],
-            "nodeInfo": {"kubeletVersion": "v1.32.5", "osImage": "Ubuntu 22.04.5 LTS"},
+            "nodeInfo": {"kubeletVersion": "v1.35.2", "osImage": "Ubuntu 22.04.5 LTS"},
         },
     }
 
@@ -294,8 +294,8 @@ def az_cluster(name: str = "prod", rg: str = "rg-prod", **overrides: Any) -> dic
         "type": "Microsoft.ContainerService/ManagedClusters",
         "provisioningState": "Succeeded",
         "powerState": {"code": "Running"},
-        "kubernetesVersion": "1.32.5",
-        "currentKubernetesVersion": "1.32.5",
+        "kubernetesVersion": "1.35.2",
+        "currentKubernetesVersion": "1.35.2",
         "dnsPrefix": f"{name}-dns",
         "fqdn": f"{name}-dns-abc123.hcp.westeurope.azmk8s.io",
         "azurePortalFqdn": f"{name}-dns-abc123.portal.hcp.westeurope.azmk8s.io",
@@ -486,3 +486,22 @@ def event_v1(reason: str, message: str, kind: str = "Pod", name: str = "web-0",
             "lastObservedTime": (last or first).replace("Z", ".000000Z"),
         }
     return body
+
+
+def cilium_policy(name: str, namespace: str | None = "default",
+                  endpoint_selector: dict[str, Any] | None = None, **rules: Any) -> dict[str, Any]:  # fmt: skip
+    """A CiliumNetworkPolicy (namespace None: a CiliumClusterwideNetworkPolicy); `rules` are
+    spec keys in Cilium's shape: ingress, egress, ingressDeny, egressDeny, enableDefaultDeny."""
+    kind = "CiliumNetworkPolicy" if namespace else "CiliumClusterwideNetworkPolicy"
+    spec = {"endpointSelector": endpoint_selector or {}, **rules}
+    return {"apiVersion": "cilium.io/v2", "kind": kind, "metadata": meta(name, namespace),
+            "spec": spec}  # fmt: skip
+
+
+def calico_policy(name: str, namespace: str | None = "default") -> dict[str, Any]:
+    """A Calico NetworkPolicy (namespace None: a GlobalNetworkPolicy), crd.projectcalico.org."""
+    kind = "NetworkPolicy" if namespace else "GlobalNetworkPolicy"
+    return {"apiVersion": "crd.projectcalico.org/v1", "kind": kind,
+            "metadata": meta(name, namespace),
+            "spec": {"selector": "app == 'web'", "types": ["Egress"], "order": 100,
+                     "egress": [{"action": "Deny"}]}}  # fmt: skip

@@ -54,7 +54,7 @@ def test_rest_body_spelling_is_read_too(tmp_path):
         "type": "Microsoft.ContainerService/ManagedClusters",
         "properties": {
             "provisioningState": "Succeeded", "powerState": {"code": "Running"},
-            "kubernetesVersion": "1.32.5", "fqdn": az["fqdn"],
+            "kubernetesVersion": "1.35.2", "fqdn": az["fqdn"],
             "apiServerAccessProfile": {"authorizedIPRanges": ["203.0.113.0/24"]},
             "networkProfile": {"networkPlugin": "azure", "dnsServiceIP": "10.0.0.10",
                                "loadBalancerProfile": {"effectiveOutboundIPs": [{"id": "/x/pip"}]}},
@@ -80,7 +80,7 @@ def test_power_state_null_is_not_stopped(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "state,severity", [("Failed", Severity.CRITICAL), ("Upgrading", Severity.WARNING)]
+    "state,severity", [("Failed", Severity.CRITICAL), ("Upgrading", Severity.INFO)]
 )
 def test_provisioning_state(tmp_path, state, severity):
     report = _run(tmp_path, az_cluster(provisioningState=state))
@@ -146,6 +146,9 @@ def test_added_ranges_are_one_host_cidrs_for_both_ip_versions():
     assert replacement_list(["203.0.113.0/24"], ["198.51.100.7", "2001:db8::7"]) == (
         "203.0.113.0/24,198.51.100.7/32,2001:db8::7/128"
     )
+    # 0.0.0.0/32 is refused by az next to other ranges; host bits are refused too
+    assert replacement_list(["0.0.0.0/32"], ["20.1.2.3/24"]) == "20.1.2.0/24"
+    assert replacement_list(["20.1.2.0/24"], ["20.1.2.0/24"]) == "20.1.2.0/24"
     ranges, bad = parse_ranges(["203.0.113.0/24", "not-a-cidr"])
     assert bad == ["not-a-cidr"]
     assert covering("203.0.113.9", ranges) == "203.0.113.0/24"

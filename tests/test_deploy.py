@@ -265,7 +265,7 @@ def expected_rules(table: tuple[ApiResource, ...]) -> Rules:
     out: Rules = {("ClusterRole", None): {SAR}}
     for r in table:
         key = ("Role", r.namespace) if r.namespace else ("ClusterRole", None)
-        out.setdefault(key, set()).update((r.group, r.name, v) for v in READ_VERBS)
+        out.setdefault(key, set()).update((r.group, r.resource, v) for v in READ_VERBS)
     return out
 
 

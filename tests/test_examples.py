@@ -126,7 +126,9 @@ def test_healthy_example_holds_every_snapshot_file():
     root = EXAMPLES / "healthy"
     for name in ("cluster.json", "publicips.json", "snapshot.json"):
         assert (root / name).is_file(), name
-    for name in K8S_RESOURCES:
+    for name, api in K8S_RESOURCES.items():
+        if api.engine:  # Cilium / Calico kinds: a cluster on Azure NPM serves none
+            continue
         doc = json.loads((root / "k8s" / f"{name}.json").read_text())
         assert doc["kind"] == "List" and doc["items"], name
     snap = read_snapshot(root)

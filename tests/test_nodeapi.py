@@ -585,7 +585,9 @@ def test_firewall_is_context_when_nothing_fails(tmp_path):
         f"az vmss run-command invoke --resource-group {NODE_RG} "
         "--name aks-nodepool1-12345678-vmss --instance-id 0 --command-id RunShellScript"
     )
-    script = shlex.split(test)[-1]
+    argv = shlex.split(test)
+    script = argv[argv.index("--scripts") + 1]
+    assert argv[-4:] == ["--query", "value[0].message", "-o", "tsv"]  # the output, not JSON
     assert script.startswith("for h in prod-dns-abc123.hcp.westeurope.azmk8s.io mcr.microsoft.com")
     assert "nc -vz -w 5 $h 443" in script
 

@@ -243,15 +243,22 @@ def test_named_target_port_that_no_container_declares(tmp_path):
     report = diagnose(tmp_path, **snap)
     (f,) = found(report, "service.target-port-mismatch")
     assert f.severity is Severity.WARNING
-    assert "port 80 (http) -> targetPort web/TCP: no selected container declares it" in f.evidence
+    assert (
+        "port 80 (http) -> targetPort web/TCP: no selected container declares a port by that "
+        "name, so the endpoints get no port for it" in f.evidence
+    )
     assert "2 pod(s) declare: app:http/8080/TCP" in f.evidence
-    patch = next(c for c in commands(f) if c.startswith("kubectl patch service -n shop web"))
-    assert '"path":"/spec/ports/0/targetPort","value":8080' in shlex.split(patch)[-1]
+    # containerPort is informational: no patch of targetPort is suggested
+    assert not any(c.startswith("kubectl patch service") for c in commands(f))
 
 
-def test_numeric_target_port_not_declared(tmp_path):
+def test_numeric_target_port_not_declared_is_a_lead_not_a_warning(tmp_path):
     report = diagnose(tmp_path, **healthy(services=[web_svc(ports=[("http", 80, 80)])]))
     assert codes(report) == ["service.target-port-mismatch"]
+    (f,) = report.findings
+    assert f.severity is Severity.INFO
+    assert "a lead, not proof" in f.title
+    assert not any(c.startswith("kubectl patch service") for c in commands(f))
 
 
 def test_numeric_target_port_on_containers_without_ports_is_not_provable(tmp_path):

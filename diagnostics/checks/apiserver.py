@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diagnostics.checks.authorized import covering, parse_ranges, replacement_list
+from diagnostics.checks.authorized import (
+    ONLY_OUTBOUND,
+    covering,
+    max_ranges,
+    not_public,
+    parse_ranges,
+    replacement_list,
+)
 from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
+from diagnostics.checks.cluster_state import cluster_state
 from diagnostics.diagnosis import Link
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.resources import CLUSTER, PROBE
 from diagnostics.snapshot import ClusterInfo
 
 SCENARIO = "apiserver"
-MAX_AUTHORIZED_RANGES = 200
-IN_PROGRESS = {"creating", "updating", "upgrading", "scaling", "starting", "stopping",
-               "deleting", "migrating", "reconciling"}  # fmt: skip
-OLDEST_SUPPORTED_MINOR = 31  # AKS supports roughly the newest three minors; older is hygiene
 
 
 def _cluster(ctx: CheckContext) -> ClusterInfo:
@@ -27,152 +31,24 @@ def _cluster(ctx: CheckContext) -> ClusterInfo:
     return ctx.snapshot.cluster
 
 
-def cluster_state(ctx: CheckContext) -> Iterator[Finding]:
-    c = _cluster(ctx)
-    if (c.power_state or "").lower() == "stopped":
-        yield Finding(
-            code="cluster.stopped",
-            severity=Severity.CRITICAL,
-            title=f"Cluster {c.name} is stopped: its API server is down by design",
-            subject=c.id or c.name,
-            evidence=(f"powerState.code = Stopped (provisioningState = {c.provisioning_state})",),
-            cause="A stopped AKS cluster has no control plane and no nodes; every call to the "
-            "API server times out until the cluster is started again.",
-            remediation=(
-                Step("Start the cluster (takes a few minutes).", ctx.az_aks("start")),
-                Step(
-                    "Confirm it runs again.", ctx.az_aks("show", "--query powerState.code -o tsv")
-                ),
-            ),
-            docs=DOCS["start-stop"],
-        )
-    state = (c.provisioning_state or "").lower()
-    if state == "failed":
-        yield Finding(
-            code="cluster.provisioning-failed",
-            severity=Severity.CRITICAL,
-            title=f"Cluster {c.name} is in provisioningState Failed",
-            subject=c.id or c.name,
-            evidence=(f"provisioningState = {c.provisioning_state}",),
-            cause="The last operation on the cluster failed; the control plane or the nodes may "
-            "be partly configured, and the API server may not answer.",
-            remediation=(
-                Step(
-                    "Find the failed operation and its error in the activity log.",
-                    f"az monitor activity-log list --resource-id {q(c.id)} --status Failed "
-                    "--offset 7d -o table"
-                    if c.id
-                    else None,
-                ),
-                Step(
-                    "After fixing the cause, reconcile the cluster with an empty update.",
-                    ctx.az_aks("update"),
-                ),
-            ),
-            docs=DOCS["apiserver"],
-        )
-    elif state in IN_PROGRESS or state == "canceled":
-        yield Finding(
-            code="cluster.provisioning-failed",
-            severity=Severity.WARNING,
-            title=f"Cluster {c.name} is in provisioningState {c.provisioning_state}",
-            subject=c.id or c.name,
-            evidence=(f"provisioningState = {c.provisioning_state}",),
-            cause="An operation is running (or was cancelled); the API server may be briefly "
-            "unavailable. If the state does not change for an hour the operation is stuck.",
-            remediation=(
-                Step("Watch the state.", ctx.az_aks("show", "--query provisioningState -o tsv")),
-                Step("If it is stuck, reconcile with an empty update.", ctx.az_aks("update")),
-            ),
-            docs=DOCS["apiserver"],
-        )
-    for pool in c.agent_pools:
-        if pool.provisioning_state.lower() == "failed":
-            yield Finding(
-                code="cluster.provisioning-failed",
-                severity=Severity.CRITICAL,
-                title=f"Node pool {pool.name} is in provisioningState Failed",
-                subject=f"{c.id or c.name}/agentPools/{pool.name}",
-                evidence=(f"agentPoolProfiles[{pool.name}].provisioningState = Failed",),
-                cause="The last operation on this node pool failed; its nodes may not have "
-                "joined the cluster.",
-                remediation=(
-                    Step(
-                        "Inspect the node pool.",
-                        f"az aks nodepool show --resource-group {ctx.rg} --cluster-name "
-                        f"{ctx.name} --name {q(pool.name)} --query provisioningState",
-                    ),
-                    Step(
-                        "Reconcile the node pool after fixing the cause.",
-                        f"az aks nodepool update --resource-group {ctx.rg} --cluster-name "
-                        f"{ctx.name} --name {q(pool.name)}",
-                    ),
-                ),
-                docs=DOCS["apiserver"],
-            )
-    minor = _minor(c.kubernetes_version)
-    if minor is not None and minor < OLDEST_SUPPORTED_MINOR:
-        yield Finding(
-            code="cluster.version-outdated",
-            severity=Severity.INFO,
-            title=f"Kubernetes {c.kubernetes_version} is older than AKS supports",
-            subject=c.id or c.name,
-            evidence=(f"kubernetesVersion = {c.kubernetes_version}",),
-            cause="Out-of-support versions get no fixes, and their networking components "
-            "(CNI, kube-proxy, konnectivity) miss known repairs.",
-            remediation=(
-                Step(
-                    "List the versions you can upgrade to.", ctx.az_aks("get-upgrades", "-o table")
-                ),
-            ),
-            docs="https://learn.microsoft.com/en-us/azure/aks/supported-kubernetes-versions",
-        )
-
-
-def _minor(version: str) -> int | None:
-    parts = version.split(".")
-    try:
-        return int(parts[1]) if len(parts) >= 2 and parts[0] == "1" else None
-    except ValueError:
-        return None
-
-
 def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
     c = _cluster(ctx)
     if c.private_cluster:
         return  # authorized ranges do not apply to a private endpoint
     if not c.authorized_ip_ranges:
-        yield Finding(
-            code="apiserver.authorized-ip.disabled",
-            severity=Severity.INFO,
-            title="The public API server accepts connections from any IP address",
-            subject=c.id or c.name,
-            evidence=("apiServerAccessProfile.authorizedIpRanges is empty",),
-            cause="Hygiene, not an outage: authorized IP ranges (or a private cluster) limit "
-            "who can even try to authenticate.",
-            remediation=(
-                Step(
-                    "Restrict the API server to your networks (the list replaces any previous one).",
-                    ctx.az_aks(
-                        "update",
-                        "--api-server-authorized-ip-ranges "
-                        + (
-                            q(",".join(ctx.operator_networks))
-                            if ctx.operator_networks
-                            else "CIDR1,CIDR2"
-                        ),
-                    ),
-                ),
-            ),
-            docs=DOCS["authorized-ip"],
-        )
+        yield _ranges_disabled(ctx, c)
         return
     ranges, bad = parse_ranges(c.authorized_ip_ranges)
-    only_outbound = [str(r) for r in ranges] == ["0.0.0.0/32"]
+    only_outbound = [str(r) for r in ranges] == [ONLY_OUTBOUND]
     listed = ", ".join(c.authorized_ip_ranges)
     clients = list(ctx.args.from_ips) or list(ctx.operator_networks)
     source = "--from" if ctx.args.from_ips else "the cluster's operator networks"
-    excluded = [ip for ip in clients if covering(ip, ranges) is None]
+    unseen = [(ip, why) for ip in clients if (why := not_public(ip))]
+    for ip, why in unseen:
+        yield _client_not_public(ctx, c, ip, why, source)
+    public = [ip for ip in clients if not not_public(ip)]
+    excluded = [ip for ip in public if covering(ip, ranges) is None]
+    limit = max_ranges(c.vnet_integration)
     for ip in excluded:
         new_list = replacement_list(c.authorized_ip_ranges, [ip])
         evidence = [
@@ -181,7 +57,8 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
         ]
         if only_outbound:
             evidence.append(
-                "0.0.0.0/32 alone means: only the cluster's own outbound IP may connect"
+                "0.0.0.0/32 alone means: only the cluster's own outbound IP may connect; az "
+                "refuses it next to other ranges, so the new list replaces it"
             )
         if bad:
             evidence.append(f"ranges that are not valid CIDRs: {', '.join(bad)}")
@@ -196,11 +73,12 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
                 ctx.az_aks("update", f"--api-server-authorized-ip-ranges {q(new_list)}"),
             ),
         ]
-        if len(c.authorized_ip_ranges) + 1 > MAX_AUTHORIZED_RANGES:
+        if len(new_list.split(",")) > limit:
             steps.append(
                 Step(
-                    f"AKS allows at most {MAX_AUTHORIZED_RANGES} ranges: merge ranges into wider "
-                    "CIDRs first."
+                    f"AKS allows at most {limit:,} ranges"
+                    + ("" if c.vnet_integration else " (2,000 with API Server VNet Integration)")
+                    + ": merge ranges into wider CIDRs first."
                 )
             )
         yield Finding(
@@ -210,11 +88,11 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
             subject=f"{c.id or c.name}#client={ip}",
             evidence=tuple(evidence),
             cause="With authorized IP ranges on, the API server drops connections from any other "
-            "address: kubectl sees `dial tcp <API-server-IP>:443: i/o timeout`.",
+            "address: kubectl sees `dial tcp API_SERVER_IP:443: i/o timeout`.",
             remediation=tuple(steps),
             docs=DOCS["authorized-ip"],
         )
-    covered = [(ip, covering(ip, ranges)) for ip in clients if ip not in excluded]
+    covered = [(ip, covering(ip, ranges)) for ip in public if ip not in excluded]
     evidence = [f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}"]
     evidence += [f"client {ip} is covered by {r}" for ip, r in covered]
     if not clients:
@@ -226,7 +104,7 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
             code="apiserver.authorized-ip.enabled",
             severity=Severity.INFO,
             title="Authorized IP ranges are on"
-            + (" and cover every client checked" if clients else ""),
+            + (" and cover every client checked" if public else ""),
             subject=c.id or c.name,
             evidence=tuple(evidence),
             cause="Only these ranges can reach the public API server endpoint.",
@@ -238,6 +116,59 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
             ),
             docs=DOCS["authorized-ip"],
         )
+
+
+def _ranges_disabled(ctx: CheckContext, c: ClusterInfo) -> Finding:
+    public = [n for n in ctx.operator_networks if not not_public(n)]
+    return Finding(
+        code="apiserver.authorized-ip.disabled",
+        severity=Severity.INFO,
+        title="The public API server accepts connections from any IP address",
+        subject=c.id or c.name,
+        evidence=("apiServerAccessProfile.authorizedIpRanges is empty",),
+        cause="Hygiene, not an outage: authorized IP ranges (or a private cluster) limit "
+        "who can even try to authenticate.",
+        remediation=(
+            Step(
+                "Restrict the API server to your networks' public IPv4 ranges (the list "
+                "replaces any previous one).",
+                ctx.az_aks(
+                    "update",
+                    "--api-server-authorized-ip-ranges "
+                    + (q(replacement_list((), public)) if public else "CIDR1,CIDR2"),
+                ),
+            ),
+        ),
+        docs=DOCS["authorized-ip"],
+    )
+
+
+def _client_not_public(
+    ctx: CheckContext, c: ClusterInfo, ip: str, why: str, source: str
+) -> Finding:
+    """A client address the public API server can never see: an answer, not an outage."""
+    return Finding(
+        code="apiserver.authorized-ip.client-not-public",
+        severity=Severity.INFO,
+        title=f"{ip} cannot be checked against authorized IP ranges: {why.split(':')[0]}",
+        subject=f"{c.id or c.name}#client={ip}",
+        evidence=(
+            f"client {ip} (from {source}): {why}",
+            f"authorized IP ranges ({len(c.authorized_ip_ranges)}): "
+            + ", ".join(c.authorized_ip_ranges),
+        ),
+        cause="The public API server only ever sees public IPv4 source addresses, and az "
+        "refuses private, reserved and IPv6 ranges. Check the public address the client leaves "
+        "from instead.",
+        remediation=(
+            Step(
+                "On the client, find the public address it leaves from, then run this scenario "
+                "again with `--from` that address.",
+                "curl -s https://ifconfig.me",
+            ),
+        ),
+        docs=DOCS["authorized-ip"],
+    )
 
 
 def _probe_failed(ctx: CheckContext) -> bool:
@@ -418,7 +349,7 @@ def register(registry: CheckRegistry) -> None:
                        cluster_state, needs=(CLUSTER,)))  # fmt: skip
     registry.add(Check("apiserver.authorized_ranges", SCENARIO,
                        ("apiserver.authorized-ip.client-excluded", "apiserver.authorized-ip.enabled",
-                        "apiserver.authorized-ip.disabled"),
+                        "apiserver.authorized-ip.disabled", "apiserver.authorized-ip.client-not-public"),
                        authorized_ranges, needs=(CLUSTER,)))  # fmt: skip
     registry.add(Check("apiserver.private_cluster", SCENARIO, ("apiserver.private-cluster",),
                        private_cluster, needs=(CLUSTER,), uses=(PROBE,)))  # fmt: skip

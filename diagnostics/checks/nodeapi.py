@@ -155,8 +155,8 @@ def kubernetes_service(ctx: CheckContext) -> Iterator[Finding]:
             *logs,
             Step(
                 "If the API server does not restore them within minutes, reconcile the cluster "
-                "(an empty update); if that fails, open a support request with these findings.",
-                ctx.az_aks("update"),
+                "(an update with no change); if that fails, open a support request with these findings.",
+                ctx.az_aks("update", "--yes"),
             ),
         ),
         docs=DOCS["node-api"],
@@ -192,7 +192,7 @@ def tunnel(ctx: CheckContext) -> Iterator[Finding]:
                     "Check the deployment AKS manages for the tunnel.",
                     "kubectl get deployment konnectivity-agent --namespace kube-system -o wide",
                 ),
-                Step("Reconcile the cluster so AKS redeploys its add-ons.", ctx.az_aks("update")),
+                Step("Reconcile the cluster so AKS redeploys its add-ons.", ctx.az_aks("update", "--yes")),
             ),
             docs=DOCS["node-api"],
         )

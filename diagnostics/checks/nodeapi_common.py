@@ -6,10 +6,10 @@ the two remediation steps the article gets wrong on AKS (kube-apiserver logs, th
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from diagnostics.checks.base import CheckContext, q
+from diagnostics.checks.nodecmd import run_on_node
 from diagnostics.model import Step
 from diagnostics.snapshot import ClusterInfo, Node, Pod, Snapshot
 
@@ -17,7 +17,6 @@ SCENARIO = "node-api"
 KUBERNETES = "default/kubernetes"
 API_PORT = 443  # AKS publishes the API server on 443 in the kubernetes endpoints
 TUNNEL_APPS = ("konnectivity-agent", "tunnelfront", "aks-link")
-_VMSS_NODE = re.compile(r"^(?P<vmss>aks-[a-z0-9]+-[0-9]+-vmss)(?P<instance>[0-9a-z]{6})$")
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -131,20 +130,10 @@ def node_resource_group(ctx: CheckContext) -> str:
     return q(c.node_resource_group) if c and c.node_resource_group else "NODE_RESOURCE_GROUP"
 
 
-def node_command(ctx: CheckContext, node: str, script: str) -> str:
-    """A read-only command that runs `script` on a node through Azure (no tunnel, no pod)."""
-    m = _VMSS_NODE.match(node)
-    if m:
-        instance = int(m["instance"], 36)  # AKS computer names end in the base-36 instance id
-        return (
-            f"az vmss run-command invoke --resource-group {node_resource_group(ctx)} "
-            f"--name {q(m['vmss'])} --instance-id {instance} --command-id RunShellScript "
-            f"--scripts {q(script)}"
-        )
-    return (
-        f"az vm run-command invoke --resource-group {node_resource_group(ctx)} --name {q(node)} "
-        f"--command-id RunShellScript --scripts {q(script)}"
-    )
+def node_command(ctx: CheckContext, node: str, script: str, powershell: str | None = None) -> str | None:
+    """A read-only command that runs `script` on a node through Azure (no tunnel, no pod) and
+    prints its output; Windows nodes need `powershell` (None: no command)."""
+    return run_on_node(ctx, node, script, powershell)
 
 
 def api_host(ctx: CheckContext) -> str:

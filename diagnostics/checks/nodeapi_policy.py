@@ -6,6 +6,11 @@ policies' egress rules allows. The API server is not a pod: `podSelector` and
 addresses of the `kubernetes` endpoints on port 443, so only a rule with no `to`, or an
 `ipBlock` covering those addresses (and not excluded by `except`), on a port list that admits
 TCP 443, lets it through.
+
+Cilium policies count too: `toEntities: [kube-apiserver]` (or `all`) admits the API server,
+`world` may or may not (Cilium can label the API server's address as kube-apiserver only), a
+`toCIDR`/`toCIDRSet` admits it like an ipBlock, and an `egressDeny` rule that covers it wins
+over every allow.
 """
 
 from __future__ import annotations
@@ -16,7 +21,14 @@ from collections.abc import Iterator
 
 from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
 from diagnostics.checks.nodeapi_common import API_PORT, SCENARIO, api_endpoints
+from diagnostics.checks.policies import (
+    for_namespace,
+    namespaces_with_policies,
+    read_commands,
+    selects,
+)
 from diagnostics.model import Finding, Severity, Step
+from diagnostics.resources import POLICY_KINDS
 from diagnostics.snapshot import NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyRule
 
 MAX_NAMED = 5
@@ -28,7 +40,7 @@ def port_admits(ports: tuple[PolicyPort, ...], port: int, protocol: str = "TCP")
     if not ports:
         return True
     for p in ports:
-        if (p.protocol or "TCP").upper() != protocol:
+        if (p.protocol or "TCP").upper() not in (protocol, "ANY"):
             continue
         if p.port is None:
             return True
@@ -37,10 +49,15 @@ def port_admits(ports: tuple[PolicyPort, ...], port: int, protocol: str = "TCP")
     return False
 
 
-def peer_admits(peer: PolicyPeer, address: str) -> bool:
-    """Whether a peer covers an IP address outside the cluster's pods."""
+def peer_admits(peer: PolicyPeer, address: str) -> bool | None:
+    """Whether a peer covers the API server's address (outside the cluster's pods); None when
+    it may or may not (Cilium's `world`)."""
+    if peer.entities:
+        if {"all", "kube-apiserver"} & set(peer.entities):
+            return True
+        return None if "world" in peer.entities else False
     if peer.ip_block is None:
-        return False  # pod and namespace selectors only ever match pods
+        return False  # pod and namespace selectors only ever match pods; FQDNs match by name
     try:
         addr = ipaddress.ip_address(address)
         block = ipaddress.ip_network(peer.ip_block, strict=False)
@@ -64,26 +81,41 @@ def rule_admits(rule: PolicyRule, address: str | None, port: int = API_PORT) -> 
     if not rule.peers:
         return True
     if address is None:
-        return None if any(p.ip_block for p in rule.peers) else False
-    return any(peer_admits(p, address) for p in rule.peers)
+        if any(p.entities and {"all", "kube-apiserver"} & set(p.entities) for p in rule.peers):
+            return True
+        return None if any(p.ip_block or "world" in p.entities for p in rule.peers) else False
+    verdicts = [peer_admits(p, address) for p in rule.peers]
+    return True if True in verdicts else (None if None in verdicts else False)
+
+
+def _verdict(rules: list[PolicyRule], address: str | None) -> bool | None:
+    verdicts = [rule_admits(r, address) for r in rules]
+    return True if True in verdicts else (None if None in verdicts else False)
 
 
 def blocked_addresses(
     policies: list[NetworkPolicy], addresses: tuple[str, ...]
 ) -> list[str] | None:
-    """The API server addresses no egress rule of `policies` admits; None if undecidable."""
-    if not addresses:
-        verdicts = [rule_admits(r, None) for p in policies for r in p.egress]
-        if any(v is True for v in verdicts):
-            return []
-        return None if any(v is None for v in verdicts) else ["<API server>"]
-    return [a for a in addresses if not any(rule_admits(r, a) for p in policies for r in p.egress)]
+    """The API server addresses `policies` do not let through (no allow rule admits them, or a
+    deny rule covers them); None if undecidable."""
+    allows = [r for p in policies for r in p.egress]
+    denies = [r for p in policies for r in p.egress_deny]
+    out: list[str] = []
+    for address in addresses or (None,):
+        denied, allowed = _verdict(denies, address), _verdict(allows, address)
+        if denied is True or allowed is False:
+            out.append(address or "<API server>")
+        elif denied is None or allowed is None:
+            return None
+    return out
 
 
 def describe_rule(rule: PolicyRule) -> str:
     peers = []
     for p in rule.peers:
-        if p.ip_block:
+        if p.entities or p.fqdns:
+            peers += [f"entity {e}" for e in p.entities] + [f"FQDN {f}" for f in p.fqdns]
+        elif p.ip_block:
             peers.append(
                 f"ipBlock {p.ip_block}"
                 + (f" except {', '.join(p.ip_except)}" if p.ip_except else "")
@@ -112,7 +144,10 @@ def _policy_line(policy: NetworkPolicy) -> str:
     rules = (
         "; ".join(describe_rule(r) for r in policy.egress) or "no egress rule: denies all egress"
     )
-    return f"policy {policy.name} (podSelector {{{policy.pod_selector}}}): {rules}"
+    if policy.egress_deny:
+        rules += "; denies " + "; ".join(describe_rule(r) for r in policy.egress_deny)
+    selector = "podSelector" if policy.kind == "NetworkPolicy" else "endpointSelector"
+    return f"policy {policy.label} ({selector} {{{policy.pod_selector}}}): {rules}"
 
 
 def _names(pods: list[Pod]) -> str:
@@ -146,12 +181,42 @@ def _allow_yaml(namespace: str, addresses: list[str]) -> str:
     )
 
 
+def _egress_rules(policy: NetworkPolicy) -> bool:
+    """Whether a policy's egress rules take part (a NetworkPolicy's only with Egress in its
+    policyTypes; a Cilium policy's always, even when enableDefaultDeny leaves egress open)."""
+    if policy.kind == "NetworkPolicy":
+        return "Egress" in policy.policy_types
+    return bool(policy.egress or policy.egress_deny)
+
+
+def _cilium_allow_yaml(namespace: str) -> str:
+    return (
+        "kubectl apply -f - <<'EOF'\n"
+        "apiVersion: cilium.io/v2\n"
+        "kind: CiliumNetworkPolicy\n"
+        "metadata:\n"
+        "  name: allow-egress-to-apiserver\n"
+        f"  namespace: {namespace}\n"
+        "spec:\n"
+        "  endpointSelector: {}\n"
+        "  egress:\n"
+        "    - toEntities:\n"
+        "        - kube-apiserver\n"
+        "      toPorts:\n"
+        "        - ports:\n"
+        f'            - port: "{API_PORT}"\n'
+        "              protocol: TCP\n"
+        "EOF"
+    )
+
+
 def policy_egress(ctx: CheckContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     eps = api_endpoints(snap)
     addresses = eps.ready if eps else ()
-    for namespace in sorted(snap.policies_by_namespace):
-        egress = [p for p in snap.policies_by_namespace[namespace] if "Egress" in p.policy_types]
+    for namespace in namespaces_with_policies(snap):
+        pols = for_namespace(snap, namespace)
+        egress = [p for p in pols if "Egress" in p.policy_types]
         if not egress:
             continue
         live = [
@@ -159,17 +224,14 @@ def policy_egress(ctx: CheckContext) -> Iterator[Finding]:
             for p in snap.pods_by_namespace.get(namespace, [])
             if not p.host_network and not p.terminated
         ]
-        selecting: dict[str, list[NetworkPolicy]] = defaultdict(list)
-        for policy in egress:
-            for pod in snap.pods_selected(namespace, policy.pod_selector):
-                if not pod.host_network and not pod.terminated:
-                    selecting[pod.name].append(policy)
         groups: dict[tuple[str, ...], list[Pod]] = defaultdict(list)
-        by_name = {p.name: p for p in live}
-        for name, policies in selecting.items():
-            if name in by_name:
-                groups[tuple(sorted(p.name for p in policies))].append(by_name[name])
-        policies_by_name = {p.name: p for p in egress}
+        for pod in live:
+            if any(selects(policy, pod) for policy in egress):  # egress-isolated
+                applying = [
+                    policy for policy in pols if _egress_rules(policy) and selects(policy, pod)
+                ]
+                groups[tuple(sorted(p.label for p in applying))].append(pod)
+        policies_by_name = {p.label: p for p in pols}
         blocked_groups = []
         for key, pods in sorted(groups.items()):
             blocked = blocked_addresses([policies_by_name[n] for n in key], addresses)
@@ -239,12 +301,17 @@ def _finding(
                 "-o jsonpath='{.items[*].endpoints[*].addresses[*]}'",
             )
         )
-    steps.append(
-        Step(
-            "Review the policies.",
-            f"kubectl get networkpolicies --namespace {q(namespace)} -o yaml",
+    involved = [policies[n] for n in names]
+    if any(p.kind != "NetworkPolicy" for p in involved):
+        steps.append(
+            Step(
+                "With Cilium, a CiliumNetworkPolicy can allow the API server by its entity "
+                "instead of its address (an egressDeny rule that covers it still wins).",
+                _cilium_allow_yaml(namespace),
+            )
         )
-    )
+    for cmd in read_commands(involved, namespace):
+        steps.append(Step("Review the policies.", cmd))
     return Finding(
         code="nodeapi.network-policy-egress",
         severity=Severity.WARNING,
@@ -267,6 +334,6 @@ def register(registry: CheckRegistry) -> None:
             ("nodeapi.network-policy-egress",),
             policy_egress,
             needs=("networkpolicies", "pods"),
-            uses=("endpointslices", "endpoints"),
+            uses=("endpointslices", "endpoints", *POLICY_KINDS),
         )
     )

@@ -151,9 +151,16 @@ def terminated_pods_backlog(ctx: CheckContext) -> Iterator[Finding]:
                 f"the node also had {nf.occurrences} IP allocation failures "
                 f"(latest {when(nf.last)})"
             )
+        # Finished pods hold no address (holds_ip) and kubelet does not count them against
+        # maxPods: without allocation failures on the node the pile-up is hygiene, not an outage.
+        if nf is None:
+            evidence.append(
+                "no IP allocation failure on this node: finished pods hold no address and do "
+                "not count against maxPods, so this is clean-up, not the cause of an outage"
+            )
         yield Finding(
             code="podip.terminated-pods-backlog",
-            severity=Severity.WARNING,
+            severity=Severity.WARNING if nf is not None else Severity.INFO,
             title=f"{len(done)} finished pods pile up on {node}"
             + (f" (maxPods {max_pods})" if max_pods else ""),
             subject=f"node/{node}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from diagnostics.checks.base import DOCS, CheckContext, q
+from diagnostics.checks.nodecmd import add_pool_command, replace_node_steps
 from diagnostics.checks.podip_nodes import (
     MODE_TEXT,
     NodeFailures,
@@ -16,8 +17,6 @@ from diagnostics.checks.podip_nodes import (
     ipam_store_steps,
     listing,
     node_ips,
-    node_rg,
-    vmss_target,
     when,
 )
 from diagnostics.model import Finding, Severity, Step
@@ -191,22 +190,13 @@ def _leak_fix(ctx: CheckContext, ips: NodeIps) -> list[Step]:
                 "solution 1: a plugin bug that Microsoft fixes or works around)."
             ),
         ]
-    target, instance = vmss_target(node)
     steps = [
         Step(
             "Move the workloads off the node.",
             f"kubectl drain {q(node)} --ignore-daemonsets --delete-emptydir-data",
         ),
+        *replace_node_steps(ctx, node),
     ]
-    if instance is not None:
-        steps.append(
-            Step(
-                "Reimage the node: it comes back with an empty IPAM store.",
-                f"az vmss reimage --resource-group {node_rg(ctx)} --name {q(target)} "
-                f"--instance-ids {instance}",
-            )
-        )
-    steps.append(Step("Let pods back on it.", f"kubectl uncordon {q(node)}"))
     steps.append(
         Step(
             "If IPs leak again, open a support request with the comparison above (the article's "
@@ -325,9 +315,10 @@ def _capacity_steps(ctx: CheckContext, ips: NodeIps) -> list[Step]:
     steps.append(
         Step(
             "maxPods cannot change on an existing pool: for denser nodes add a pool with a "
-            "higher --max-pods and move workloads to it.",
-            f"az aks nodepool add {base} --name NEWPOOL --max-pods 60"
-            + (f" --node-vm-size {q(pool.vm_size)}" if pool and pool.vm_size else ""),
+            "higher --max-pods on the same subnets (name it as you like: lowercase letters and "
+            "digits) and move workloads to it. Each node then takes more addresses"
+            + (" of the pod CIDR." if ips.mode in ("overlay", "kubenet") else " from its subnet."),
+            add_pool_command(ctx, pool, "--max-pods 60"),
         )
     )
     if starved and pool is not None:

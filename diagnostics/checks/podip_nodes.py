@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from diagnostics.checks.base import CheckContext, q
+from diagnostics.checks.nodecmd import debug_pod_command, is_windows, run_on_node
 from diagnostics.model import Step
 from diagnostics.snapshot import AgentPool, Event, Node, NodeNetworkConfig, Pod, Snapshot
 
@@ -269,42 +270,11 @@ MODE_TEXT = {
 
 
 # ---------------------------------------------------------------- commands
-def vmss_target(name: str) -> tuple[str, str | None]:
-    """(`az vmss|vm` name arguments, instance id) for an AKS node name:
-    `aks-<pool>-<id>-vmss<instance in base 36>` -> the scale set and its instance id;
-    availability-set nodes `aks-<pool>-<id>-<n>` are VMs named like the node."""
-    m = _VMSS.match(name)
-    if m:
-        return m.group(1), str(int(m.group(3), 36))
-    return name, None
-
-
-def node_rg(ctx: CheckContext) -> str:
-    c = ctx.snapshot.cluster
-    return q(c.node_resource_group) if c and c.node_resource_group else "NODE_RESOURCE_GROUP"
-
-
-def run_on_node(ctx: CheckContext, node: str, script: str) -> str:
-    """A read-only command that runs `script` on the node through the VM agent."""
-    target, instance = vmss_target(node)
-    if instance is not None:
-        head = (
-            f"az vmss run-command invoke --resource-group {node_rg(ctx)} --name {q(target)} "
-            f"--instance-id {instance}"
-        )
-    else:
-        head = f"az vm run-command invoke --resource-group {node_rg(ctx)} --name {q(target)}"
-    return (
-        f"{head} --command-id RunShellScript --scripts {q(script)} "
-        "--query 'value[0].message' -o tsv"
-    )
-
-
 def debug_pod_step(node: str, script: str) -> Step:
     return Step(
         "Or open a debug pod on the node (this creates a privileged pod object that stays until "
         "you delete it), then run `chroot /host` and the same script inside it.",
-        f"kubectl debug node/{q(node)} -it --image=mcr.microsoft.com/cbl-mariner/busybox:2.0",
+        debug_pod_command(node),
     )
 
 
@@ -313,6 +283,11 @@ KUBENET_STORE = (
     '| head -n 1); ls "$d" | grep -v -e lock -e last_reserved_ip | wc -l'
 )
 AZURE_CNI_STORE = "grep -o '\"InUse\":true' /var/run/azure-vnet-ipam.json | wc -l"
+# Windows nodes keep the Azure CNI store under C:\k and run PowerShell, not a shell.
+AZURE_CNI_STORE_WINDOWS = (
+    "(Select-String -Path C:\\k\\azure-vnet-ipam.json -Pattern '\"InUse\":true' -AllMatches)"
+    ".Matches.Count"
+)
 
 
 def running_pod_ips(node: str) -> str:
@@ -372,10 +347,13 @@ def ipam_store_steps(ctx: CheckContext, ips: NodeIps) -> list[Step]:
         steps.append(
             Step(
                 f"Count the IPs the node's IPAM store holds ({where}); run-command is read-only.",
-                run_on_node(ctx, node, script),
+                run_on_node(
+                    ctx, node, script, AZURE_CNI_STORE_WINDOWS if ips.mode != "kubenet" else None
+                ),
             )
         )
-        steps.append(debug_pod_step(node, script))
+        if not is_windows(ctx, node):
+            steps.append(debug_pod_step(node, script))
     steps.append(
         Step(
             "Count the running pods' IPs on the node (non-hostNetwork) to compare.",

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
 from diagnostics.checks.base import DOCS, CheckContext, q
+from diagnostics.checks.nodecmd import add_pool_command
 from diagnostics.checks.podip_nodes import listing, node_ips
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.snapshot import AgentPool, ClusterInfo
@@ -72,6 +73,24 @@ def _subnet_cidr_from_nnc(ctx: CheckContext, subnet_id: str, pools: Sequence[Age
 
 
 # ---------------------------------------------------------------- kubenet and CNI Overlay
+def _node_cidr(ctx: CheckContext, node: str, spec_cidrs: Sequence[str]) -> str:
+    """A node's IPv4 pod CIDR: spec.podCIDR(s), else what its NodeNetworkConfig's overlay
+    network container records (where Azure CNI Overlay keeps the node's /24)."""
+    for cidr in spec_cidrs:
+        if ":" not in cidr:
+            return cidr
+    nnc = ctx.snapshot.nnc_by_node.get(node)
+    for nc in nnc.containers if nnc else ():
+        if nc.type.lower() == "overlay" and (nc.primary_ip or nc.subnet_cidr):
+            return nc.primary_ip or nc.subnet_cidr
+    return ""
+
+
+def _wider(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """The range twice the size that contains `net`."""
+    return str(net.supernet()) if net.prefixlen > 8 else str(net)
+
+
 def _pod_cidr_capacity(ctx: CheckContext, c: ClusterInfo) -> Iterator[Finding]:
     nets = []
     for text in c.pod_cidrs:
@@ -88,7 +107,27 @@ def _pod_cidr_capacity(ctx: CheckContext, c: ClusterInfo) -> Iterator[Finding]:
     need = max_nodes + surge
     snap = ctx.snapshot
     nodes = [n for n in snap.nodes if not n.virtual]
-    without = [n.name for n in nodes if not [x for x in n.pod_cidrs if ":" not in x]]
+    with_cidr = [n.name for n in nodes if _node_cidr(ctx, n.name, n.pod_cidrs)]
+    no_cidr_events = {
+        e.name for e in snap.events if e.kind == "Node" and e.reason == "CIDRNotAvailable"
+    }
+    # kubenet: spec.podCIDR is the node's /24. Overlay: AKS may record it in the node's
+    # NodeNetworkConfig instead; a node counts as lacking one only when neither shows it while
+    # other nodes do (or the controller said CIDRNotAvailable).
+    overlay = c.network_plugin.lower() != "kubenet"
+    if overlay:
+        with_cidr += [
+            n.name
+            for n in nodes
+            if n.name not in with_cidr
+            and (nnc := snap.nnc_by_node.get(n.name)) is not None
+            and nnc.containers
+        ]
+    without = [
+        n.name
+        for n in nodes
+        if n.name not in with_cidr and (not overlay or with_cidr or n.name in no_cidr_events)
+    ]
     if need <= blocks and not without:
         return
     cidrs = ", ".join(str(n) for n in nets)
@@ -99,7 +138,10 @@ def _pod_cidr_capacity(ctx: CheckContext, c: ClusterInfo) -> Iterator[Finding]:
         f"{need} /24s ({per_pool})",
     ]
     if snap.has("nodes"):
-        evidence.append(f"{len(nodes) - len(without)} nodes hold a /24 now")
+        evidence.append(
+            f"{len(with_cidr)} nodes hold a /24 now (node spec.podCIDR"
+            + (", or their NodeNetworkConfig)" if snap.has("nodenetworkconfigs") else ")")
+        )
     if without:
         evidence.append(f"nodes that got no pod CIDR (already full): {listing(without)}")
     steps = [
@@ -115,8 +157,12 @@ def _pod_cidr_capacity(ctx: CheckContext, c: ClusterInfo) -> Iterator[Finding]:
             "The lasting fix is a larger pod CIDR: kubenet cannot change it in place (migrate to "
             "Azure CNI Overlay or rebuild the cluster with a wider --pod-cidr)."
             if mode == "kubenet"
-            else "The lasting fix is a larger pod CIDR for the cluster (plan it with the overlay IP "
-            "planning guide)."
+            else "The lasting fix is a larger pod CIDR: Azure CNI Overlay can expand it in place "
+            "to a range that contains the current one (pod CIDR expansion; check its "
+            "availability for your cluster in the Overlay docs).",
+            None
+            if mode == "kubenet"
+            else ctx.az_aks("update", f"--pod-cidr {q(_wider(nets[0]))}"),
         ),
     ]
     yield Finding(
@@ -138,6 +184,31 @@ def _pod_cidr_capacity(ctx: CheckContext, c: ClusterInfo) -> Iterator[Finding]:
 
 
 # ---------------------------------------------------------------- Azure CNI subnets
+def _more_room_steps(ctx: CheckContext, like: AgentPool | None, which: str) -> list[Step]:
+    """How to get more addresses: a pool on a new subnet of the same VNet (custom VNet), or,
+    on the AKS-managed VNet (which takes no subnet of yours), fewer IPs per node / Overlay."""
+    cmd = add_pool_command(ctx, like, new_subnet=which)
+    if cmd is not None:
+        return [
+            Step(
+                f"A {which} subnet that holds addresses cannot be resized while in use: create a "
+                "larger subnet in the same virtual network (NEW_"
+                + ("POD" if which == "pod" else "NODE")
+                + "_SUBNET below), add a pool on it, move workloads, then remove the old pool; "
+                "or lower maxPods / autoscaler maximums.",
+                cmd,
+            )
+        ]
+    return [
+        Step(
+            "The AKS-managed virtual network takes no subnet of yours, so a new pool would land "
+            "on the same subnet: lower maxPods or autoscaler maximums, or move the cluster to "
+            "Azure CNI Overlay, where pod IPs no longer come from the subnet.",
+            ctx.az_aks("update", "--network-plugin-mode overlay --pod-cidr 192.168.0.0/16"),
+        )
+    ]
+
+
 def _subnet_capacity(
     ctx: CheckContext,
     subnet_id: str,
@@ -173,15 +244,7 @@ def _subnet_capacity(
             )
         )
     steps.append(_pools_cmd(ctx))
-    steps.append(
-        Step(
-            "A subnet that holds addresses cannot be resized: add a pool on a new, larger "
-            "subnet and move workloads to it, or lower maxPods / autoscaler maximums.",
-            f"az aks nodepool add --resource-group {ctx.rg} --cluster-name {ctx.name} "
-            f"--name NEWPOOL --{'pod' if kind == 'pod subnet' else 'vnet'}-subnet-id "
-            "NEW_SUBNET_ID",
-        )
-    )
+    steps += _more_room_steps(ctx, pools[0], "pod" if kind == "pod subnet" else "node")
     yield Finding(
         code="podip.subnet-capacity",
         severity=Severity.WARNING if usable else Severity.INFO,
@@ -215,15 +278,22 @@ def _azure_cni_capacity(ctx: CheckContext, pools: Sequence[AgentPool]) -> Iterat
             ctx, subnet, group, per_node, "node subnet", "(nodes + surge) × (maxPods + 1)"
         )
     for subnet, group in sorted(by_pod_subnet.items()):
-        per_node = {p.name: -(-(p.max_pods or 30) // 16) * 16 + 1 for p in group}
-        yield from _subnet_capacity(
-            ctx,
-            subnet,
-            group,
-            per_node,
-            "pod subnet",
-            "(nodes + surge) × (maxPods in 16-IP batches + 1 primary IP)",
+        static = [p for p in group if p.pod_ip_allocation_mode.lower() == "staticblock"]
+        # StaticBlock: each node holds /28 blocks for maxPods plus its own address, for life.
+        # DynamicIndividual (the default): CNS takes 16-IP batches by demand, so the subnet
+        # must hold the pods that can run, not whole batches per node.
+        per_node = {
+            p.name: (-(-((p.max_pods or 30) + 1) // 16) * 16 if p in static else (p.max_pods or 30))
+            for p in group
+        }
+        formula = (
+            "(nodes + surge) × (maxPods + 1, in /28 blocks)"
+            if len(static) == len(group)
+            else "(nodes + surge) × maxPods (16-IP batches by demand)"
+            if not static
+            else "(nodes + surge) × maxPods (StaticBlock pools: maxPods + 1 in /28 blocks)"
         )
+        yield from _subnet_capacity(ctx, subnet, group, per_node, "pod subnet", formula)
 
 
 # ---------------------------------------------------------------- already full
@@ -276,12 +346,11 @@ def _already_full(ctx: CheckContext) -> Iterator[Finding]:
             )
         steps.append(
             Step(
-                "Free addresses (scale down pools on this subnet, lower maxPods) or add a pool "
-                "with a new pod subnet.",
-                f"az aks nodepool add --resource-group {ctx.rg} --cluster-name {ctx.name} "
-                "--name NEWPOOL --pod-subnet-id NEW_POD_SUBNET_ID",
+                "Free addresses: scale down pools on this subnet or delete finished pods "
+                "(dynamic allocation returns unused batches)."
             )
         )
+        steps += _more_room_steps(ctx, pool, "pod" if pool and pool.pod_subnet_id else "node")
         nodes = len(full[subnet]) + len(starved[subnet])
         behind = [*full[subnet], *(s.split(" ")[0] for s in starved[subnet])]
         yield Finding(

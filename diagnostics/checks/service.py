@@ -3,7 +3,7 @@
 With `NAMESPACE/NAME` the checks look at that service; in `health` at every service in the
 cluster. `service_lookup` checks existence and selector-less services; `service_backends`
 selectors, readiness and target ports; `service_proxy` kube-proxy (or Cilium);
-`service_network` network policies and CNI errors; `service_common` holds what they share.
+`service_network` network policies and CNI errors; `service_dns` cluster DNS (CoreDNS); `service_common` holds what they share.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ from __future__ import annotations
 from diagnostics.checks.base import Check, CheckRegistry
 from diagnostics.checks.service_backends import backends_check, target_ports
 from diagnostics.checks.service_common import SCENARIO
+from diagnostics.checks.service_dns import cluster_dns
 from diagnostics.checks.service_lookup import lookup
 from diagnostics.checks.service_network import cni_errors, network_policy
 from diagnostics.checks.service_proxy import kube_proxy
 from diagnostics.diagnosis import Link, same_subject
-from diagnostics.resources import CLUSTER
+from diagnostics.resources import CLUSTER, POLICY_KINDS
 
 SERVICES, PODS, SLICES, ENDPOINTS = "services", "pods", "endpointslices", "endpoints"
 EVENTS, NODES, POLICIES, DAEMONSETS = "events", "nodes", "networkpolicies", "daemonsets"
-NAMESPACES = "namespaces"
+NAMESPACES, CONFIGMAPS = "namespaces", "configmaps"
 
 
 # What explains what (diagnostics.diagnosis): a missing service explains the other findings
@@ -79,7 +80,7 @@ def register(registry: CheckRegistry) -> None:
             ("service.network-policy",),
             network_policy,
             needs=(SERVICES, PODS, POLICIES),
-            uses=(CLUSTER, NODES),
+            uses=(CLUSTER, NODES, *POLICY_KINDS),
         )
     )
     registry.add(
@@ -90,5 +91,15 @@ def register(registry: CheckRegistry) -> None:
             cni_errors,
             needs=(SERVICES, PODS, EVENTS),
             uses=(NODES,),
+        )
+    )
+    registry.add(
+        Check(
+            "service.cluster_dns",
+            SCENARIO,
+            ("service.dns",),
+            cluster_dns,
+            needs=(PODS,),
+            uses=(SERVICES, SLICES, ENDPOINTS, CONFIGMAPS, EVENTS),
         )
     )

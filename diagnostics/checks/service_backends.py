@@ -292,20 +292,17 @@ def _port_mismatch(svc: Service, pods: list[Pod], bad: list[tuple[int, ServicePo
     )
     evidence = []
     steps = [Step("See the service's ports and the endpoints' ports.", slices_cmd(svc))]
-    for i, sp in bad:
-        evidence.append(f"{target_text(sp)}: no selected container declares it")
-        numbers = sorted({cp.port for p in pods for cp in p.ports if cp.protocol == sp.protocol})
-        if len(numbers) == 1:
-            patch = json.dumps(
-                [{"op": "replace", "path": f"/spec/ports/{i}/targetPort", "value": numbers[0]}],
-                separators=(",", ":"),
+    named = [sp for _, sp in bad if isinstance(sp.target_port, str)]
+    for _, sp in bad:
+        if isinstance(sp.target_port, str):
+            evidence.append(
+                f"{target_text(sp)}: no selected container declares a port by that name, so "
+                "the endpoints get no port for it"
             )
-            steps.append(
-                Step(
-                    f"Point port {sp.port} at the one port the containers declare ({numbers[0]}).",
-                    f"kubectl patch service -n {q(svc.namespace)} {q(svc.name)} --type json "
-                    f"-p {q(patch)}",
-                )
+        else:
+            evidence.append(
+                f"{target_text(sp)}: no selected container declares it (containerPort is "
+                "informational: a process may still listen there)"
             )
     for ports, n in declared.most_common(3):
         evidence.append(f"{n} pod(s) declare: {ports}")
@@ -319,13 +316,19 @@ def _port_mismatch(svc: Service, pods: list[Pod], bad: list[tuple[int, ServicePo
     steps += curl_steps(svc, first.ip, _first_target(svc, first))
     return Finding(
         code="service.target-port-mismatch",
-        severity=Severity.WARNING,
-        title=f"Service {svc.key}: targetPort is not a port its pods declare",
+        severity=Severity.WARNING if named else Severity.INFO,
+        title=f"Service {svc.key}: "
+        + (
+            f"named targetPort {named[0].target_port} resolves on none of its pods"
+            if named
+            else "targetPort is not a port its pods declare (a lead, not proof)"
+        ),
         subject=subject(svc),
         evidence=tuple(evidence),
-        cause="The service forwards to targetPort on each pod; a named targetPort that no "
-        "container declares gives no endpoint port, and a number the containers do not "
-        "declare usually means nothing listens there.",
+        cause="A named targetPort that no container declares gives the endpoints no port, so "
+        "traffic to it is dropped. A number the containers do not declare proves nothing by "
+        "itself (the Kubernetes API calls containerPort informational), but it is where to look "
+        "first when the service does not answer: check what the process listens on.",
         remediation=tuple(steps),
         docs=DOCS["service"],
     )

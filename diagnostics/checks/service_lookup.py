@@ -7,6 +7,7 @@ import difflib
 from collections.abc import Iterator
 
 from diagnostics.checks.base import DOCS, CheckContext, q
+from diagnostics.checks.nodecmd import DEBUG_IMAGE
 from diagnostics.checks.service_common import (
     EndpointView,
     endpoint_view,
@@ -91,7 +92,7 @@ def _external_name(svc: Service) -> Finding:
             Step(
                 "Resolve the target from inside the cluster.",
                 f"kubectl run aksdiag-dns -n {q(svc.namespace)} --rm -it --restart=Never "
-                f"--image=mcr.microsoft.com/cbl-mariner/busybox:2.0 -- nslookup {q(svc.external_name)}",
+                f"--image={DEBUG_IMAGE} -- nslookup {q(svc.external_name)}",
             ),
         ),
         docs=DOCS["service"],

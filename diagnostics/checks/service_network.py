@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from diagnostics.checks.base import DOCS, CheckContext, q
 from diagnostics.checks.podip_nodes import allocation_pattern
+from diagnostics.checks.policies import CILIUM_KINDS, for_namespace, read_commands, selects
 from diagnostics.checks.service_common import (
     backends,
     curl_steps,
@@ -41,7 +42,7 @@ def _rule_admits(rule: PolicyRule, protocol: str, numbers: set[int], names: set[
     if not rule.ports:
         return True
     for pp in rule.ports:
-        if pp.protocol != protocol:
+        if pp.protocol not in (protocol, "ANY"):
             continue
         if pp.port is None:
             return True
@@ -57,8 +58,10 @@ def _rule_admits(rule: PolicyRule, protocol: str, numbers: set[int], names: set[
 
 
 def _describe(pol: NetworkPolicy) -> str:
+    if pol.ingress_deny:
+        return f"{pol.label} (has ingressDeny rules)"
     if not pol.ingress:
-        return f"{pol.name} (admits no ingress)"
+        return f"{pol.label} (admits no ingress)"
     ports = sorted(
         {
             f"{pp.port if pp.port is not None else 'all'}/{pp.protocol}"
@@ -67,7 +70,7 @@ def _describe(pol: NetworkPolicy) -> str:
         }
         or {"every port"}
     )
-    return f"{pol.name} (admits {', '.join(ports)})"
+    return f"{pol.label} (admits {', '.join(ports)})"
 
 
 def network_policy(ctx: CheckContext) -> Iterator[Finding]:
@@ -75,12 +78,8 @@ def network_policy(ctx: CheckContext) -> Iterator[Finding]:
     if not policies_enforced(snap):
         return
     for svc in services_in_scope(ctx):
-        ingress = [
-            p
-            for p in snap.policies_by_namespace.get(svc.namespace, ())
-            if "Ingress" in p.policy_types
-        ]
-        if not svc.selector or not svc.ports or not ingress:
+        pols = [p for p in for_namespace(snap, svc.namespace) if p.ingress or p.ingress_deny or "Ingress" in p.policy_types]  # fmt: skip
+        if not svc.selector or not svc.ports or not pols:
             continue
         pods = backends(snap, svc)
         groups: dict[tuple[tuple[str, str], ...], list[Pod]] = {}
@@ -89,17 +88,23 @@ def network_policy(ctx: CheckContext) -> Iterator[Finding]:
         blocked: list[tuple[list[Pod], list[NetworkPolicy], list[ServicePort]]] = []
         for group in groups.values():
             pod = group[0]
-            selecting = [pol for pol in ingress if pol.pod_selector.matches(pod.labels)]
-            if not selecting:
-                continue  # no policy isolates these pods
+            selecting = [pol for pol in pols if selects(pol, pod)]
+            isolated = any("Ingress" in pol.policy_types for pol in selecting)
             shut = []
             for sp in svc.ports:
                 numbers, names = resolve_target(pod, sp)
-                if not any(
+                admitted = any(
                     _rule_admits(r, sp.protocol, numbers, names)
                     for pol in selecting
+                    if pol.kind != "NetworkPolicy" or "Ingress" in pol.policy_types
                     for r in pol.ingress
-                ):
+                )
+                denied = any(
+                    _rule_admits(r, sp.protocol, numbers, names)
+                    for pol in selecting
+                    for r in pol.ingress_deny
+                )
+                if denied or (isolated and not admitted):
                     shut.append(sp)
             if shut:
                 blocked.append((group, selecting, shut))
@@ -150,12 +155,14 @@ def _policy_finding(
     ports = list(shut_ports.values())
     first = blocked[0][0][0]
     pol = blocked[0][1][0]
+    kind = CILIUM_KINDS.get(pol.kind, "networkpolicy")
+    where = f"-n {q(svc.namespace)} " if pol.namespace else ""
     steps = [
-        Step("List the namespace's policies.", f"kubectl get networkpolicy -n {q(svc.namespace)}"),
-        Step(
-            f"Read {pol.name}.",
-            f"kubectl describe networkpolicy -n {q(svc.namespace)} {q(pol.name)}",
+        *(
+            Step("List the policies that apply here.", cmd)
+            for cmd in read_commands([p for _, sel, _ in blocked for p in sel], svc.namespace)
         ),
+        Step(f"Read {pol.label}.", f"kubectl describe {kind} {where}{q(pol.name)}"),
         Step(
             "Admit the service's target port (narrow it with `from:` to the clients that need it).",
             _allow_policy(svc, ports),

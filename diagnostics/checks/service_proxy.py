@@ -122,8 +122,8 @@ def _finding(ctx: CheckContext, ds: DaemonSet, what: str, replaces: bool) -> Fin
     steps.append(
         Step(
             f"{ds.name} is managed by AKS: if its pods stay unready, reconcile the cluster "
-            "(an empty update redeploys the managed components).",
-            ctx.az_aks("update"),
+            "(an update with no change redeploys the managed components).",
+            ctx.az_aks("update", "--yes"),
         )
     )
     return Finding(
@@ -183,7 +183,7 @@ def kube_proxy(ctx: CheckContext) -> Iterator[Finding]:
             ),
             Step(
                 "Reconcile the cluster so AKS redeploys its managed components.",
-                ctx.az_aks("update"),
+                ctx.az_aks("update", "--yes"),
             ),
         ),
         docs=DOCS["service"],

@@ -18,7 +18,7 @@ from typing import Any
 
 from azure.mgmt.containerservice import models as aks
 
-from diagnostics.snapshot import AgentPool, ClusterInfo
+from diagnostics.snapshot import AgentPool, ClusterInfo, KubernetesVersion
 
 # Top-level ARM resource keys; everything else in az output lives under `properties`.
 _ENVELOPE = {
@@ -134,6 +134,9 @@ def parse_cluster(data: dict[str, Any]) -> ClusterInfo:
             power_state=_str(p.power_state.code) if p.power_state else "",
             provisioning_state=p.provisioning_state or "",
             pod_ip_allocation_mode=_str(getattr(p, "pod_ip_allocation_mode", None)),
+            provisioning_error=_error(p.status.provisioning_error if p.status else None),
+            node_public_ip=bool(p.enable_node_public_ip),
+            node_public_ip_prefix_id=p.node_public_ip_prefix_id or "",
         )
         for p in props.agent_pool_profiles or ()
     )
@@ -170,4 +173,45 @@ def parse_cluster(data: dict[str, Any]) -> ClusterInfo:
         aad=props.aad_profile is not None,
         local_accounts_disabled=bool(props.disable_local_accounts),
         node_resource_group=props.node_resource_group or "",
+        provisioning_error=_error(props.status.provisioning_error if props.status else None),
+        support_plan=_str(props.support_plan),
+        last_modified=mc.system_data.last_modified_at.timestamp()
+        if mc.system_data and mc.system_data.last_modified_at
+        else None,
+        lb_outbound_prefix_ids=_ids(lb.outbound_ip_prefixes.public_ip_prefixes)
+        if lb and lb.outbound_ip_prefixes
+        else (),
     )
+
+
+def _error(err: Any) -> str:
+    """An ARM ErrorDetail as one line: `code: message`, then the details' codes and messages."""
+    if not err:
+        return ""
+    text = ": ".join(str(x) for x in (err.code, err.message) if x)
+    details = [": ".join(str(x) for x in (d.code, d.message) if x) for d in err.details or ()]
+    return "; ".join([text, *(d for d in details if d)])
+
+
+def parse_versions(data: Any) -> list[KubernetesVersion]:
+    """`az aks get-versions --location LOC -o json` (or the REST body: `properties.values`)
+    -> the minor versions AKS offers there, with their support plans."""
+    if isinstance(data, dict) and isinstance(data.get("properties"), dict):
+        data = data["properties"]
+    values = data.get("values") if isinstance(data, dict) else data
+    if not isinstance(values, list):
+        raise ValueError("expected `values`: a list of versions (az aks get-versions -o json)")
+    out = []
+    for v in values:
+        if not isinstance(v, dict) or not v.get("version"):
+            continue
+        caps = v.get("capabilities") or {}
+        plans = caps.get("supportPlan") or caps.get("supportPlans") or ()
+        out.append(
+            KubernetesVersion(
+                minor=".".join(str(v["version"]).split(".")[:2]),
+                support_plans=tuple(str(p) for p in plans),
+                preview=bool(v.get("isPreview")),
+            )
+        )
+    return out

@@ -34,6 +34,7 @@ from diagnostics.resources import (
     ALL_SOURCES,
     CLUSTER,
     K8S_RESOURCES,
+    POLICY_KINDS,
     PROBE,
     PUBLIC_IPS,
 )
@@ -286,6 +287,7 @@ class LiveSource:
     ) -> Snapshot:  # fmt: skip
         snap = Snapshot(label=self.label, path=self.path)
         got: dict[str, Entry] = {}
+        absent: list[str] = []  # policy kinds this cluster does not serve: none exist
         for src, (key, fut) in pending.items():
             if not fut.done():
                 missing[src] = (
@@ -302,6 +304,8 @@ class LiveSource:
                 stale[src] = last
             elif src == PUBLIC_IPS and key == "cluster":
                 missing[src] = f"the managed cluster could not be read: {err.reason}"
+            elif src in POLICY_KINDS and err.kind == "not-installed":
+                absent.append(src)
             else:
                 missing[src] = err.reason
         got.update(stale)
@@ -326,7 +330,7 @@ class LiveSource:
             elif src == ACCESS_REVIEW:
                 snap.access_reviews = list(value)
             else:
-                setattr(snap, src, list(value))
+                setattr(snap, K8S_RESOURCES[src].field, list(value))
             snap.read.append(src)
         if stale:
             age = max(e.age() for e in stale.values())
@@ -334,7 +338,9 @@ class LiveSource:
                 f"; {', '.join(sorted(stale))} answered from the last collection, {secs(round(age))} "
                 "old, after repeated 429/5xx answers"
             )
+        snap.read += absent
         snap.missing = {k: v for k, v in missing.items() if k in wanted}
+        snap.note_unevaluated()
         snap.captured_at = min((e.at for e in got.values()), default=time.time())
         return snap
 

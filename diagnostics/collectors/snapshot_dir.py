@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import ijson
 
 from diagnostics import projection
-from diagnostics.collectors.armjson import parse_cluster
+from diagnostics.collectors.armjson import parse_cluster, parse_versions
 from diagnostics.resources import ACCESS_REVIEW, CLUSTER, K8S_RESOURCES, PROBE, PUBLIC_IPS
 from diagnostics.snapshot import Snapshot
 
@@ -118,26 +118,40 @@ def read_snapshot(
 
     k8s_dir = root / "k8s"
     with gc_paused():
-        for name in K8S_RESOURCES:
+        for name, api in K8S_RESOURCES.items():
             if name not in wanted:
                 continue
             path = k8s_dir / f"{name}.json"
             if not path.is_file():
+                if api.engine and not _runs_engine(snap, api.engine):
+                    snap.read.append(name)  # the cluster runs no such engine: none exist
+                    continue
                 snap.missing[name] = f"not collected in this snapshot (no k8s/{name}.json)"
                 continue
             project = projection.PROJECTORS[name]
             try:
-                setattr(snap, name, [project(item) for item in _iter_list(path)])
+                setattr(snap, api.field, [project(item) for item in _iter_list(path)])
             except (OSError, ValueError, ijson.JSONError, AttributeError, TypeError) as exc:
                 snap.missing[name] = f"k8s/{name}.json is not valid kubectl JSON: {exc}"
                 continue
             snap.read.append(name)
 
+    snap.note_unevaluated()
     if not snap.read and not (root / "cluster.json").exists() and not k8s_dir.exists():
         raise SnapshotError(
             f"{root} holds neither cluster.json nor k8s/*.json; is it a snapshot folder?"
         )
     return snap
+
+
+def _runs_engine(snap: Snapshot, engine: str) -> bool:
+    """Whether the cluster (as cluster.json says) may run this policy engine: Cilium as the
+    data plane or policy engine, Calico as the policy engine, or anything without cluster.json
+    or with a bring-your-own CNI (network plugin none)."""
+    c = snap.cluster
+    if c is None or c.network_plugin.lower() in ("", "none"):
+        return True
+    return engine in (c.network_policy.lower(), c.network_dataplane.lower())
 
 
 def _read_cluster(path: Path, snap: Snapshot) -> None:
@@ -158,6 +172,12 @@ def _read_cluster(path: Path, snap: Snapshot) -> None:
         snap.missing[CLUSTER] = f"cluster.json could not be parsed: {exc}"
         return
     snap.read.append(CLUSTER)
+    versions = path.parent / "versions.json"  # optional: az aks get-versions -l LOC -o json
+    if versions.is_file():
+        try:
+            snap.kubernetes_versions = parse_versions(_read_json(versions))
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            snap.missing["versions.json"] = f"versions.json could not be parsed: {exc}"
 
 
 def _read_public_ips(path: Path, snap: Snapshot) -> None:

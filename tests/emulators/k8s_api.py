@@ -37,13 +37,18 @@ class Resource:
     namespaced: bool
     short: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ("get", "list", "watch")
+    plural: str = ""  # the API's plural, when `name` must differ (two groups share a plural)
+
+    @property
+    def resource(self) -> str:
+        return self.plural or self.name
 
     @property
     def group_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     def discovery(self) -> Obj:
-        out: Obj = {"name": self.name, "singularName": self.kind.lower(), "namespaced": self.namespaced,
+        out: Obj = {"name": self.resource, "singularName": self.kind.lower(), "namespaced": self.namespaced,
                     "kind": self.kind, "verbs": list(self.verbs)}  # fmt: skip
         if self.short:
             out["shortNames"] = list(self.short)
@@ -71,6 +76,12 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("subjectaccessreviews", "authorization.k8s.io", "v1", "SubjectAccessReview", False,
              verbs=("create",)),
     Resource("nodenetworkconfigs", "acn.azure.com", "v1alpha", "NodeNetworkConfig", True, ("nnc",)),
+    Resource("ciliumnetworkpolicies", "cilium.io", "v2", "CiliumNetworkPolicy", True, ("cnp",)),
+    Resource("ciliumclusterwidenetworkpolicies", "cilium.io", "v2", "CiliumClusterwideNetworkPolicy",
+             False, ("ccnp",)),
+    Resource("networkpolicies.crd.projectcalico.org", "crd.projectcalico.org", "v1", "NetworkPolicy",
+             True, plural="networkpolicies"),
+    Resource("globalnetworkpolicies", "crd.projectcalico.org", "v1", "GlobalNetworkPolicy", False),
 )  # fmt: skip
 NNC = "nodenetworkconfigs"
 PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version"}
@@ -226,7 +237,7 @@ class KubeEmulator(EmulatorServer):
         namespace = ""
         if rest[0] == "namespaces" and len(rest) >= 3:
             namespace, rest = rest[1], rest[2:]
-        res = next((r for r in served if r.name == rest[0]), None)
+        res = next((r for r in served if r.resource == rest[0]), None)
         if res is None or (namespace and not res.namespaced) or len(rest) > 2:
             return _status(
                 404, "NotFound", f"the server could not find the requested resource ({path})"
