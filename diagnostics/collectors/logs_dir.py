@@ -80,13 +80,29 @@ def _read_settings(root: Path, snap: Snapshot) -> None:
         )
 
 
+def _meta(root: Path) -> dict[str, Any]:
+    """What `capture` recorded about the audit query in snapshot.json (`logs.kube-audit`)."""
+    try:
+        meta = _load(root / "snapshot.json")["logs"]["kube-audit"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def _read_audit(path: Path, snap: Snapshot) -> None:
     if not path.is_file():
         snap.missing[AUDIT_LOG] = f"not collected in this snapshot (no {AUDIT_FILE})"
         return
     try:
         items = _items(_load(path))
-        snap.audit = AuditLog(rows=parse_audit_rows(items))
+        meta = _meta(path.parent.parent)
+        snap.audit = AuditLog(
+            rows=parse_audit_rows(items),
+            window_seconds=int(meta["sinceSeconds"]) if meta.get("sinceSeconds") else None,
+            categories=tuple(str(c) for c in meta.get("categories") or ()),
+            truncated=bool(meta.get("truncated")),
+            partial=str(meta.get("partial") or ""),
+        )
     except (OSError, ValueError, TypeError, AttributeError) as exc:
         snap.missing[AUDIT_LOG] = f"{AUDIT_FILE} could not be parsed: {exc}"
         return
