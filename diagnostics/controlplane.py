@@ -153,7 +153,7 @@ class AuditLog:
 
     @property
     def reads_visible(self) -> bool:
-        """kube-audit-admin leaves out get/list/watch: 403s on reads are invisible with it alone."""
+        """kube-audit-admin leaves out get and list events: 403s on reads are invisible with it alone."""
         return not self.categories or "kube-audit" in self.categories
 
 

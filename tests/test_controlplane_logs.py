@@ -28,10 +28,12 @@ from builders_logs import (
     spec,
 )
 
+from bot.cli import main
 from diagnostics.checks.base import ScenarioArgs
 from diagnostics.collectors.snapshot_dir import SnapshotSource
 from diagnostics.model import Severity
 from diagnostics.runner import run
+from diagnostics.scenarios import UsageError, parse_args
 
 LOGS_ON = [setting("to-logs", ["kube-audit", "kube-audit-admin", "kube-apiserver"])]
 
@@ -270,3 +272,37 @@ def test_identities_and_user_agents_are_redacted(tmp_path):
         f.to_dict() if hasattr(f, "to_dict") else str(f)
     )
     assert re.search(r"\[REDACTED\]", " ".join(f.evidence))
+
+
+# ---------------------------------------------------------------- --since, as people type it
+@pytest.mark.parametrize("scenario", ["node-api", "health"])
+def test_since_is_taken_by_node_api_and_health(scenario):
+    assert parse_args(scenario, ["--since", "2h"]).since == 7200
+    assert parse_args(scenario, ["—since=30m"]).since == 1800  # Slack's em dash, inline value
+
+
+@pytest.mark.parametrize("bad", ["0m", "8d", "1w", "soon", "-1h"])
+def test_since_out_of_bounds_is_a_usage_error(bad):
+    with pytest.raises(UsageError, match="--since"):
+        parse_args("node-api", ["--since", bad])
+
+
+def test_since_belongs_to_node_api_and_health_only():
+    with pytest.raises(UsageError, match="belongs to the `node-api` scenario"):
+        parse_args("pod-ip", ["--since", "1h"])
+
+
+def test_cli_since_on_the_example(capsys):
+    code = main(["run", "node-api", "aks-shop-neu", "--snapshot", "examples/broken-nodeapi",
+                 "--since", "30m", "--format", "json"])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["arguments"] == {"since": "30m"}
+    forbidden = [f for f in doc["findings"] if f["code"] == "nodeapi.rbac-forbidden"]
+    # 16:12-16:42 UTC before the capture: the orders worker's denials go on; the anonymous
+    # requests (last at 16:31) too; all in the last 30 minutes
+    assert forbidden[0]["severity"] == "critical"
+    assert "in the last 30m" in forbidden[0]["title"]
+    assert (
+        main(["run", "node-api", "x", "--snapshot", "examples/broken-nodeapi", "--since", "9d"])
+        == 2
+    )

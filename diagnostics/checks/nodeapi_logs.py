@@ -116,7 +116,7 @@ def log_notes(ctx: CheckContext) -> list[str]:
     notes = []
     if not log.reads_visible:
         notes.append(
-            "only kube-audit-admin reaches Log Analytics: it leaves out get/list/watch, so "
+            "only kube-audit-admin reaches Log Analytics: it leaves out get and list, so "
             "denied reads are not in these counts"
         )
     if log.truncated:
@@ -373,7 +373,7 @@ def logs_off(ctx: CheckContext) -> Iterator[Finding]:
             Step(
                 "Send the write audit log and the API server log to a workspace, in the "
                 "resource-specific tables (AKSAuditAdmin, AKSControlPlane). kube-audit-admin "
-                "leaves out get/list/watch and costs a fraction of kube-audit.",
+                "leaves out get and list events and costs a fraction of kube-audit.",
                 _create(
                     resource,
                     "aksdiag-control-plane",
@@ -382,7 +382,7 @@ def logs_off(ctx: CheckContext) -> Iterator[Finding]:
                 ),
             ),
             Step(
-                "While investigating denied reads (403 on get/list/watch), add kube-audit too: it "
+                "While investigating denied reads (403 on get or list), add kube-audit too: it "
                 "logs every request and is usually the largest and costliest AKS log category.",
                 _create(resource, "aksdiag-audit-reads", workspace, ("kube-audit",)),
             ),
