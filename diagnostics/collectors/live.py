@@ -349,7 +349,9 @@ class LiveSource:
             elif src == AUDIT_LOG:
                 snap.audit = value
                 if value.partial:
-                    missing[src] = f"Log Analytics answered partially ({value.partial}): the counts are a lower bound"
+                    missing[src] = (
+                        f"Log Analytics answered partially ({value.partial}): the counts are a lower bound"
+                    )
             else:
                 setattr(snap, src, list(value))
             snap.read.append(src)
