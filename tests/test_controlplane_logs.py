@@ -306,3 +306,10 @@ def test_cli_since_on_the_example(capsys):
         main(["run", "node-api", "x", "--snapshot", "examples/broken-nodeapi", "--since", "9d"])
         == 2
     )
+
+
+def test_a_report_with_since_round_trips_through_a_button():
+    from handlers.parse import request_tokens
+
+    args = parse_args("health", ["--since", "90m"])
+    assert parse_args("health", request_tokens(args.to_dict())) == args
