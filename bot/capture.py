@@ -12,6 +12,7 @@ from bot.config import ConfigError, load_config
 from bot.sources import kubeconfig_source, source_for
 from diagnostics.collectors.capture import CaptureError, capture
 from diagnostics.collectors.live import LiveSource
+from diagnostics.scenarios import UsageError, parse_duration
 
 EXIT_OK, EXIT_USAGE, EXIT_SOURCE = 0, 2, 3
 
@@ -45,6 +46,11 @@ def _source(ns: argparse.Namespace) -> LiveSource | str:
 
 def capture_command(ns: argparse.Namespace) -> int:
     try:
+        since = parse_duration(ns.since) if getattr(ns, "since", None) else None
+    except UsageError as exc:
+        _say(f"aksdiag: {exc}".replace("`", ""))
+        return EXIT_USAGE
+    try:
         source = _source(ns)
     except ConfigError as exc:
         _say(f"aksdiag: {exc}")
@@ -54,7 +60,7 @@ def capture_command(ns: argparse.Namespace) -> int:
         return EXIT_USAGE
     _say(f"capturing {source.label} ({source.path}) into {ns.dir}")
     try:
-        result = capture(source, Path(ns.dir), progress=_say)
+        result = capture(source, Path(ns.dir), progress=_say, since=since)
     except (CaptureError, OSError) as exc:
         _say(f"aksdiag: {exc}")
         return EXIT_SOURCE

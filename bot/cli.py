@@ -74,6 +74,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         metavar="NAMESPACE/SA",
         help="node-api: the service account to check RBAC for",
     )
+    r.add_argument(
+        "--since", metavar="DURATION", help="node-api, health: audit log window (default 1h)"
+    )
     _common(r)
 
     s = sub.add_parser("scenarios", help="list scenarios with one-line help")
@@ -84,6 +87,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     c.add_argument("dir")
     c.add_argument("--kubeconfig", metavar="FILE")
     c.add_argument("--context", metavar="NAME")
+    c.add_argument("--since", metavar="DURATION", help="audit log window to capture (default 1h)")
     _common(c)
 
     v = sub.add_parser(
@@ -104,7 +108,8 @@ def _scenario_tokens(ns: argparse.Namespace) -> list[str]:
     tokens: list[str] = []
     if ns.target:
         tokens.append(ns.target)
-    for flag, value in (("--from", ns.from_ips), ("--node", ns.node), ("--as", ns.as_account)):
+    for flag, value in (("--from", ns.from_ips), ("--node", ns.node), ("--as", ns.as_account),
+                        ("--since", ns.since)):  # fmt: skip
         if value is not None:
             tokens += [flag, value]
     return tokens

@@ -117,6 +117,8 @@ def _typed(args: ScenarioArgs) -> list[str]:
         out += ["--node", args.node]
     if args.as_account:
         out += ["--as", "/".join(args.as_account)]
+    if args.since:
+        out += ["--since", str(args.to_dict()["since"])]
     return out
 
 

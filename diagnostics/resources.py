@@ -102,5 +102,8 @@ CLUSTER = "cluster"  # the ManagedCluster from Azure Resource Manager (cluster.j
 PUBLIC_IPS = "publicips"  # egress public IP resource id -> address
 PROBE = "probe"  # the live probe of the API server endpoint
 ACCESS_REVIEW = "accessreview"  # SubjectAccessReview answers for --as
+DIAGNOSTIC_SETTINGS = "diagnosticsettings"  # where the cluster's control-plane logs go (ARM)
+AUDIT_LOG = "kube-audit"  # 403/429 answers in the API server's audit log (Log Analytics)
 
 ALL_SOURCES: tuple[str, ...] = (CLUSTER, PUBLIC_IPS, *K8S_RESOURCES, PROBE, ACCESS_REVIEW)
+ALL_SOURCES += (DIAGNOSTIC_SETTINGS, AUDIT_LOG)

@@ -40,7 +40,7 @@ def checks_for(scenario: str, registry: CheckRegistry, args: ScenarioArgs) -> li
         checks = [c for s in PASSIVE_SCENARIOS for c in registry.for_scenario(s) if not c.live_only]
     else:
         checks = registry.for_scenario(scenario)
-    return [c for c in checks if c.applies is None or c.applies(args)]
+    return [c.for_args(args) for c in checks if c.applies is None or c.applies(args)]
 
 
 def sources_for(checks: Iterable[Check]) -> set[str]:

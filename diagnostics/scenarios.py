@@ -54,14 +54,15 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "node-api",
             ("nodeapi", "nodes", "node", "pods-to-api", "in-cluster"),
-            "node-api CLUSTER [--as NAMESPACE/SERVICEACCOUNT]",
+            "node-api CLUSTER [--as NAMESPACE/SERVICEACCOUNT] [--since 1h]",
             "Why nodes and pods cannot reach the API server: the kubernetes service, the tunnel, "
-            "egress policies, authorized ranges, firewall, DNS, RBAC.",
+            "egress policies, authorized ranges, firewall, DNS, RBAC, the API server's 403s and "
+            "429s (audit log).",
         ),
         Scenario(
             "health",
             ("all", "check", "digest-check", "everything"),
-            "health CLUSTER",
+            "health CLUSTER [--since 1h]",
             "Every passive check at once (what digests run).",
         ),
     )
@@ -158,7 +159,22 @@ def _normalise_flag(token: str) -> str:
     return token
 
 
-_FLAGS = {"--from": "apiserver", "--node": "pod-ip", "--as": "node-api"}
+_FLAGS = {"--from": "apiserver", "--node": "pod-ip", "--as": "node-api", "--since": "node-api"}
+_HEALTH_FLAGS = {"--since"}  # also taken by health, which runs the node-api log checks
+_DURATION = re.compile(r"^(\d{1,5})([smhd])$")
+MAX_SINCE = 7 * 86400
+
+
+def parse_duration(value: str) -> int:
+    """`--since`: 30m, 2h, 1d (at most 7d) -> seconds."""
+    m = _DURATION.fullmatch(value.strip().lower())
+    seconds = int(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]] if m else 0
+    if not 60 <= seconds <= MAX_SINCE:
+        raise UsageError(
+            f"`--since` takes a duration from 1m to 7d such as `30m`, `2h` or `1d`, not "
+            f"`{_printable(value)}`."
+        )
+    return seconds
 
 
 def parse_args(scenario: str, tokens: Sequence[str]) -> ScenarioArgs:
@@ -168,6 +184,7 @@ def parse_args(scenario: str, tokens: Sequence[str]) -> ScenarioArgs:
     node: str | None = None
     service: tuple[str, str] | None = None
     as_account: tuple[str, str] | None = None
+    since: int | None = None
     items = [_normalise_flag(t) for t in tokens]
     i = 0
     while i < len(items):
@@ -180,7 +197,8 @@ def parse_args(scenario: str, tokens: Sequence[str]) -> ScenarioArgs:
                     f"unknown option `{_printable(flag)}`.{suggest(flag, list(_FLAGS))} "
                     f"Options: {valid}."
                 )
-            if _FLAGS[flag] not in (scenario, "health") or scenario == "health":
+            in_health = scenario == "health" and flag in _HEALTH_FLAGS
+            if (_FLAGS[flag] != scenario or scenario == "health") and not in_health:
                 raise UsageError(
                     f"`{flag}` belongs to the `{_FLAGS[flag]}` scenario, not `{scenario}`."
                 )
@@ -195,6 +213,8 @@ def parse_args(scenario: str, tokens: Sequence[str]) -> ScenarioArgs:
                 from_ips = parse_ips(value)
             elif flag == "--node":
                 node = _check_name("node name", value, _DNS_SUBDOMAIN, 253)
+            elif flag == "--since":
+                since = parse_duration(value)
             else:
                 as_account = parse_qualified(value, "service account")
         elif scenario == "service" and service is None:
@@ -209,4 +229,6 @@ def parse_args(scenario: str, tokens: Sequence[str]) -> ScenarioArgs:
             "which service? Usage: `service CLUSTER NAMESPACE/SERVICE`, "
             "for example `service prod default/web`."
         )
-    return ScenarioArgs(from_ips=from_ips, node=node, service=service, as_account=as_account)
+    return ScenarioArgs(
+        from_ips=from_ips, node=node, service=service, as_account=as_account, since=since
+    )

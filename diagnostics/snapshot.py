@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from diagnostics.controlplane import AuditLog, DiagnosticSetting
+
 Labels = Mapping[str, str]
 
 
@@ -492,6 +494,8 @@ class Snapshot:
     access_reviews: list[AccessReview] = field(default_factory=list)
     # `az aks get-versions --location LOC -o json` (versions.json), None when not read
     kubernetes_versions: list[KubernetesVersion] | None = None
+    diagnostic_settings: list[DiagnosticSetting] = field(default_factory=list)
+    audit: AuditLog | None = None  # 403/429 rows of the API server's audit log
     captured_at: float | None = None  # from snapshot.json, or when a live read finished
     read: list[str] = field(default_factory=list)  # sources that were read
     missing: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read

@@ -151,7 +151,7 @@ def request_tokens(arguments: dict[str, object]) -> list[str]:
             tokens.append(value)
         elif key == "from" and isinstance(value, list) and all(isinstance(v, str) for v in value):
             tokens += ["--from", ",".join(value)]
-        elif key in ("node", "as") and isinstance(value, str):
+        elif key in ("node", "as", "since") and isinstance(value, str):
             tokens += [f"--{key}", value]
         else:
             raise UsageError(f"unexpected argument {key!r}")

@@ -35,3 +35,18 @@ def test_the_bot_diagnoses_the_bundled_examples(tmp_path, redis_url):
         assert all(b.slack.replies(OPS, p["ts"]) for p in b.slack.top_level(OPS))
     finally:
         b.stop()
+
+
+def test_the_bot_answers_with_the_api_servers_side_from_the_audit_log(tmp_path, redis_url):
+    """`/aksdiag node-api broken-nodeapi --since 1h`: the 403s and 429s of its audit log."""
+    b = Bot(tmp_path, redis_url, config_file=EXAMPLES / "aksdiag.yaml")
+    try:
+        b.command("node-api broken-nodeapi --since 1h")
+        (parent,) = b.finished_parents(count=1)
+        text = block_text(parent) + "".join(
+            block_text(r) for r in b.slack.replies(OPS, parent["ts"])
+        )
+        assert "nodeapi.rbac-forbidden" in text and "nodeapi.apiserver-throttled" in text
+        assert "388 × 403" in text and "in the last 1h" in text
+    finally:
+        b.stop()

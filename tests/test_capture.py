@@ -11,6 +11,7 @@ from pathlib import Path
 import builders as b
 import pytest
 from azure.core.credentials import AccessToken
+from builders_logs import ANONYMOUS, KUBE_PROXY, PROMETHEUS, THROTTLED, rows, setting
 from emulators import AAD_TOKEN, ARM_TOKEN, DEFAULT_TOKEN, ArmEmulator, KubeEmulator
 from emulators.sample import ALLOWED_SA, FORBIDDEN_SA, NODE1, sample_objects
 
@@ -38,7 +39,7 @@ class FakeCredential:
 
 
 def settings(arm_url: str) -> LiveSettings:
-    return LiveSettings(arm_endpoint=arm_url, retries=0, k8s_timeout=5.0, connect_timeout=3.0,
+    return LiveSettings(arm_endpoint=arm_url, logs_endpoint=arm_url, retries=0, k8s_timeout=5.0, connect_timeout=3.0,
                         probe_timeout=3.0, collect_timeout=30.0, run_command_poll=0.01)  # fmt: skip
 
 
@@ -78,6 +79,9 @@ def test_a_captured_emulated_cluster_gives_the_same_findings_as_live(tls, tmp_pa
         arm.ca_data = tls.ca_data
         arm.add_cluster(azure_cluster())
         arm.add_public_ip(f"{MC}/publicIPAddresses/egress-1", "20.61.1.1")
+        cid = arm.add_cluster(azure_cluster()).lower()  # its audit log: 403s and 429s
+        arm.add_diagnostic_setting(cid, setting("to-logs", ["kube-audit-admin", "kube-audit"]))
+        arm.audit_rows[cid] = rows([PROMETHEUS, ANONYMOUS, KUBE_PROXY, THROTTLED], "aggregated")
         source = LiveSource("prod", kube=KubeAccess(mode), azure=AzureTarget(b.SUB, "rg-prod", "prod"),
                             settings=settings(arm.url), credential=FakeCredential(),
                             connection_verify=str(tls.ca_pem))  # fmt: skip
@@ -93,7 +97,11 @@ def test_a_captured_emulated_cluster_gives_the_same_findings_as_live(tls, tmp_pa
     assert compared > 20  # the sample cluster has plenty to say
     codes = {f.code for r in live.values() for f in r.findings}
     assert {"podip.allocation-failed", "service.selector-matches-no-pods", "nodeapi.rbac-forbidden",
-            "apiserver.authorized-ip.client-excluded"} <= codes  # fmt: skip
+            "apiserver.authorized-ip.client-excluded", "nodeapi.apiserver-throttled"} <= codes  # fmt: skip
+    # the audit rows only: aggregated, no request or response bodies
+    (row, *_) = json.loads((tmp_path / "snap" / "logs" / "kube-audit.json").read_text())
+    assert set(row) == {"Identity", "Verb", "Resource", "ApiGroup", "Namespace", "Code",
+                        "UserAgent", "Requests", "FirstSeen", "LastSeen"}  # fmt: skip
 
 
 # ---------------------------------------------------------------- secrets never leave
@@ -189,7 +197,8 @@ def test_the_snapshot_is_kubectl_shaped_and_reads_back(tls, tmp_path):
         and meta["source"]["path"] == "kubeconfig ctx emulator"
     )
     assert meta["fieldSelectors"] == {"events": "type=Warning"}
-    assert set(meta["missing"]) == {"cluster", "publicips"}  # kubeconfig: Kubernetes only
+    # kubeconfig: Kubernetes only, nothing from Azure
+    assert set(meta["missing"]) == {"cluster", "publicips", "diagnosticsettings", "kube-audit"}
     snap = read_snapshot(tmp_path / "snap")
     assert len(snap.pods) == 10 and {e.type for e in snap.events} == {"Warning"}
     assert snap.captured_at is not None

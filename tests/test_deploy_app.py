@@ -221,6 +221,11 @@ ACTIONS_BY_CALL: dict[str, set[str]] = {
     "public_ip_addresses.get": {"Microsoft.Network/publicIPAddresses/read"},
     "subnets.get": {"Microsoft.Network/virtualNetworks/subnets/read"},
     "nat_gateways.get": {"Microsoft.Network/natGateways/read"},
+    # Control-plane logs: where they go, and the audit tables queried through the cluster
+    # (resource-context: microsoft.insights/logs/<table>/read on the resource).
+    "diagnostic_settings.list": {"Microsoft.Insights/diagnosticSettings/read"},
+    "logs.query_resource": {f"Microsoft.Insights/logs/{t}/read"
+                            for t in ("AKSAudit", "AKSAuditAdmin", "AzureDiagnostics")},
     # Entra clusters only: the built-in Azure Kubernetes Service Cluster User Role.
     "managed_clusters.list_cluster_user_credentials": {
         "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"
@@ -249,6 +254,11 @@ def arm_calls_in_code() -> set[str]:
         for group, op in re.findall(r"\.(\w+)\.(\w+)\(", path.read_text()):
             if group in groups:
                 calls.add(f"{group}.{op}")
+        text = path.read_text()
+        if ".query_resource(" in text:  # azure-monitor-query's LogsQueryClient
+            calls.add("logs.query_resource")
+        if ".rest.send_request(" in text and "Microsoft.Insights/diagnosticSettings" in text:
+            calls.add("diagnostic_settings.list")
     return calls
 
 

@@ -30,10 +30,13 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any], set[str]]]] = {
         ("node-api", {"as_account": AS},
          {"nodeapi.authorized-ip.egress-excluded", "nodeapi.tunnel-unhealthy",
           "nodeapi.network-policy-egress", "nodeapi.rbac-forbidden"}),
+        # from the audit log in logs/kube-audit.json, without --as
+        ("node-api", {}, {"nodeapi.rbac-forbidden", "nodeapi.apiserver-throttled"}),
     ],
     "firewall-udr": [
         ("node-api", {}, {"nodeapi.firewall-egress", "nodeapi.tunnel-unhealthy",
-                          "nodeapi.authorized-ip.egress-unverified"}),
+                          "nodeapi.authorized-ip.egress-unverified",
+                          "cluster.control-plane-logs-off"}),
     ],
     "private-cluster": [
         ("apiserver", {}, {"apiserver.private-cluster", "apiserver.private-dns"}),

@@ -883,7 +883,9 @@ def test_forbidden_account_gets_a_role_binding_that_applies(tmp_path):
         _run(tmp_path, az_cluster(), as_account=SA, **healthy(pods=pods, **objs)),
         "nodeapi.rbac-forbidden",
     )
-    assert f.severity is Severity.CRITICAL
+    # No audit log says the app lists pods: a lead, not an outage (least-privilege apps never do).
+    assert f.severity is Severity.INFO
+    assert "the audit log, which was not read" in f.evidence[-1]
     assert f.title == "Service account shop/orders-worker is forbidden: list pods in shop"
     assert (
         "no binding grants system:serviceaccount:shop:orders-worker `list pods in shop`"
@@ -935,8 +937,9 @@ def test_without_rbac_objects_the_check_is_unavailable(tmp_path):
     report = _run(tmp_path, az_cluster(), as_account=SA, **healthy())
     assert not [c for c in codes(report) if c.startswith("nodeapi.rbac")]
     blocked = {u.source for u in report.unavailable if "nodeapi.rbac-forbidden" in u.checks}
-    # Either live access reviews or the RBAC objects would do; neither was there.
+    # Live access reviews, the RBAC objects or the audit log would do; none was there.
     assert blocked == {
+        "kube-audit",
         "accessreview",
         "roles",
         "rolebindings",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from diagnostics.diagnosis import Link
 from diagnostics.model import Finding
@@ -44,6 +44,7 @@ class ScenarioArgs:
     node: str | None = None
     service: tuple[str, str] | None = None  # (namespace, name)
     as_account: tuple[str, str] | None = None  # (namespace, service account)
+    since: int | None = None  # seconds of control-plane logs to read (default: the last hour)
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {}
@@ -55,7 +56,17 @@ class ScenarioArgs:
             out["service"] = "/".join(self.service)
         if self.as_account:
             out["as"] = "/".join(self.as_account)
+        if self.since:
+            out["since"] = duration_text(self.since)
         return out
+
+
+def duration_text(seconds: int) -> str:
+    """3600 -> "1h", 5400 -> "90m", 86400 -> "1d"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,11 @@ class Check:
     needs_any: tuple[tuple[str, ...], ...] = ()
     # Whether the check applies to these arguments at all (e.g. only with --as).
     applies: Callable[[ScenarioArgs], bool] | None = None
+    # What the check reads may depend on the arguments (e.g. --as): the check for this run.
+    adapt: Callable[[Check, ScenarioArgs], Check] | None = None
+
+    def for_args(self, args: ScenarioArgs) -> Check:
+        return self.adapt(replace(self, adapt=None), args) if self.adapt else self
 
     def sources(self) -> set[str]:
         out = {*self.needs, *self.uses}

@@ -1,5 +1,9 @@
-"""`node-api --as NAMESPACE/SA`: may that service account do what the article's in-pod curl
-does (list pods in its namespace, and read the API's discovery document)? The article's 403.
+"""`nodeapi.rbac-forbidden`, the article's 403. Without `--as`: every identity the API server's
+audit log shows denied (see `nodeapi_logs`). With `--as NAMESPACE/SA`: may that service account
+do what the article's in-pod curl does (list pods in its namespace, read the API's discovery
+document)? The audit log, when read, says whether it actually asked and was denied, which
+decides severity and the fix; without it, a denied pod list is only a lead (least-privilege apps
+never list pods). AKS-managed accounts (kube-system components) are never advised more rights.
 
 Live SubjectAccessReview answers (`Snapshot.access_reviews`) win when present; otherwise the
 RBAC objects are evaluated the way the API server's RBAC authorizer does: ClusterRoleBindings
@@ -12,13 +16,14 @@ ClusterRoles count with the rules they collect.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
-from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
+from diagnostics.checks import nodeapi_logs
+from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, ScenarioArgs, q
 from diagnostics.checks.nodeapi_common import SCENARIO, in_pod_test_step
 from diagnostics.model import Finding, Severity, Step
-from diagnostics.resources import ACCESS_REVIEW
+from diagnostics.resources import ACCESS_REVIEW, AUDIT_LOG
 from diagnostics.snapshot import AccessReview, RbacRule, Role, RoleBinding, Snapshot, Subject
 
 RBAC_SOURCES = ("roles", "rolebindings", "clusterroles", "clusterrolebindings")
@@ -219,6 +224,7 @@ def _from_reviews(reviews: list[AccessReview]) -> tuple[list[str], list[str]]:
 
 def rbac(ctx: CheckContext) -> Iterator[Finding]:
     if ctx.args.as_account is None:
+        yield from nodeapi_logs.audit_forbidden(ctx)
         return
     account = Account(*ctx.args.as_account)
     snap = ctx.snapshot
@@ -229,7 +235,12 @@ def rbac(ctx: CheckContext) -> Iterator[Finding]:
         if (r.namespace, r.service_account) == (account.namespace, account.name)
     ]
     index = RbacIndex(snap)
-    if reviews:
+    evaluated = bool(reviews) or all(snap.has(s) for s in RBAC_SOURCES)
+    if not evaluated:  # the audit log alone: what the account asked for and was denied
+        denied_lines: list[str] = []
+        allowed_lines = ["RBAC objects and access reviews were not read: the audit log answers"]
+        denied_pods = denied_api = False
+    elif reviews:
         denied_lines, allowed_lines = _from_reviews(reviews)
         denied_pods = any(not r.allowed and r.resource == "pods" for r in reviews)
         denied_api = any(not r.allowed and r.resource.startswith("/") for r in reviews)
@@ -244,7 +255,7 @@ def rbac(ctx: CheckContext) -> Iterator[Finding]:
         if p.service_account == account.name and not p.terminated
     ]
     evidence = denied_lines + allowed_lines
-    if not reviews:
+    if evaluated and not reviews:
         evidence += _binding_lines(index, account) or [
             f"no RoleBinding or ClusterRoleBinding names {account.user}"
         ]
@@ -255,11 +266,40 @@ def rbac(ctx: CheckContext) -> Iterator[Finding]:
         evidence.append(f"pods running as this account: {shown}")
     subject = f"ServiceAccount/{account.namespace}/{account.name}"
     test = in_pod_test_step(account.namespace, account.name)
+    audit = nodeapi_logs.rows_with(ctx, 403, account.user)
+    if audit:
+        denials = sum(r.count for r in audit)
+        evidence = [
+            f"audit log: {denials} × 403 for this account {nodeapi_logs.period(ctx)}",
+            *nodeapi_logs.row_lines(audit, 403),
+            *nodeapi_logs.log_notes(ctx),
+            *evidence,
+        ]
+    elif snap.audit is not None:
+        evidence.append(
+            f"audit log: no 403 for this account {nodeapi_logs.period(ctx)}"
+            + ("" if snap.audit.reads_visible else " (kube-audit-admin only: reads not logged)")
+        )
+    if nodeapi_logs.is_managed_namespace(account.namespace):
+        yield _managed(ctx, account, subject, evidence, audit, bool(denied_lines))
+        return
+    if audit:
+        finding = nodeapi_logs.forbidden_finding(ctx, account.user, audit)
+        yield replace(
+            finding,
+            severity=nodeapi_logs.forbidden_severity("workload", denials, with_as=True),
+            subject=subject,
+            evidence=tuple(evidence),
+            remediation=(*finding.remediation, test),
+        )
+        return
     if not denied_lines:
         yield Finding(
             code="nodeapi.rbac-allowed",
             severity=Severity.OK,
-            title=f"{account.namespace}/{account.name} may list pods and read the API",
+            title=f"{account.namespace}/{account.name} may list pods and read the API"
+            if evaluated
+            else f"The audit log shows no 403 for {account.namespace}/{account.name}",
             subject=subject,
             evidence=tuple(evidence),
             cause="RBAC is not why this account's calls fail; look at the network findings.",
@@ -271,7 +311,8 @@ def rbac(ctx: CheckContext) -> Iterator[Finding]:
     if denied_pods:
         steps.append(
             Step(
-                f"Grant {account.namespace}/{account.name} read access to pods in "
+                f"Only if the app lists pods (the article's test does; many apps never do): "
+                f"grant {account.namespace}/{account.name} read access to pods in "
                 f"{account.namespace} (a Role and a RoleBinding).",
                 _role_yaml(account),
             )
@@ -292,17 +333,55 @@ def rbac(ctx: CheckContext) -> Iterator[Finding]:
         )
     )
     steps.append(test)
+    if snap.audit is None:
+        evidence.append(
+            "whether the app actually makes these calls is in the audit log, which was not read"
+        )
     yield Finding(
         code="nodeapi.rbac-forbidden",
-        severity=Severity.CRITICAL,
+        # No evidence the app makes the call: a lead. Discovery is every client's, and granted
+        # to all authenticated users by default: losing it breaks clients.
+        severity=Severity.WARNING if denied_api else Severity.INFO,
         title=f"Service account {account.namespace}/{account.name} is forbidden: "
         + ", ".join(str(p) for p, d in zip(perms, (denied_pods, denied_api), strict=True) if d),
         subject=subject,
         evidence=tuple(evidence),
         cause="The API server authorizes each request of a pod with its service account's RBAC "
         "bindings; with none that grants the request it answers 403 Forbidden (the article's "
-        "403), even though the network path works.",
+        "403), even though the network path works. That matters only for calls the app makes.",
         remediation=tuple(steps),
+        docs=DOCS["rbac"],
+    )
+
+
+def _managed(ctx: CheckContext, account: Account, subject: str, evidence: list[str],
+             audit: list, denied: bool) -> Finding:  # fmt: skip
+    """An AKS-managed account: report what was found, never advise widening it."""
+    if audit:
+        finding = nodeapi_logs.forbidden_finding(ctx, account.user, audit)
+        return replace(finding, subject=subject, evidence=tuple(evidence))
+    return Finding(
+        code="nodeapi.rbac-managed",
+        severity=Severity.INFO,
+        title=f"{account.namespace}/{account.name} is an AKS-managed account: AKS owns its RBAC",
+        subject=subject,
+        evidence=tuple(evidence),
+        cause="Components in "
+        f"{account.namespace} get exactly the rights AKS gives them; "
+        + (
+            "that it may not list pods or read discovery is by design unless the audit log "
+            "shows it denied."
+            if denied
+            else "nothing it needs for the article's test is denied."
+        ),
+        remediation=(
+            Step(
+                "Do not grant it more. If it fails, look at its own pods and the bindings AKS "
+                "installed for it.",
+                f"kubectl get clusterrolebindings,rolebindings --all-namespaces -o wide | "
+                f"grep -F -- {q(account.name)}",
+            ),
+        ),
         docs=DOCS["rbac"],
     )
 
@@ -339,15 +418,23 @@ def _role_yaml(account: Account) -> str:
     )
 
 
+def _for_args(check: Check, args: ScenarioArgs) -> Check:
+    """Without --as the audit log alone answers; with it, reviews or RBAC objects do."""
+    if args.as_account is None:
+        return replace(check, needs_any=((AUDIT_LOG,),), uses=())
+    return replace(check, needs_any=(*check.needs_any, (AUDIT_LOG,)))
+
+
 def register(registry: CheckRegistry) -> None:
     registry.add(
         Check(
             "nodeapi.rbac",
             SCENARIO,
-            ("nodeapi.rbac-forbidden", "nodeapi.rbac-allowed"),
+            ("nodeapi.rbac-forbidden", "nodeapi.rbac-allowed", "nodeapi.rbac-managed"),
             rbac,
             needs_any=((ACCESS_REVIEW,), RBAC_SOURCES),
-            uses=("pods",),
-            applies=lambda args: args.as_account is not None,
+            uses=("pods", AUDIT_LOG),
+            adapt=_for_args,
         )
     )
+    nodeapi_logs.register(registry)

@@ -132,6 +132,7 @@ class ArmClient:
             self._kw["connection_verify"] = connection_verify
         self._aks: Any = None
         self._network: dict[str, Any] = {}
+        self._rest: Any = None
 
     @property
     def aks(self) -> Any:
@@ -282,3 +283,22 @@ class ArmClient:
             reason = result.reason or state
             raise ReadError(f"{what}: {state}: {reason}")
         return str(result.logs or ""), result.exit_code
+
+    # ------------------------------------------------------------ plain ARM GETs
+    @property
+    def rest(self) -> Any:
+        """An ARM pipeline (auth, retries honouring Retry-After, timeouts, TLS settings) for reads
+        no installed SDK client offers: diagnostic settings (collectors.logs)."""
+        if self._rest is None:
+            from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy, UserAgentPolicy
+            from azure.mgmt.core import ARMPipelineClient
+            from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
+
+            kw = {k: v for k, v in self._kw.items() if k not in ("base_url", "credential_scopes")}
+            policies = [
+                HeadersPolicy(), UserAgentPolicy("aksdiag"),
+                RetryPolicy(retry_total=kw.pop("retry_total"), retry_backoff_max=kw.pop("retry_backoff_max")),
+                ARMChallengeAuthenticationPolicy(self.credential, self.scope),
+            ]  # fmt: skip
+            self._rest = ARMPipelineClient(self.endpoint, policies=policies, **kw)
+        return self._rest

@@ -30,6 +30,7 @@ from diagnostics.checks.base import ScenarioArgs
 from diagnostics.collectors.armjson import ARM_FIELDS, to_rest_body
 from diagnostics.collectors.k8s import ListRequest, ReadError
 from diagnostics.collectors.live import NO_AZURE, LiveSource, list_requests
+from diagnostics.collectors.logs_capture import capture_control_plane
 from diagnostics.projection import FIELDS
 from diagnostics.resources import CLUSTER, K8S_RESOURCES, PUBLIC_IPS
 from diagnostics.snapshot import ClusterInfo
@@ -105,7 +106,10 @@ def write_list(path: Path, req: ListRequest, items: Iterable[dict[str, Any]]) ->
 
 
 def capture(
-    source: LiveSource, folder: str | Path, progress: Callable[[str], None] = lambda _: None
+    source: LiveSource,
+    folder: str | Path,
+    progress: Callable[[str], None] = lambda _: None,
+    since: int | None = None,  # seconds of audit log (default the last hour)
 ) -> CaptureResult:
     """Read everything a diagnosis may need from `source` and write it to `folder`."""
     root = Path(folder)
@@ -113,6 +117,7 @@ def capture(
     out = CaptureResult(root)
     cluster = _capture_azure(source, root, out, progress)
     _capture_kubernetes(source, root, out, progress, aad=bool(cluster and cluster.aad))
+    logs_meta = capture_control_plane(source, root, out, progress, since, NO_AZURE)
     out.captured_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     azure = source.azure
     _write_json(
@@ -127,6 +132,7 @@ def capture(
                           "name": azure.name} if azure else None,
             },
             "fieldSelectors": {r.resource: r.field_selector for r in _requests() if r.field_selector},
+            "logs": logs_meta,
             "counts": out.counts,
             "missing": out.missing,
             "notes": out.notes,

@@ -22,6 +22,7 @@ from diagnostics.collectors.kubeauth import (
     in_cluster,
     open_api,
 )
+from diagnostics.collectors.logs import LogsReader
 from diagnostics.collectors.runcommand import RunCommandReader
 from diagnostics.collectors.settings import AKS_AAD_SCOPE, LiveSettings
 
@@ -47,6 +48,7 @@ class ClusterClients:
         self._api: KubeApi | None = None
         self._api_error: tuple[float, ReadError] | None = None
         self._arm: ArmClient | None = None
+        self._logs: LogsReader | None = None
         self._context = ""
 
     @property
@@ -81,6 +83,14 @@ class ClusterClients:
                     polling_interval=s.run_command_poll,
                 )  # fmt: skip
             return self._arm
+
+    def logs(self) -> LogsReader:
+        """The Log Analytics reader (the audit log), built once."""
+        cred = self.credential()
+        with self._lock:
+            if self._logs is None:
+                self._logs = LogsReader(cred, self.settings, self._verify)
+            return self._logs
 
     def aad_token(self) -> str:
         """A token for the AKS AAD server application (what kubelogin gets)."""

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from diagnostics.checks.base import ScenarioArgs
-from diagnostics.collectors import access
+from diagnostics.collectors import access, logs
 from diagnostics.collectors.arm import AzureTarget
 from diagnostics.collectors.cache import CircuitBreaker, CollectionCache, Entry
 from diagnostics.collectors.clients import ClusterClients
@@ -32,7 +32,9 @@ from diagnostics.projection import PROJECTORS
 from diagnostics.resources import (
     ACCESS_REVIEW,
     ALL_SOURCES,
+    AUDIT_LOG,
     CLUSTER,
+    DIAGNOSTIC_SETTINGS,
     K8S_RESOURCES,
     POLICY_KINDS,
     PROBE,
@@ -273,6 +275,8 @@ class LiveSource:
                 pending[PUBLIC_IPS] = (key, egress)
             else:
                 pending[PUBLIC_IPS] = ("cluster", cluster_fut)  # its failure explains this one
+        if wanted & {DIAGNOSTIC_SETTINGS, AUDIT_LOG}:
+            self._start_logs(wanted, args, ttl, pending, missing)
         if PROBE in wanted:
             key = "probe"  # one API server per source (its path can name the context later)
             probe_ttl = PROBE_TTL if ttl is None else ttl
@@ -280,6 +284,23 @@ class LiveSource:
 
         wait_all([f for _, f in pending.values()], timeout=max(0.0, deadline - time.monotonic()))
         return self._assemble(wanted, pending, missing, stale)
+
+    def _start_logs(self, wanted: set[str], args: ScenarioArgs, ttl: float | None,
+                    pending: dict[str, tuple[str, Future[Entry]]], missing: dict[str, str]) -> None:  # fmt: skip
+        """Diagnostic settings, then the audit log they point at (see collectors.logs)."""
+        if self.azure is None:
+            missing.update({s: NO_AZURE for s in (DIAGNOSTIC_SETTINGS, AUDIT_LOG) if s in wanted})
+            return
+        cid = self.azure.id
+        key = f"diagsettings:{cid.lower()}"
+        found = self._start(key, lambda: logs.diagnostic_settings(self.clients.arm(), cid), ttl)
+        if DIAGNOSTIC_SETTINGS in wanted:
+            pending[DIAGNOSTIC_SETTINGS] = (key, found)
+        if AUDIT_LOG in wanted:
+            since = args.since or logs.DEFAULT_SINCE
+            task = logs.audit_task(self.clients.logs, cid, since, found, self.settings.arm_timeout)
+            key = f"audit:{cid.lower()}:{since}"
+            pending[AUDIT_LOG] = (key, self._start(key, task, ttl))
 
     def _assemble(
         self, wanted: set[str], pending: dict[str, tuple[str, Future[Entry]]],
@@ -329,6 +350,14 @@ class LiveSource:
                 snap.probe = value
             elif src == ACCESS_REVIEW:
                 snap.access_reviews = list(value)
+            elif src == DIAGNOSTIC_SETTINGS:
+                snap.diagnostic_settings = list(value)
+            elif src == AUDIT_LOG:
+                snap.audit = value
+                if value.partial:
+                    missing[src] = (
+                        f"Log Analytics answered partially ({value.partial}): the counts are a lower bound"
+                    )
             else:
                 setattr(snap, K8S_RESOURCES[src].field, list(value))
             snap.read.append(src)

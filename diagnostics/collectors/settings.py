@@ -39,6 +39,9 @@ _ENV = {
     "breaker_cooldown": "AKSDIAG_BREAKER_COOLDOWN",
     "run_command_timeout": "AKSDIAG_RUN_COMMAND_TIMEOUT",
     "run_command_poll": "AKSDIAG_RUN_COMMAND_POLL",
+    "logs_endpoint": "AKSDIAG_LOGS_ENDPOINT",
+    "logs_timeout": "AKSDIAG_LOGS_TIMEOUT",
+    "logs_max_rows": "AKSDIAG_LOGS_MAX_ROWS",
 }
 
 
@@ -104,6 +107,9 @@ class LiveSettings:
     breaker_cooldown: float = 60.0  # how long an open circuit answers from the last collection
     run_command_timeout: float = 180.0  # `az aks command invoke` style reads (private clusters)
     run_command_poll: float = 3.0
+    logs_endpoint: str = "https://api.loganalytics.io"  # Log Analytics query API (sovereign clouds)
+    logs_timeout: float = 30.0  # the audit query, server and client side
+    logs_max_rows: int = 500  # aggregated audit rows read at most
 
     @property
     def scope(self) -> str:

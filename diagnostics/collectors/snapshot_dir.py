@@ -21,7 +21,15 @@ import ijson
 
 from diagnostics import projection
 from diagnostics.collectors.armjson import parse_cluster, parse_versions
-from diagnostics.resources import ACCESS_REVIEW, CLUSTER, K8S_RESOURCES, PROBE, PUBLIC_IPS
+from diagnostics.collectors.logs_dir import read_control_plane
+from diagnostics.resources import (
+    ACCESS_REVIEW,
+    ALL_SOURCES,
+    CLUSTER,
+    K8S_RESOURCES,
+    PROBE,
+    PUBLIC_IPS,
+)
 from diagnostics.snapshot import Snapshot
 
 
@@ -96,7 +104,7 @@ def read_snapshot(
         raise SnapshotError(
             f"{root} is not a folder; a snapshot is a folder (see `aksdiag capture`)"
         )
-    wanted = set(sources) if sources is not None else {CLUSTER, PUBLIC_IPS, *K8S_RESOURCES}
+    wanted = set(sources) if sources is not None else set(ALL_SOURCES) - {PROBE, ACCESS_REVIEW}
     snap = Snapshot(label=label or root.name, path=f"snapshot {root}")
 
     meta_file = root / "snapshot.json"
@@ -115,6 +123,7 @@ def read_snapshot(
         _read_cluster(root / "cluster.json", snap)
     if PUBLIC_IPS in wanted:
         _read_public_ips(root / "publicips.json", snap)
+    read_control_plane(root, snap, wanted)
 
     k8s_dir = root / "k8s"
     with gc_paused():

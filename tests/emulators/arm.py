@@ -6,6 +6,10 @@ it) for the real azure-mgmt-containerservice and azure-mgmt-network clients:
 - public IP, subnet and NAT gateway GETs;
 - `runCommand` POST -> 202 with Location and Azure-AsyncOperation, polled to a result whose
   `logs` hold what `kubectl get ... -o json` prints, computed from a KubeEmulator's objects;
+- the cluster's diagnostic settings list, and a Log Analytics query endpoint
+  (`POST /v1{resource id}/query`, the API's real answer shape: `tables[].columns[].name/type`,
+  `rows`, and `error` beside the tables for a partial answer) serving audit rows as aksdiag's
+  query aggregates them (see `logs_tables`);
 - an App Service style managed identity endpoint (`/msi/token`) so DefaultAzureCredential works
   in a subprocess with IDENTITY_ENDPOINT/IDENTITY_HEADER;
 - faults (429 + Retry-After, 500, 404, 403, delays) and per-path counts from EmulatorServer.
@@ -91,6 +95,10 @@ class ArmEmulator(EmulatorServer):
         self.kubeconfig_server: str | None = None  # defaults to k8s.url
         self.ca_data: str | None = None  # base64 PEM of the KubeEmulator's CA, for kubeconfigs
         self._mutex = threading.Lock()
+        self.diagnostic_settings: dict[str, list[Obj]] = {}  # lowercased resource id -> settings
+        self.audit_rows: dict[str, list[Obj]] = {}  # lowercased resource id -> aggregated rows
+        self.logs_partial = False  # answer with the rows and a PartialError beside them
+        self.log_queries: list[Obj] = []  # {"resource", "body", "prefer"} of each query
 
     # ------------------------------------------------------------ fixtures
     def add_cluster(self, body: Obj) -> str:
@@ -127,6 +135,16 @@ class ArmEmulator(EmulatorServer):
                            "provisioningState": "Succeeded"},
         }  # fmt: skip
 
+    def add_diagnostic_setting(self, resource_id: str, setting: Obj) -> None:
+        """A setting in either shape (az flattened or REST); served in the REST shape."""
+        if "properties" not in setting:
+            props = {
+                k: v for k, v in setting.items() if k not in ("id", "name", "type", "resourceGroup")
+            }
+            setting = {"id": setting["id"], "name": setting["name"], "type": setting["type"],
+                       "properties": props}  # fmt: skip
+        self.diagnostic_settings.setdefault(resource_id.lower(), []).append(setting)
+
     # ------------------------------------------------------------ routing
     def error_body(self, status: int) -> Any:
         codes = {429: "TooManyRequests", 500: "InternalServerError", 404: "ResourceNotFound",
@@ -145,6 +163,13 @@ class ArmEmulator(EmulatorServer):
             )
         path = req.path.rstrip("/")
         low = path.lower()
+        if req.method == "POST" and low.startswith("/v1/") and low.endswith("/query"):
+            return self._logs_query(req, low[len("/v1") : -len("/query")].replace("//", "/"))
+        if req.method == "GET" and low.endswith("/providers/microsoft.insights/diagnosticsettings"):
+            resource = low.rsplit("/providers/microsoft.insights/", 1)[0]
+            if resource not in self._resources:
+                return _error(404, "ResourceNotFound", f"The Resource '{resource}' was not found.")
+            return Reply(200, {"value": self.diagnostic_settings.get(resource, [])})
         if req.method == "POST" and low.endswith("/listclusterusercredential"):
             return self._credentials(low.rsplit("/", 1)[0])
         if req.method == "POST" and low.endswith("/runcommand"):
@@ -156,6 +181,23 @@ class ArmEmulator(EmulatorServer):
         if req.method == "GET" and low in self._resources:
             return Reply(200, self._resources[low])
         return _error(404, "ResourceNotFound", f"The Resource '{path}' was not found.")
+
+    def _logs_query(self, req: Request, resource: str) -> Reply:
+        body = req.json() or {}
+        self.log_queries.append({"resource": resource, "body": body,
+                                 "prefer": req.headers.get("prefer", "")})  # fmt: skip
+        if resource not in self._resources:
+            return Reply(404, {"error": {"code": "ResourceNotFound", "message": "not found"}})
+        query = str(body.get("query", ""))
+        cap = int(query.rsplit("| top ", 1)[1].split()[0]) if "| top " in query else None
+        answer: Obj = {"tables": [logs_table(self.audit_rows.get(resource, [])[:cap])]}
+        if self.logs_partial:
+            answer["error"] = {
+                "code": "PartialError", "message": "There were some errors when processing your query.",
+                "details": [{"code": "EngineError", "message": "Something went wrong processing your query on the server.",
+                             "innererror": {"code": "-2133196760", "message": "Query exceeded the memory limit of 8 GB"}}],
+            }  # fmt: skip
+        return Reply(200, answer)
 
     def _msi(self, req: Request) -> Reply:
         if req.headers.get("x-identity-header") != IDENTITY_HEADER:
@@ -290,3 +332,20 @@ class ArmEmulator(EmulatorServer):
                 "EndpointSlice\n"
             )
         return warning + json.dumps(doc, indent=4), 0
+
+
+LOG_COLUMNS = (("Identity", "string"), ("Verb", "string"), ("Resource", "string"),
+               ("ApiGroup", "string"), ("Namespace", "string"), ("Code", "int"),
+               ("UserAgent", "string"), ("Requests", "long"), ("FirstSeen", "datetime"),
+               ("LastSeen", "datetime"))  # fmt: skip
+
+
+def logs_table(rows: list[Obj]) -> Obj:
+    """Aggregated audit rows (builders_logs "aggregated" shape) as a Log Analytics table."""
+    return {
+        "name": "PrimaryResult",
+        "columns": [{"name": n, "type": t} for n, t in LOG_COLUMNS],
+        "rows": [
+            [int(r[n]) if t in ("int", "long") else r[n] for n, t in LOG_COLUMNS] for r in rows
+        ],
+    }
