@@ -58,4 +58,8 @@ PUBLIC_IPS = "publicips"  # egress public IP resource id -> address
 PROBE = "probe"  # the live probe of the API server endpoint
 ACCESS_REVIEW = "accessreview"  # SubjectAccessReview answers for --as
 
-ALL_SOURCES: tuple[str, ...] = (CLUSTER, PUBLIC_IPS, *K8S_RESOURCES, PROBE, ACCESS_REVIEW)
+NETWORK = "network"  # the Azure network path: VNets, NSGs, routes, firewalls, DNS (arm/)
+EGRESS_ENDPOINTS = "egressendpoints"  # the cluster's outbound dependencies (egress-endpoints.json)
+
+ALL_SOURCES: tuple[str, ...] = (CLUSTER, PUBLIC_IPS, *K8S_RESOURCES, PROBE, ACCESS_REVIEW, NETWORK,
+                                EGRESS_ENDPOINTS)  # fmt: skip

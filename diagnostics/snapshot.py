@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from diagnostics.netpath.model import AzureNetwork, EgressEndpoint
+
 Labels = Mapping[str, str]
 
 
@@ -454,6 +456,8 @@ class Snapshot:
     public_ips: dict[str, str] = field(default_factory=dict)  # lowercased resource id -> IP
     probe: ProbeResult | None = None
     access_reviews: list[AccessReview] = field(default_factory=list)
+    network: AzureNetwork | None = None  # arm/: the Azure network path (diagnostics.netpath)
+    egress_endpoints: list[EgressEndpoint] | None = None  # egress-endpoints.json
     captured_at: float | None = None  # from snapshot.json, or when a live read finished
     read: list[str] = field(default_factory=list)  # sources that were read
     missing: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read

@@ -20,8 +20,17 @@ from typing import Any, BinaryIO
 import ijson
 
 from diagnostics import projection
+from diagnostics.collectors import snapshot_net
 from diagnostics.collectors.armjson import parse_cluster
-from diagnostics.resources import ACCESS_REVIEW, CLUSTER, K8S_RESOURCES, PROBE, PUBLIC_IPS
+from diagnostics.resources import (
+    ACCESS_REVIEW,
+    CLUSTER,
+    EGRESS_ENDPOINTS,
+    K8S_RESOURCES,
+    NETWORK,
+    PROBE,
+    PUBLIC_IPS,
+)
 from diagnostics.snapshot import Snapshot
 
 
@@ -96,7 +105,8 @@ def read_snapshot(
         raise SnapshotError(
             f"{root} is not a folder; a snapshot is a folder (see `aksdiag capture`)"
         )
-    wanted = set(sources) if sources is not None else {CLUSTER, PUBLIC_IPS, *K8S_RESOURCES}
+    wanted = set(sources) if sources is not None else {CLUSTER, PUBLIC_IPS, *K8S_RESOURCES,
+                                                       NETWORK, EGRESS_ENDPOINTS}  # fmt: skip
     snap = Snapshot(label=label or root.name, path=f"snapshot {root}")
 
     meta_file = root / "snapshot.json"
@@ -115,6 +125,10 @@ def read_snapshot(
         _read_cluster(root / "cluster.json", snap)
     if PUBLIC_IPS in wanted:
         _read_public_ips(root / "publicips.json", snap)
+    if NETWORK in wanted:
+        snapshot_net.read_network(root, snap)
+    if EGRESS_ENDPOINTS in wanted:
+        snapshot_net.read_egress_endpoints(root, snap)
 
     k8s_dir = root / "k8s"
     with gc_paused():
