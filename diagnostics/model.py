@@ -126,6 +126,24 @@ class Unavailable:
         return f"could not check {what} because {self.source}: {self.reason}"
 
 
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One hop of the network path to the API server (node subnet, NSG, route, firewall,
+    DNS, API server) and what it does to the traffic: `pass`, `blocked` or `unknown`."""
+
+    name: str
+    kind: str
+    verdict: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "verdict": self.verdict, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Hop:
+        return cls(data["name"], data["kind"], data["verdict"], data.get("detail", ""))
+
+
 @dataclass(slots=True)
 class Report:
     """What one scenario run found about one cluster."""
@@ -140,6 +158,7 @@ class Report:
     started_at: str = ""
     data_as_of: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    path: list[Hop] = field(default_factory=list)  # the network path, hop by hop (node-api)
 
     @property
     def worst(self) -> Severity:
@@ -170,6 +189,7 @@ class Report:
             "collected": self.collected,
             "unavailable": [u.to_dict() for u in self.unavailable],
             "findings": [f.to_dict() for f in self.sorted_findings()],
+            "path": [h.to_dict() for h in self.path],
         }
 
     @classmethod
@@ -185,4 +205,5 @@ class Report:
             started_at=data.get("started_at", ""),
             data_as_of=data.get("data_as_of"),
             timings_ms=dict(data.get("timings_ms", {})),
+            path=[Hop.from_dict(h) for h in data.get("path", ())],
         )

@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.render.path import path_groups
 from diagnostics.model import Finding, Report, Severity, Unavailable
 
 MAX_BLOCKS = 50
@@ -246,6 +247,7 @@ def thread_messages(report: Report, *, with_commands: bool = True) -> list[Slack
     groups = [finding_blocks(f, with_commands) for f in report.sorted_findings()]
     if not groups:
         groups = [[_section(":white_check_mark: No findings: nothing wrong was seen.")]]
+    groups += path_groups(report)
     if report.unavailable:
         groups.append(_unavailable_blocks(report.unavailable))
     return pack(groups, title)

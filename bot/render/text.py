@@ -9,6 +9,7 @@ from rich.panel import Panel
 from rich.rule import Rule
 from rich.text import Text
 
+from bot.render.path import render_path
 from diagnostics.model import Finding, Report, Severity
 
 STYLE = {
@@ -80,6 +81,7 @@ def render_text(report: Report, console: Console) -> None:
             console.print()
     if not report.findings:
         console.print(Text("No findings.", style="green"))
+    render_path(report, console)
     if report.unavailable:
         console.print(Rule(Text("NOT CHECKED", style="magenta"), align="left"))
         for u in report.unavailable:

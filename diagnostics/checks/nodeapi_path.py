@@ -188,10 +188,19 @@ def _fix_steps(
                 )
             ]
         used = {c.priority for c in group.collections}
-        prio = (
-            free_priority(used, deny.priority if deny and deny.group == group.name else 65001)
-            or 100
-        )
+        below = deny.priority if deny and deny.group == group.name else 65001
+        free = free_priority(used, below)
+        if free is None and deny is not None:
+            return [
+                Step(
+                    f"Collection {deny.name} in rule collection group {deny.group} of policy "
+                    f"{deny.policy} denies it at priority {deny.priority}, and no priority "
+                    "number is free before it: remove the endpoint from that collection or "
+                    "move the collection to a higher number, then allow the FQDN tag "
+                    f"AzureKubernetesService before it. {ext}"
+                )
+            ]
+        prio = free or 100
         rg, flag = q(rg_of(target_policy.id)), sub_flag(target_policy.id, ctx)
         base = (
             f"az network firewall policy rule-collection-group collection add-filter-collection "

@@ -74,6 +74,8 @@ class Target:
     @property
     def text(self) -> str:
         name = self.dst.fqdn or self.dst.ip
+        if self.dst.fqdn and not self.api_server:
+            name = self.dst.label  # the name as required (`*.data.mcr.microsoft.com`)
         if self.dst.fqdn and self.dst.ip:
             name = f"{self.dst.fqdn} ({self.dst.ip})"
         return f"{name} {self.protocol} {self.port}"
