@@ -63,7 +63,10 @@ def _flow_hops(sp: SubnetPath, flow: Flow) -> list[Hop]:
                 )
             )
         elif fw is not None:
-            why = next((u for u in flow.unknown if u.startswith("firewall ")), "rules unreadable")
+            why = next(
+                (u for u in flow.unknown if u.startswith(("firewall ", "rule collection"))),
+                "rules unreadable",
+            )
             hops.append(Hop(f"Azure Firewall {fw.name}", "firewall", UNKNOWN, why))
         else:
             hops.append(

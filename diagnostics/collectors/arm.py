@@ -132,6 +132,7 @@ class ArmClient:
             self._kw["connection_verify"] = connection_verify
         self._aks: Any = None
         self._network: dict[str, Any] = {}
+        self._private_dns: dict[str, Any] = {}
 
     @property
     def aks(self) -> Any:
@@ -149,6 +150,15 @@ class ArmClient:
                 self.credential, subscription, **self._kw
             )
         return self._network[subscription]
+
+    def private_dns(self, subscription: str) -> Any:
+        if subscription not in self._private_dns:
+            from azure.mgmt.privatedns import PrivateDnsManagementClient
+
+            self._private_dns[subscription] = PrivateDnsManagementClient(
+                self.credential, subscription, **self._kw
+            )
+        return self._private_dns[subscription]
 
     # ------------------------------------------------------------ the cluster
     def cluster_body(self, resource_group: str, name: str) -> dict[str, Any]:

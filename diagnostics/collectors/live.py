@@ -17,10 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from diagnostics.checks.base import ScenarioArgs
-from diagnostics.collectors import access
+from diagnostics.collectors import access, armnet
 from diagnostics.collectors.arm import AzureTarget
 from diagnostics.collectors.cache import CircuitBreaker, CollectionCache, Entry
 from diagnostics.collectors.clients import ClusterClients
@@ -33,7 +34,9 @@ from diagnostics.resources import (
     ACCESS_REVIEW,
     ALL_SOURCES,
     CLUSTER,
+    EGRESS_ENDPOINTS,
     K8S_RESOURCES,
+    NETWORK,
     PROBE,
     PUBLIC_IPS,
 )
@@ -45,6 +48,7 @@ NO_AZURE = (
     "is not configured for it (give the cluster subscription, resource_group and name)"
 )
 PROBE_TTL = 15.0
+NEEDS_CLUSTER = (PUBLIC_IPS, NETWORK, EGRESS_ENDPOINTS)  # ARM reads that start from the cluster
 
 
 def list_requests(
@@ -220,8 +224,8 @@ class LiveSource:
 
         cluster_fut = None
         if self.azure is None:
-            missing.update({src: NO_AZURE for src in (CLUSTER, PUBLIC_IPS) if src in wanted})
-        elif wanted & {CLUSTER, PUBLIC_IPS} or self.kube.mode == "run-command":
+            missing.update({src: NO_AZURE for src in (CLUSTER, *NEEDS_CLUSTER) if src in wanted})
+        elif wanted & {CLUSTER, *NEEDS_CLUSTER} or self.kube.mode == "run-command":
             cluster_fut = self._start("cluster", self._read_cluster, ttl)
             if CLUSTER in wanted:
                 pending[CLUSTER] = ("cluster", cluster_fut)
@@ -261,7 +265,7 @@ class LiveSource:
                 )
 
         cluster: ClusterInfo | None = None
-        if cluster_fut is not None and (PUBLIC_IPS in wanted or PROBE in wanted):
+        if cluster_fut is not None and wanted & {*NEEDS_CLUSTER, PROBE}:
             wait_all([cluster_fut], timeout=max(0.0, deadline - time.monotonic()))
             if cluster_fut.done() and cluster_fut.exception() is None:
                 cluster = cluster_fut.result().value
@@ -271,12 +275,37 @@ class LiveSource:
                 pending[PUBLIC_IPS] = (key, self._start(key, lambda: self.clients.arm().egress(c)))
             else:
                 pending[PUBLIC_IPS] = ("cluster", cluster_fut)  # its failure explains this one
+        if cluster_fut is not None:
+            pending.update(self._network_reads(wanted, cluster, cluster_fut, ttl))
         if PROBE in wanted:
             key = f"probe:{self.path}"
             pending[PROBE] = (key, self._start(key, lambda: self._probe(cluster), ttl=PROBE_TTL))
 
         wait_all([f for _, f in pending.values()], timeout=max(0.0, deadline - time.monotonic()))
         return self._assemble(wanted, pending, missing, stale)
+
+    def _network_reads(
+        self, wanted: set[str], cluster: ClusterInfo | None, cluster_fut: Future[Entry],
+        ttl: float | None,
+    ) -> dict[str, tuple[str, Future[Entry]]]:  # fmt: skip
+        """The Azure network path and the egress endpoints (diagnostics.collectors.armnet)."""
+        out: dict[str, tuple[str, Future[Entry]]] = {}
+        reads: tuple[tuple[str, str, Callable[[Any, ClusterInfo], Any]], ...] = (
+            (NETWORK, "network", armnet.read_network),
+            (EGRESS_ENDPOINTS, "egress", armnet.read_egress_endpoints),
+        )
+        for src, prefix, fn in reads:
+            if src not in wanted:
+                continue
+            if cluster is None:
+                out[src] = ("cluster", cluster_fut)  # its failure explains this one
+                continue
+            key = f"{prefix}:{cluster.id.lower()}"
+            out[src] = (key, self._start(key, partial(self._arm_read, fn, cluster), ttl))
+        return out
+
+    def _arm_read(self, fn: Callable[[Any, ClusterInfo], Any], cluster: ClusterInfo) -> Any:
+        return fn(self.clients.arm(), cluster)
 
     def _assemble(
         self, wanted: set[str], pending: dict[str, tuple[str, Future[Entry]]],
@@ -296,9 +325,9 @@ class LiveSource:
                 continue
             err = exc if isinstance(exc, ReadError) else ReadError(f"{type(exc).__name__}: {exc}")
             last = self.cache.last(key)
-            if err.overload and last is not None and not (src == PUBLIC_IPS and key == "cluster"):
+            if err.overload and last is not None and not (src != CLUSTER and key == "cluster"):
                 stale[src] = last
-            elif src == PUBLIC_IPS and key == "cluster":
+            elif src != CLUSTER and key == "cluster":
                 missing[src] = f"the managed cluster could not be read: {err.reason}"
             else:
                 missing[src] = err.reason
@@ -321,6 +350,10 @@ class LiveSource:
                     )
             elif src == PROBE:
                 snap.probe = value
+            elif src == NETWORK:
+                snap.network = value.network
+            elif src == EGRESS_ENDPOINTS:
+                snap.egress_endpoints = list(value[0])
             elif src == ACCESS_REVIEW:
                 snap.access_reviews = list(value)
             else:

@@ -175,10 +175,12 @@ def _subnet_path(c: ClusterInfo, net: AzureNetwork, sid: str, targets: list[Targ
             else:
                 colls = fwl.ordered_collections(net, fw)
                 if isinstance(colls, str):
-                    flow.unknown.append(f"firewall {fw.name}: {colls}")
+                    flow.unknown.append(
+                        colls
+                    )  # "firewall policy P: why" / "rule collection group G: why"
                 else:
                     flow.fw_verdict = fwl.evaluate(colls, src, t.dst, t.protocol, t.port)
-        out_unknown = [u for u in flow.unknown if u.startswith("firewall ")]
+        out_unknown = [u for u in flow.unknown if u.startswith(("firewall ", "rule collection"))]
         for u in out_unknown:
             if u not in unknown:
                 unknown.append(u)

@@ -181,7 +181,8 @@ class AzureNetwork:
     def add_vnet(self, vnet: VirtualNetwork) -> None:
         self.vnets[_k(vnet.id)] = vnet
         for s in vnet.subnets:
-            self.subnets.setdefault(_k(s.id), s)
+            if _k(s.id) not in self.subnets:  # a subnet read on its own wins
+                self.subnets[_k(s.id)] = s
 
     def subnet(self, rid: str) -> Subnet | None:
         return self.subnets.get(_k(rid))
