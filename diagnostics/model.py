@@ -169,6 +169,24 @@ class Unavailable:
         return f"could not check {what} because {self.source}: {self.reason}"
 
 
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One hop of the network path to the API server (node subnet, NSG, route, firewall,
+    DNS, API server) and what it does to the traffic: `pass`, `blocked` or `unknown`."""
+
+    name: str
+    kind: str
+    verdict: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "verdict": self.verdict, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Hop:
+        return cls(data["name"], data["kind"], data["verdict"], data.get("detail", ""))
+
+
 @dataclass(slots=True)
 class Report:
     """What one scenario run found about one cluster."""
@@ -185,6 +203,7 @@ class Report:
     timings_ms: dict[str, float] = field(default_factory=dict)
     headline: str = ""  # one sentence: the root cause and its scope (diagnostics.diagnosis)
     causes: list[Cause] = field(default_factory=list)
+    path: list[Hop] = field(default_factory=list)  # the network path, hop by hop (node-api)
 
     @property
     def worst(self) -> Severity:
@@ -229,6 +248,7 @@ class Report:
             "unavailable": [u.to_dict() for u in self.unavailable],
             "findings": [f.to_dict() for f in self.sorted_findings()],
             "causes": [c.to_dict() for c in self.causes],
+            "path": [h.to_dict() for h in self.path],
         }
 
     @classmethod
@@ -246,4 +266,5 @@ class Report:
             timings_ms=dict(data.get("timings_ms", {})),
             headline=data.get("headline", ""),
             causes=[Cause.from_dict(c) for c in data.get("causes", ())],
+            path=[Hop.from_dict(h) for h in data.get("path", ())],
         )

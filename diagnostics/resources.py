@@ -105,5 +105,8 @@ ACCESS_REVIEW = "accessreview"  # SubjectAccessReview answers for --as
 DIAGNOSTIC_SETTINGS = "diagnosticsettings"  # where the cluster's control-plane logs go (ARM)
 AUDIT_LOG = "kube-audit"  # 403/429 answers in the API server's audit log (Log Analytics)
 
+NETWORK = "network"  # the Azure network path: VNets, NSGs, routes, firewalls, DNS (arm/)
+EGRESS_ENDPOINTS = "egressendpoints"  # the cluster's outbound dependencies (egress-endpoints.json)
+
 ALL_SOURCES: tuple[str, ...] = (CLUSTER, PUBLIC_IPS, *K8S_RESOURCES, PROBE, ACCESS_REVIEW)
-ALL_SOURCES += (DIAGNOSTIC_SETTINGS, AUDIT_LOG)
+ALL_SOURCES += (DIAGNOSTIC_SETTINGS, AUDIT_LOG, NETWORK, EGRESS_ENDPOINTS)

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from diagnostics.checks import default_registry
 from diagnostics.checks.base import Check, CheckContext, CheckRegistry, ScenarioArgs
+from diagnostics.checks.netpath_path import annotate as annotate_network_path
 from diagnostics.diagnosis import apply as diagnose
 from diagnostics.model import Finding, Report, Step, Unavailable
 from diagnostics.redact import redact_text
@@ -108,6 +109,7 @@ def analyse(
             report.unavailable.append(
                 Unavailable(source, "not collected", tuple(dict.fromkeys(codes)))
             )
+    annotate_network_path(report, snapshot, scenario)
     diagnose(report, registry.links())
     report.timings_ms["analyse"] = round((time.perf_counter() - started) * 1000, 1)
     return report

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from diagnostics.controlplane import AuditLog, DiagnosticSetting
+from diagnostics.netpath.model import AzureNetwork, EgressEndpoint
 
 Labels = Mapping[str, str]
 
@@ -496,6 +497,8 @@ class Snapshot:
     kubernetes_versions: list[KubernetesVersion] | None = None
     diagnostic_settings: list[DiagnosticSetting] = field(default_factory=list)
     audit: AuditLog | None = None  # 403/429 rows of the API server's audit log
+    network: AzureNetwork | None = None  # arm/: the Azure network path (diagnostics.netpath)
+    egress_endpoints: list[EgressEndpoint] | None = None  # egress-endpoints.json
     captured_at: float | None = None  # from snapshot.json, or when a live read finished
     read: list[str] = field(default_factory=list)  # sources that were read
     missing: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read

@@ -226,6 +226,23 @@ ACTIONS_BY_CALL: dict[str, set[str]] = {
     "diagnostic_settings.list": {"Microsoft.Insights/diagnosticSettings/read"},
     "logs.query_resource": {f"Microsoft.Insights/logs/{t}/read"
                             for t in ("AKSAudit", "AKSAuditAdmin", "AzureDiagnostics")},
+    # The Azure network path (diagnostics/collectors/armnet.py).
+    "virtual_networks.get": {"Microsoft.Network/virtualNetworks/read"},
+    "virtual_networks.list": {"Microsoft.Network/virtualNetworks/read"},
+    "network_security_groups.get": {"Microsoft.Network/networkSecurityGroups/read"},
+    "network_security_groups.list": {"Microsoft.Network/networkSecurityGroups/read"},
+    "route_tables.get": {"Microsoft.Network/routeTables/read"},
+    "azure_firewalls.list_all": {"Microsoft.Network/azureFirewalls/read"},
+    "firewall_policies.get": {"Microsoft.Network/firewallPolicies/read"},
+    "firewall_policy_rule_collection_groups.list": {
+        "Microsoft.Network/firewallPolicies/ruleCollectionGroups/read"
+    },
+    "private_zones.get": {"Microsoft.Network/privateDnsZones/read"},
+    "private_zones.list_by_resource_group": {"Microsoft.Network/privateDnsZones/read"},
+    "virtual_network_links.list": {"Microsoft.Network/privateDnsZones/virtualNetworkLinks/read"},
+    "managed_clusters.list_outbound_network_dependencies_endpoints": {
+        "Microsoft.ContainerService/managedClusters/outboundNetworkDependenciesEndpoints/read"
+    },
     # Entra clusters only: the built-in Azure Kubernetes Service Cluster User Role.
     "managed_clusters.list_cluster_user_credentials": {
         "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"
@@ -244,9 +261,10 @@ def arm_calls_in_code() -> set[str]:
 
     from azure.mgmt.containerservice import ContainerServiceClient
     from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.privatedns import PrivateDnsManagementClient
 
     groups = set()
-    for client in (ContainerServiceClient, NetworkManagementClient):
+    for client in (ContainerServiceClient, NetworkManagementClient, PrivateDnsManagementClient):
         src = inspect.getsource(client.__init__)
         groups |= set(re.findall(r"self\.(\w+) = \w+Operations\(", src))
     calls = set()

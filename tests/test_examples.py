@@ -42,6 +42,15 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any], set[str]]]] = {
         ("apiserver", {}, {"apiserver.private-cluster", "apiserver.private-dns"}),
         ("node-api", {}, {"nodeapi.private-dns"}),
     ],
+    # the Azure network path (arm/ in each folder)
+    "hub-spoke-firewall": [("node-api", {}, {"nodeapi.firewall-rules-missing"})],
+    "private-dns-unlinked": [
+        ("node-api", {}, {"nodeapi.private-dns-link"}),
+        ("apiserver", {}, {"apiserver.private-dns-link"}),
+    ],
+    "nsg-blocks-443": [("node-api", {}, {"nodeapi.nsg-blocks-egress", "nodeapi.tunnel-unhealthy"})],
+    "kubenet-routes": [("service", {"service": ("payments", "api")},
+                        {"service.kubenet-routes-missing"})],
     "stopped": [("apiserver", {}, {"cluster.stopped"})],
     # the pod-ip and service examples (their READMEs say what each shows)
     "broken-podip-cni": [
@@ -127,7 +136,7 @@ def test_both_cluster_json_shapes_are_exercised():
 
 def test_healthy_example_holds_every_snapshot_file():
     root = EXAMPLES / "healthy"
-    for name in ("cluster.json", "publicips.json", "snapshot.json"):
+    for name in ("cluster.json", "publicips.json", "snapshot.json", "egress-endpoints.json"):
         assert (root / name).is_file(), name
     for name, api in K8S_RESOURCES.items():
         if api.engine:  # Cilium / Calico kinds: a cluster on Azure NPM serves none
@@ -136,6 +145,33 @@ def test_healthy_example_holds_every_snapshot_file():
         assert doc["kind"] == "List" and doc["items"], name
     snap = read_snapshot(root)
     assert not snap.missing
+
+
+# The network path codes each example must NOT raise: the traps it holds (SPEC, issue #12).
+NOT_RAISED = {
+    "private-cluster": {"nodeapi.firewall-rules-missing", "nodeapi.private-dns-link",
+                        "apiserver.private-dns-link", "nodeapi.firewall-egress"},
+    "hub-spoke-firewall": {"nodeapi.nsg-blocks-egress", "nodeapi.firewall-egress"},
+    "nsg-blocks-443": {"nodeapi.firewall-rules-missing", "nodeapi.firewall-egress"},
+    "firewall-udr": {"nodeapi.firewall-rules-missing", "nodeapi.route-blackhole"},
+    "healthy": {"nodeapi.nsg-blocks-egress", "nodeapi.firewall-egress", "service.nsg-blocks-pods"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("folder", sorted(NOT_RAISED))
+def test_network_path_traps_stay_silent(folder):
+    codes = _codes(_run(folder, "health"))
+    assert not codes & NOT_RAISED[folder]
+
+
+def test_network_path_is_read_from_both_shapes():
+    az = read_snapshot(EXAMPLES / "hub-spoke-firewall").network  # az flattened shape
+    rest = read_snapshot(EXAMPLES / "private-cluster").network  # ARM REST shape
+    assert az is not None and rest is not None
+    assert [f.private_ips for f in az.firewalls.values()] == [("10.0.1.4",)]
+    assert [f.private_ips for f in rest.firewalls.values()] == [("10.0.1.4",)]
+    assert {v.dns_servers for v in rest.vnets.values()} == {("10.0.2.4", "10.0.2.5"), ()}
+    assert len(rest.links) == 2 and len(az.groups) == 1
 
 
 def _healthy_runs() -> list[tuple[str, dict[str, Any]]]:

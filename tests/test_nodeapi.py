@@ -577,9 +577,12 @@ def test_firewall_is_context_when_nothing_fails(tmp_path):
         "login.microsoftonline.com",
         "packages.microsoft.com",
         "acs-mirror.azureedge.net",
+        "packages.aks.azure.com",
     ):
         assert needed in rules
     assert "9000" not in rules  # konnectivity runs here: the old tunnel ports are not needed
+    assert "UDP 123" not in rules and "NTP" not in rules  # NTP is not needed by nodes provisioned after March 2021
+    assert "\nmcr.microsoft.com TCP 443" in rules  # one destination per line
     (test,) = [c for c in commands(f) if "run-command" in c]
     assert test.startswith(
         f"az vmss run-command invoke --resource-group {NODE_RG} "
@@ -589,7 +592,9 @@ def test_firewall_is_context_when_nothing_fails(tmp_path):
     script = argv[argv.index("--scripts") + 1]
     assert argv[-4:] == ["--query", "value[0].message", "-o", "tsv"]  # the output, not JSON
     assert script.startswith("for h in prod-dns-abc123.hcp.westeurope.azmk8s.io mcr.microsoft.com")
-    assert "nc -vz -w 5 $h 443" in script
+    # curl, not nc: an appliance that strips TLS ALPN passes a TCP test but breaks konnectivity
+    assert "curl -sS -o /dev/null --max-time 10" in script and "nc -vz" not in script
+    assert "grep -Ei 'ALPN|HTTP/'" in script
 
 
 def test_firewall_with_failing_tunnel_and_notready_node_is_a_warning(tmp_path):

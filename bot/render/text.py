@@ -14,6 +14,7 @@ from rich.padding import Padding
 from rich.panel import Panel
 from rich.text import Text
 
+from bot.render.path import render_path
 from bot.render.thread import _pick_steps
 from bot.render.words import asked, changes, not_checked, placeholder_note, readable_subject
 from diagnostics.diagnosis import cause_title, context, ensure
@@ -129,6 +130,7 @@ def render_text(report: Report, console: Console, *, verbose: bool = False) -> N
         if verbose:
             for f in ctx:
                 _finding_full(f, console)
+    render_path(report, console)
     if report.unavailable:
         console.print(
             Text.assemble(

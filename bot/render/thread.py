@@ -38,6 +38,7 @@ from bot.render.blocks import (
     finding_blocks,
     pack,
 )
+from bot.render.path import path_groups
 from bot.render.words import (
     PLACEHOLDERS,
     asked,
@@ -219,6 +220,7 @@ def thread_messages(report: Report, *, where: str = "slack") -> list[SlackMessag
     ]
     if not groups:
         groups = [[_section(":large_green_circle: *No problems found.*")]]
+    groups += path_groups(report)
     line = context_line(report)
     if line:
         groups.append([context_block(chunk) for chunk in _chunks(line)])

@@ -224,8 +224,8 @@ def private_cluster(ctx: CheckContext) -> Iterator[Finding]:
 def private_dns(ctx: CheckContext) -> Iterator[Finding]:
     c = _cluster(ctx)
     zone = c.private_dns_zone.strip()
-    if not c.private_cluster or zone.lower() in ("", "system"):
-        return
+    if not c.private_cluster or zone.lower() in ("", "system") or c.vnet_integration:
+        return  # VNet Integration: nodes dial the internal IP; links are checked from arm/
     dns_failed = ctx.snapshot.probe is not None and ctx.snapshot.probe.outcome == "dns-failed"
     if zone.lower() == "none":
         kind = "none: no private DNS zone; the private FQDN is published in public DNS"
@@ -256,13 +256,23 @@ def private_dns(ctx: CheckContext) -> Iterator[Finding]:
             ),
             Step(
                 "List the virtual networks linked to the zone (custom zones).",
-                f"az network private-dns link vnet list --ids {q(zone)}"
-                if zone.lower() != "none"
-                else None,
+                _link_list(zone) if zone.lower() != "none" else None,
             ),
         ),
         docs=DOCS["private-dns"],
     )
+
+
+def _link_list(zone_id: str) -> str | None:
+    """`link vnet list` needs the zone's resource group and name (`--ids` is not accepted)."""
+    parts = zone_id.split("/")
+    low = [p.lower() for p in parts]
+    if "resourcegroups" not in low or "privatednszones" not in low:
+        return None
+    rg, name = parts[low.index("resourcegroups") + 1], parts[low.index("privatednszones") + 1]
+    sub = parts[low.index("subscriptions") + 1] if "subscriptions" in low else ""
+    flag = f" --subscription {q(sub)}" if sub else ""
+    return f"az network private-dns link vnet list --resource-group {q(rg)} --zone-name {q(name)} -o table{flag}"
 
 
 PROBE_OUTCOMES = ("ok", "dns-failed", "tcp-timeout", "tcp-refused", "tls-failed", "http-error")

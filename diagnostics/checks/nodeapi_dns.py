@@ -55,8 +55,8 @@ def _zone_name(c: ClusterInfo) -> str:
 
 def private_dns(ctx: CheckContext) -> Iterator[Finding]:
     c = cluster_of(ctx)
-    if not c.private_cluster:
-        return
+    if not c.private_cluster or c.vnet_integration:
+        return  # API Server VNet Integration: nodes dial the internal IP, no DNS on the path
     snap = ctx.snapshot
     zone = c.private_dns_zone.strip()
     custom_zone = zone.lower() not in ("", "system")
@@ -74,7 +74,8 @@ def private_dns(ctx: CheckContext) -> Iterator[Finding]:
         evidence.append(
             f"privateDnsZone = {zone}"
             + (
-                " (no private DNS zone: the name is published in public DNS)"
+                " (no private DNS zone: nodes resolve the public FQDN, published in public "
+                "DNS with the private IP; no zone link is needed)"
                 if zone.lower() == "none"
                 else " (custom zone)"
             )
@@ -112,7 +113,7 @@ def private_dns(ctx: CheckContext) -> Iterator[Finding]:
             Step(
                 "Resolve it from a pod, through CoreDNS (creates a short-lived pod).",
                 "kubectl run aksdiag-dns-test --namespace default --rm -i --restart=Never "
-                f"--image=mcr.microsoft.com/cbl-mariner/busybox:2.0 -- nslookup {q(host)}",
+                f"--image=mcr.microsoft.com/azurelinux/busybox:1.36 -- nslookup {q(host)}",
             )
         )
     steps.append(

@@ -21,8 +21,7 @@ from diagnostics.checks.nodeapi_common import (
     tunnel_pods,
 )
 from diagnostics.model import Finding, Severity, Step
-from diagnostics.resources import CLUSTER, PUBLIC_IPS
-from diagnostics.snapshot import ClusterInfo
+from diagnostics.resources import CLUSTER, EGRESS_ENDPOINTS, NETWORK, PUBLIC_IPS
 
 NAT_OUTBOUND = ("managednatgateway", "userassignednatgateway")
 UDR = "userdefinedrouting"
@@ -45,16 +44,11 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
                 f"authorized IP ranges: {listed}",
             ),
             (
-                Step(
-                    "Find the next hop of the node subnet's default route.",
-                    f"az network vnet subnet show --ids {q(subnet_ids(ctx)[0])} --query routeTable.id -o tsv"
-                    if subnet_ids(ctx)
-                    else None,
-                ),
+                *(route_steps(subnet_ids(ctx)[:1])),
                 Step(
                     "Then the firewall's public IPs (Azure Firewall shown; for an NVA, its public "
-                    "IP configuration).",
-                    "az network firewall list --query '[].ipConfigurations[].publicIPAddress.id' -o tsv",
+                    "IP configuration). " + FIREWALL_LIST_NOTE,
+                    FIREWALL_LIST,
                 ),
             ),
         )
@@ -163,82 +157,121 @@ def _unverified(
 
 
 # ---------------------------------------------------------------- firewall (UDR)
-def _required_rules(c: ClusterInfo, tunnels: set[str]) -> list[str]:
-    rules = []
-    if not c.private_cluster:
-        host = c.fqdn or f"*.hcp.{c.location or '<region>'}.azmk8s.io"
-        rules.append(
-            f"{host} (`*.hcp.{c.location or '<region>'}.azmk8s.io`) HTTPS 443 — nodes "
-            "and the konnectivity tunnel to the API server; do not strip TLS ALPN"
+FIREWALL_LIST = (
+    'az network firewall list --query "[].{name:name, privateIp:ipConfigurations[0].privateIPAddress, '
+    'hubPrivateIp:hubIPAddresses.privateIPAddress, publicIps:ipConfigurations[].publicIPAddress.id}" -o json'
+)
+FIREWALL_LIST_NOTE = (
+    "`az network firewall` needs the azure-firewall extension (`az extension add --name "
+    "azure-firewall`); it lists the current subscription only (add `--subscription HUB_SUBSCRIPTION` "
+    "for a hub elsewhere); a Virtual WAN hub firewall shows its private IP as hubPrivateIp."
+)
+
+
+def route_steps(subnets: list[str]) -> list[Step]:
+    """The node subnet's routes with their next hops (`routeTable.id` alone is not a hop)."""
+    return [
+        Step(
+            f"See the routes of subnet {s.rsplit('/', 1)[-1]} and their next hops (the longest "
+            "prefix that covers a destination wins; 0.0.0.0/0 is the default).",
+            f'az network route-table show --ids "$(az network vnet subnet show --ids {q(s)} '
+            '--query routeTable.id -o tsv)" --query "routes[].{name:name, prefix:addressPrefix, '
+            'nextHop:nextHopType, ip:nextHopIpAddress}" -o table',
         )
-    rules += [
-        "mcr.microsoft.com, *.data.mcr.microsoft.com, mcr-0001.mcr-msedge.net HTTPS 443 — system images",
-        "management.azure.com HTTPS 443 — Azure API",
-        "login.microsoftonline.com HTTPS 443 — Microsoft Entra authentication",
-        "packages.microsoft.com HTTPS 443 — node packages",
-        "acs-mirror.azureedge.net HTTPS 443 — kubelet, CNI and other binaries",
+        for s in subnets
     ]
-    if not c.private_cluster and (not tunnels or tunnels & {"tunnelfront", "aks-link"}):
-        rules.append(
-            "TCP 9000 and UDP 1194 to the API server (service tag AzureCloud."
-            f"{c.location or '<region>'}) — the older tunnelfront / aks-link tunnel"
-        )
-    rules.append("UDP 123 (NTP) and UDP 53 to custom DNS servers, if any")
-    if not c.private_cluster:
-        rules.append("TCP 443 to the API server's IP, for pods that call the API server")
-    return rules
+
+
+def _appliance_flows(ctx: CheckContext) -> tuple[list[str], bool]:
+    """(appliance IPs on the node subnets' paths that aksdiag could not evaluate, whether any
+    flow goes through an appliance at all), from the Azure network path when it was read."""
+    if ctx.snapshot.network is None:
+        return [], False
+    from diagnostics.checks.netpath_common import paths
+
+    unverified: list[str] = []
+    through = False
+    for sp in paths(ctx):
+        for flow in sp.flows:
+            if flow.appliance_ip:
+                through = True
+                if flow.fw_verdict is None and flow.appliance_ip not in unverified:
+                    unverified.append(flow.appliance_ip)
+    return unverified, through
+
+
+def _test_script(hosts: list[str], api: str) -> str:
+    """curl, not nc: a TLS-inspecting appliance that strips ALPN passes a TCP test but breaks
+    the konnectivity tunnel; curl -v shows the ALPN the server accepted."""
+    script = (
+        f"for h in {' '.join(hosts)}; do curl -sS -o /dev/null --max-time 10 "
+        '-w "$h %{http_code}\\n" https://$h/ || echo "$h FAILED"; done'
+    )
+    if api:
+        script += f"; curl -sv --max-time 10 https://{api}/healthz 2>&1 | grep -Ei 'ALPN|HTTP/'"
+    return script
 
 
 def firewall_egress(ctx: CheckContext) -> Iterator[Finding]:
     c = cluster_of(ctx)
-    if c.outbound_type.lower() != UDR:
+    unverified, through = _appliance_flows(ctx)
+    if ctx.snapshot.network is not None:
+        if not unverified:
+            return  # no appliance, or every one is an Azure Firewall evaluated rule by rule
+    elif c.outbound_type.lower() != UDR:
         return
     snap = ctx.snapshot
     symptoms = egress_symptoms(snap)
-    tunnels = {tunnel_app(p) or "" for p in tunnel_pods(snap)} - {""}
     subnets = subnet_ids(ctx)
-    evidence = [
-        "outboundType = userDefinedRouting: egress follows the node subnet's route "
-        "table, usually to a firewall, which must allow what AKS needs"
+    evidence = []
+    if c.outbound_type.lower() == UDR:
+        evidence.append(
+            "outboundType = userDefinedRouting: egress follows the node subnet's "
+            "route table, usually to a firewall, which must allow what AKS needs"
+        )
+    elif through:
+        evidence.append(
+            f"outboundType = {c.outbound_type}, but a route sends the nodes' traffic "
+            "to a virtual appliance, which overrides the load balancer's outbound path"
+        )
+    evidence += [
+        f"next hop {ip}: not an Azure Firewall aksdiag could read (a third-party "
+        "appliance, on-premises, or a firewall it may not read)"
+        for ip in unverified
     ]
     evidence += [f"node subnet: {s.rsplit('/', 1)[-1]} ({s})" for s in subnets]
     evidence += symptoms or ["no failing tunnel pod and no NotReady node in this snapshot"]
-    required = _required_rules(c, tunnels)
-    hosts = [
-        h
-        for h in (
-            api_host(ctx) if not c.private_cluster else "",
-            "mcr.microsoft.com",
-            "management.azure.com",
-            "login.microsoftonline.com",
-            "packages.microsoft.com",
-            "acs-mirror.azureedge.net",
+    from diagnostics.netpath.analysis import dns_servers
+    from diagnostics.netpath.targets import requirement_lines
+
+    required = requirement_lines(c, snap.egress_endpoints, dns_servers(snap))
+    tunnels = {tunnel_app(p) or "" for p in tunnel_pods(snap)} - {""}
+    if not c.private_cluster and tunnels & {"tunnelfront", "aks-link"}:
+        required.append(
+            f"TCP 9000 and UDP 1194 to the API server (service tag AzureCloud.{c.location or 'REGION'})"
+            " — the older tunnelfront / aks-link tunnel"
         )
-        if h
-    ]
+    api = api_host(ctx) if not c.private_cluster else ""
+    hosts = [h.split(" ", 1)[0] for h in required if " TCP 443 " in h and not h.startswith("*")]
     node = (
         next((n.name for n in not_ready_nodes(snap)), None)
         or next((p.node for p in failing_tunnel_pods(snap) if p.node), None)
         or (snap.nodes[0].name if snap.nodes else None)
     )
-    script = f"for h in {' '.join(hosts)}; do nc -vz -w 5 $h 443; done"
+    script = _test_script(hosts, api)
     steps = [
         Step(
-            "Required egress (AKS outbound rules; Azure Firewall's `AzureKubernetesService` "
-            "FQDN tag covers the FQDNs): " + "; ".join(required) + "."
+            "Allow this egress on the appliance, one destination per line (AKS outbound rules; "
+            "on Azure Firewall the `AzureKubernetesService` FQDN tag covers the FQDNs):\n"
+            + "\n".join(required)
         ),
+        *route_steps(subnets[:1]),
     ]
-    if subnets:
-        steps.append(
-            Step(
-                "Find the route table (and its next hop) of the node subnet.",
-                f"az network vnet subnet show --ids {q(subnets[0])} --query routeTable.id -o tsv",
-            )
-        )
     steps.append(
         Step(
             f"Test the required destinations from node {node} through Azure (read-only, no tunnel "
-            "needed); a timeout names the rule the firewall lacks.",
+            "needed); a timeout names the rule the appliance lacks, and the ALPN line shows "
+            "whether TLS reaches the API server untouched.",
             node_command(ctx, node, script),
         )
         if node
@@ -246,14 +279,14 @@ def firewall_egress(ctx: CheckContext) -> Iterator[Finding]:
     )
     steps.append(
         Step(
-            "Check the firewall's logs for denied traffic from the node subnet "
+            "Check the appliance's logs for denied traffic from the node subnet "
             "(Azure Firewall: the AZFWApplicationRule / AZFWNetworkRule tables)."
         )
     )
     yield Finding(
         code="nodeapi.firewall-egress",
         severity=Severity.WARNING if symptoms else Severity.INFO,
-        title="Egress goes through a firewall (userDefinedRouting)"
+        title="Egress goes through a firewall aksdiag cannot evaluate"
         + (
             ": tunnel pods or nodes are failing"
             if symptoms
@@ -289,6 +322,6 @@ def register(registry: CheckRegistry) -> None:
             ("nodeapi.firewall-egress",),
             firewall_egress,
             needs=(CLUSTER,),
-            uses=("pods", "nodes", "events"),
+            uses=("pods", "nodes", "events", NETWORK, EGRESS_ENDPOINTS, "endpointslices"),
         )
     )

@@ -133,6 +133,7 @@ class ArmClient:
         self._aks: Any = None
         self._network: dict[str, Any] = {}
         self._rest: Any = None
+        self._private_dns: dict[str, Any] = {}
 
     @property
     def aks(self) -> Any:
@@ -150,6 +151,15 @@ class ArmClient:
                 self.credential, subscription, **self._kw
             )
         return self._network[subscription]
+
+    def private_dns(self, subscription: str) -> Any:
+        if subscription not in self._private_dns:
+            from azure.mgmt.privatedns import PrivateDnsManagementClient
+
+            self._private_dns[subscription] = PrivateDnsManagementClient(
+                self.credential, subscription, **self._kw
+            )
+        return self._private_dns[subscription]
 
     # ------------------------------------------------------------ the cluster
     def cluster_body(self, resource_group: str, name: str) -> dict[str, Any]:

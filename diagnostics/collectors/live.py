@@ -17,10 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from diagnostics.checks.base import ScenarioArgs
-from diagnostics.collectors import access, logs
+from diagnostics.collectors import access, armnet, logs
 from diagnostics.collectors.arm import AzureTarget
 from diagnostics.collectors.cache import CircuitBreaker, CollectionCache, Entry
 from diagnostics.collectors.clients import ClusterClients
@@ -35,7 +36,9 @@ from diagnostics.resources import (
     AUDIT_LOG,
     CLUSTER,
     DIAGNOSTIC_SETTINGS,
+    EGRESS_ENDPOINTS,
     K8S_RESOURCES,
+    NETWORK,
     POLICY_KINDS,
     PROBE,
     PUBLIC_IPS,
@@ -48,6 +51,7 @@ NO_AZURE = (
     "is not configured for it (give the cluster subscription, resource_group and name)"
 )
 PROBE_TTL = 15.0
+NEEDS_CLUSTER = (PUBLIC_IPS, NETWORK, EGRESS_ENDPOINTS)  # ARM reads that start from the cluster
 
 
 def list_requests(
@@ -223,8 +227,8 @@ class LiveSource:
 
         cluster_fut = None
         if self.azure is None:
-            missing.update({src: NO_AZURE for src in (CLUSTER, PUBLIC_IPS) if src in wanted})
-        elif wanted & {CLUSTER, PUBLIC_IPS} or self.kube.mode == "run-command":
+            missing.update({src: NO_AZURE for src in (CLUSTER, *NEEDS_CLUSTER) if src in wanted})
+        elif wanted & {CLUSTER, *NEEDS_CLUSTER} or self.kube.mode == "run-command":
             cluster_fut = self._start("cluster", self._read_cluster, ttl)
             if CLUSTER in wanted:
                 pending[CLUSTER] = ("cluster", cluster_fut)
@@ -264,7 +268,7 @@ class LiveSource:
                 )
 
         cluster: ClusterInfo | None = None
-        if cluster_fut is not None and (PUBLIC_IPS in wanted or PROBE in wanted):
+        if cluster_fut is not None and wanted & {*NEEDS_CLUSTER, PROBE}:
             wait_all([cluster_fut], timeout=max(0.0, deadline - time.monotonic()))
             if cluster_fut.done() and cluster_fut.exception() is None:
                 cluster = cluster_fut.result().value
@@ -277,6 +281,8 @@ class LiveSource:
                 pending[PUBLIC_IPS] = ("cluster", cluster_fut)  # its failure explains this one
         if wanted & {DIAGNOSTIC_SETTINGS, AUDIT_LOG}:
             self._start_logs(wanted, args, ttl, pending, missing)
+        if cluster_fut is not None:
+            pending.update(self._network_reads(wanted, cluster, cluster_fut, ttl))
         if PROBE in wanted:
             key = "probe"  # one API server per source (its path can name the context later)
             probe_ttl = PROBE_TTL if ttl is None else ttl
@@ -302,6 +308,29 @@ class LiveSource:
             key = f"audit:{cid.lower()}:{since}"
             pending[AUDIT_LOG] = (key, self._start(key, task, ttl))
 
+    def _network_reads(
+        self, wanted: set[str], cluster: ClusterInfo | None, cluster_fut: Future[Entry],
+        ttl: float | None,
+    ) -> dict[str, tuple[str, Future[Entry]]]:  # fmt: skip
+        """The Azure network path and the egress endpoints (diagnostics.collectors.armnet)."""
+        out: dict[str, tuple[str, Future[Entry]]] = {}
+        reads: tuple[tuple[str, str, Callable[[Any, ClusterInfo], Any]], ...] = (
+            (NETWORK, "network", armnet.read_network),
+            (EGRESS_ENDPOINTS, "egress", armnet.read_egress_endpoints),
+        )
+        for src, prefix, fn in reads:
+            if src not in wanted:
+                continue
+            if cluster is None:
+                out[src] = ("cluster", cluster_fut)  # its failure explains this one
+                continue
+            key = f"{prefix}:{cluster.id.lower()}"
+            out[src] = (key, self._start(key, partial(self._arm_read, fn, cluster), ttl))
+        return out
+
+    def _arm_read(self, fn: Callable[[Any, ClusterInfo], Any], cluster: ClusterInfo) -> Any:
+        return fn(self.clients.arm(), cluster)
+
     def _assemble(
         self, wanted: set[str], pending: dict[str, tuple[str, Future[Entry]]],
         missing: dict[str, str], stale: dict[str, Entry],
@@ -321,9 +350,9 @@ class LiveSource:
                 continue
             err = exc if isinstance(exc, ReadError) else ReadError(f"{type(exc).__name__}: {exc}")
             last = self.cache.last(key)
-            if err.overload and last is not None and not (src == PUBLIC_IPS and key == "cluster"):
+            if err.overload and last is not None and not (src != CLUSTER and key == "cluster"):
                 stale[src] = last
-            elif src == PUBLIC_IPS and key == "cluster":
+            elif src != CLUSTER and key == "cluster":
                 missing[src] = f"the managed cluster could not be read: {err.reason}"
             elif src in POLICY_KINDS and err.kind == "not-installed":
                 absent.append(src)
@@ -348,6 +377,10 @@ class LiveSource:
                     )
             elif src == PROBE:
                 snap.probe = value
+            elif src == NETWORK:
+                snap.network = value.network
+            elif src == EGRESS_ENDPOINTS:
+                snap.egress_endpoints = list(value[0])
             elif src == ACCESS_REVIEW:
                 snap.access_reviews = list(value)
             elif src == DIAGNOSTIC_SETTINGS:

@@ -20,13 +20,16 @@ from typing import Any, BinaryIO
 import ijson
 
 from diagnostics import projection
+from diagnostics.collectors import snapshot_net
 from diagnostics.collectors.armjson import parse_cluster, parse_versions
 from diagnostics.collectors.logs_dir import read_control_plane
 from diagnostics.resources import (
     ACCESS_REVIEW,
     ALL_SOURCES,
     CLUSTER,
+    EGRESS_ENDPOINTS,
     K8S_RESOURCES,
+    NETWORK,
     PROBE,
     PUBLIC_IPS,
 )
@@ -124,6 +127,10 @@ def read_snapshot(
     if PUBLIC_IPS in wanted:
         _read_public_ips(root / "publicips.json", snap)
     read_control_plane(root, snap, wanted)
+    if NETWORK in wanted:
+        snapshot_net.read_network(root, snap)
+    if EGRESS_ENDPOINTS in wanted:
+        snapshot_net.read_egress_endpoints(root, snap)
 
     k8s_dir = root / "k8s"
     with gc_paused():

@@ -4,6 +4,10 @@ it) for the real azure-mgmt-containerservice and azure-mgmt-network clients:
 - ManagedCluster GET (fixtures in the ARM REST shape or the `az aks show` shape, served as REST),
   `listClusterUserCredential` (a kubeconfig pointing at a KubeEmulator);
 - public IP, subnet and NAT gateway GETs;
+- the network path (any REST body added with `add`): GET by id, and the lists the collectors
+  page through (resource group and subscription lists, child lists such as a policy's rule
+  collection groups or a zone's virtual network links), in any subscription; a cluster's
+  `outboundNetworkDependenciesEndpoints`;
 - `runCommand` POST -> 202 with Location and Azure-AsyncOperation, polled to a result whose
   `logs` hold what `kubectl get ... -o json` prints, computed from a KubeEmulator's objects;
 - the cluster's diagnostic settings list, and a Log Analytics query endpoint
@@ -90,6 +94,7 @@ class ArmEmulator(EmulatorServer):
         self.run_command_polls = run_command_polls
         self.run_command_forbidden = set(run_command_forbidden)
         self._resources: dict[str, Obj] = {}  # lowercased id -> body
+        self._outbound: dict[str, list[Obj]] = {}  # lowercased cluster id -> endpoint categories
         self._commands: dict[str, dict[str, Any]] = {}
         self.run_command_requests: list[Obj] = []
         self.kubeconfig_server: str | None = None  # defaults to k8s.url
@@ -145,6 +150,38 @@ class ArmEmulator(EmulatorServer):
                        "properties": props}  # fmt: skip
         self.diagnostic_settings.setdefault(resource_id.lower(), []).append(setting)
 
+    def add(self, body: Obj) -> str:
+        """Any ARM resource, as its REST body (`properties` wrapper)."""
+        self._resources[str(body["id"]).lower()] = body
+        return str(body["id"])
+
+    def add_outbound_endpoints(self, cluster_id: str, items: list[Obj]) -> None:
+        self._outbound[cluster_id.lower()] = items
+
+    def _list(self, low: str) -> Reply | None:
+        """A collection GET: `{"value": [...]}` of the resources directly under `low`."""
+        if low.endswith("/outboundnetworkdependenciesendpoints"):
+            parent = low.rsplit("/", 1)[0]
+            if parent not in self._resources:
+                return None
+            return Reply(200, {"value": self._outbound.get(parent, [])})
+        segs = low.strip("/").split("/")
+        if len(segs) == 5 and segs[0] == "subscriptions" and segs[2] == "providers":
+            sub, tail = f"/subscriptions/{segs[1]}/", f"/providers/{segs[3]}/{segs[4]}/"
+            items = [b for k, b in self._resources.items()
+                     if k.startswith(sub) and tail in k and "/" not in k.split(tail, 1)[1]]  # fmt: skip
+            return Reply(200, {"value": items})
+        if "providers" not in segs or len(segs) < 7:
+            return None
+        depth = len(segs) - segs.index("providers")
+        parent = low.rsplit("/", 1)[0]
+        if depth > 3 and parent not in self._resources:
+            return None  # a child collection of a resource that does not exist
+        prefix = low + "/"
+        items = [b for k, b in self._resources.items()
+                 if k.startswith(prefix) and "/" not in k[len(prefix):]]  # fmt: skip
+        return Reply(200, {"value": items})
+
     # ------------------------------------------------------------ routing
     def error_body(self, status: int) -> Any:
         codes = {429: "TooManyRequests", 500: "InternalServerError", 404: "ResourceNotFound",
@@ -180,6 +217,8 @@ class ArmEmulator(EmulatorServer):
             return self._operation(low.rsplit("/", 1)[-1])
         if req.method == "GET" and low in self._resources:
             return Reply(200, self._resources[low])
+        if req.method == "GET" and (listed := self._list(low)) is not None:
+            return listed
         return _error(404, "ResourceNotFound", f"The Resource '{path}' was not found.")
 
     def _logs_query(self, req: Request, resource: str) -> Reply:

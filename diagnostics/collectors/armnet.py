@@ -1,0 +1,271 @@
+"""Live reads of the Azure network path (SPEC "The Azure network path") with azure-mgmt-network
+and azure-mgmt-privatedns: the node subnets' VNets (or the AKS-managed VNet in the node resource
+group), the NSGs in the node resource group (the one AKS puts on the VMSS NICs lists them), the
+subnets' NSGs and route tables, peered VNets, Azure Firewalls (cluster subscription, then the
+peers' subscriptions), their policies with rule collection groups and base policies, a private
+cluster's DNS zone and its VNet links, and the cluster's outbound dependency endpoints.
+
+Reads run in parallel in rounds; each round reads what the previous one revealed (at most
+`MAX_ROUNDS`). Every failure is kept as a reason for that resource (`AzureNetwork.unreadable`),
+never raised. Bodies are kept projected onto `diagnostics.netpath.parse.FIELDS`, which is also
+what `aksdiag capture` writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from diagnostics.collectors.arm import ArmClient, _parts, arm_error
+from diagnostics.netpath.analysis import node_subnet_ids, vnet_id_of
+from diagnostics.netpath.model import AzureNetwork, EgressEndpoint
+from diagnostics.netpath.parse import add_resource, parse_egress_endpoints, project
+from diagnostics.snapshot import ClusterInfo
+
+log = logging.getLogger(__name__)
+MAX_ROUNDS = 4
+MAX_FIREWALLS = 8  # firewalls whose policies are read before the route tables say which one
+
+
+@dataclass
+class NetworkRead:
+    network: AzureNetwork
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> projected body
+    rounds: int = 0
+
+
+def _body(model: Any) -> dict[str, Any]:
+    return model.as_dict() if hasattr(model, "as_dict") else dict(model)  # type: ignore[no-any-return]
+
+
+class _Reader:
+    def __init__(self, arm: ArmClient, cluster: ClusterInfo, pool: ThreadPoolExecutor) -> None:
+        self.arm, self.c, self.pool = arm, cluster, pool
+        self.out = NetworkRead(AzureNetwork())
+        self.done: set[str] = set()  # read keys already attempted
+        self.lock = threading.Lock()
+
+    # ------------------------------------------------------------ plumbing
+    def _net(self, rid: str) -> Any:
+        return self.arm.network(_parts(rid).get("subscriptions", self.c.subscription))
+
+    def _keep(self, bodies: Iterable[Any]) -> None:
+        with self.lock:
+            for model in bodies:
+                body = _body(model)
+                projected = project(body)
+                if projected is None:
+                    continue
+                add_resource(self.out.network, body)
+                rid = str(projected[1].get("id", "")).lower()
+                self.out.resources[rid] = {"type": projected[0], **projected[1]}
+
+    def _fail(self, key: str, exc: Exception, what: str) -> None:
+        reason = arm_error(exc, what).reason
+        with self.lock:
+            self.out.network.unreadable[key.lower()] = reason
+
+    def _task(self, key: str, what: str, fn: Callable[[], Any]) -> Callable[[], None] | None:
+        if key.lower() in self.done:
+            return None
+        self.done.add(key.lower())
+
+        def run() -> None:
+            try:
+                result = fn()
+                self._keep([result] if hasattr(result, "as_dict") else list(result))
+            except Exception as exc:  # one resource's failure is a reason, not a crash
+                self._fail(key, exc, what)
+
+        return run
+
+    # ------------------------------------------------------------ what to read next
+    def _get(
+        self, rid: str, what: str, op: Callable[[Any, str, str], Any]
+    ) -> Callable[[], None] | None:
+        """A GET by id: `op(network client of rid's subscription, resource group, name)`."""
+        p = _parts(rid)
+        rg = p.get("resourcegroups", "")
+        name = rid.rstrip("/").rsplit("/", 1)[-1]
+        net = self._net(rid)
+        return self._task(rid, f"{what} {name}", lambda: op(net, rg, name))
+
+    def _firewalls_in(self, sub: str) -> Callable[[], None] | None:
+        net = self.arm.network(sub)
+        return self._task(
+            f"firewalls:{sub}",
+            f"Azure Firewalls in subscription {sub}",
+            lambda: net.azure_firewalls.list_all(),
+        )
+
+    def tasks(self) -> list[Callable[[], None]]:
+        c, net = self.c, self.out.network
+        out: list[Callable[[], None] | None] = []
+        subnets = [p.vnet_subnet_id for p in c.agent_pools if p.vnet_subnet_id]
+        subnets += [p.pod_subnet_id for p in c.agent_pools if p.pod_subnet_id]
+        vnets = {vnet_id_of(s) for s in subnets if vnet_id_of(s)}
+        main = self.arm.network(c.subscription)
+        nrg = c.node_resource_group
+        if not subnets and nrg:
+            out.append(
+                self._task(
+                    f"vnets:{nrg}",
+                    f"virtual networks in {nrg}",
+                    lambda: main.virtual_networks.list(nrg),
+                )
+            )
+        for v in sorted(vnets):
+            out.append(
+                self._get(
+                    v, "virtual network", lambda n, rg, name: n.virtual_networks.get(rg, name)
+                )
+            )
+        if nrg:
+            out.append(
+                self._task(
+                    f"nsgs:{nrg}",
+                    f"network security groups in {nrg}",
+                    lambda: main.network_security_groups.list(nrg),
+                )
+            )
+        out.append(self._firewalls_in(c.subscription))
+        out += self._dns_tasks()
+        hops: set[str] = set()
+        for sid in node_subnet_ids(c, net) + subnets:
+            s = net.subnet(sid)
+            if s is None:
+                continue
+            if s.nsg_id and net.nsg(s.nsg_id) is None:
+                out.append(
+                    self._get(
+                        s.nsg_id,
+                        "network security group",
+                        lambda n, rg, name: n.network_security_groups.get(rg, name),
+                    )
+                )
+            if s.route_table_id:
+                table = net.route_table(s.route_table_id)
+                if table is None:
+                    out.append(
+                        self._get(
+                            s.route_table_id,
+                            "route table",
+                            lambda n, rg, name: n.route_tables.get(rg, name),
+                        )
+                    )
+                else:
+                    hops |= {r.next_hop_ip for r in table.routes if r.next_hop_ip}
+            vnet = net.vnet(vnet_id_of(sid))
+            for peer in vnet.peerings if vnet else ():
+                if net.vnet(peer) is None:
+                    out.append(
+                        self._get(
+                            peer,
+                            "virtual network",
+                            lambda n, rg, name: n.virtual_networks.get(rg, name),
+                        )
+                    )
+                sub = _parts(peer).get("subscriptions", "")
+                if sub and sub.lower() != c.subscription.lower():
+                    out.append(self._firewalls_in(sub))
+        firewalls = list(net.firewalls.values())
+        if hops:
+            firewalls = [f for f in firewalls if set(f.private_ips) & hops]
+        for fw in firewalls[:MAX_FIREWALLS]:
+            policy = fw.policy_id
+            while policy:
+                known = net.policies.get(policy.lower())
+                if known is None:
+                    out += self._policy_tasks(policy)
+                    break
+                policy = known.base_policy_id
+        return [t for t in out if t is not None]
+
+    def _policy_tasks(self, policy_id: str) -> list[Callable[[], None] | None]:
+        p = _parts(policy_id)
+        rg, name = p.get("resourcegroups", ""), p.get("firewallpolicies", "")
+        ops = self._net(policy_id)
+        return [
+            self._get(
+                policy_id, "firewall policy", lambda n, rg, name: n.firewall_policies.get(rg, name)
+            ),
+            self._task(
+                f"{policy_id}/ruleCollectionGroups",
+                f"rule collection groups of {name}",
+                lambda: ops.firewall_policy_rule_collection_groups.list(rg, name),
+            ),
+        ]
+
+    def _dns_tasks(self) -> list[Callable[[], None] | None]:
+        c, net = self.c, self.out.network
+        if not c.private_cluster or c.private_dns_zone.strip().lower() == "none":
+            return []
+        out: list[Callable[[], None] | None] = []
+        zone = c.private_dns_zone.strip()
+        zones = [zone] if "/privatednszones/" in zone.lower() else []
+        if not zones and c.node_resource_group:
+            dns = self.arm.private_dns(c.subscription)
+            nrg = c.node_resource_group
+            out.append(
+                self._task(
+                    f"zones:{nrg}",
+                    f"private DNS zones in {nrg}",
+                    lambda: dns.private_zones.list_by_resource_group(nrg),
+                )
+            )
+            zones = [z.id for z in net.zones.values()]
+        for zid in zones:
+            out += self._zone_tasks(zid)
+        return out
+
+    def _zone_tasks(self, zid: str) -> list[Callable[[], None] | None]:
+        p = _parts(zid)
+        rg, name = p.get("resourcegroups", ""), p.get("privatednszones", "")
+        dns = self.arm.private_dns(p.get("subscriptions", self.c.subscription))
+        out = []
+        if zid.lower() not in self.out.network.zones:
+            out.append(
+                self._task(zid, f"private DNS zone {name}", lambda: dns.private_zones.get(rg, name))
+            )
+        out.append(
+            self._task(
+                f"{zid}/virtualNetworkLinks",
+                f"virtual network links of {name}",
+                lambda: dns.virtual_network_links.list(rg, name),
+            )
+        )
+        return out
+
+
+def read_network(arm: ArmClient, cluster: ClusterInfo, workers: int = 8) -> NetworkRead:
+    """Read the network path of `cluster`, in parallel rounds."""
+    with ThreadPoolExecutor(workers, thread_name_prefix="aksdiag-net") as pool:
+        reader = _Reader(arm, cluster, pool)
+        for n in range(1, MAX_ROUNDS + 1):
+            tasks = reader.tasks()
+            if not tasks:
+                break
+            reader.out.rounds = n
+            list(pool.map(lambda t: t(), tasks))
+    return reader.out
+
+
+def read_egress_endpoints(
+    arm: ArmClient, cluster: ClusterInfo
+) -> tuple[list[EgressEndpoint], list[dict[str, Any]]]:
+    """The cluster's outbound dependencies: (parsed, raw REST items)."""
+    what = f"outbound network dependencies of {cluster.resource_group}/{cluster.name}"
+    try:
+        items = [
+            _body(m)
+            for m in arm.aks.managed_clusters.list_outbound_network_dependencies_endpoints(
+                cluster.resource_group, cluster.name
+            )
+        ]
+    except Exception as exc:
+        raise arm_error(exc, what) from None
+    return parse_egress_endpoints(items), items

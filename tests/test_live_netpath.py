@@ -1,0 +1,171 @@
+"""The Azure network path read live, over the wire: the ARM emulator serves VNets, NSGs, route
+tables, an Azure Firewall with its policy in another subscription, a private DNS zone with its
+links and the cluster's outbound endpoints, to the real azure-mgmt-network,
+azure-mgmt-privatedns and azure-mgmt-containerservice clients; 403 and 404 on path elements end
+as named `unavailable` entries, never as a verdict past them."""
+
+from __future__ import annotations
+
+import pytest
+from builders import SUB, az_cluster
+from emulators import AAD_TOKEN, ArmEmulator, KubeEmulator
+from emulators.sample import sample_objects
+from test_live_arm import FakeCredential
+
+from diagnostics.checks.base import ScenarioArgs
+from diagnostics.collectors.arm import AzureTarget
+from diagnostics.collectors.kubeauth import KubeAccess
+from diagnostics.collectors.live import LiveSource
+from diagnostics.collectors.settings import LiveSettings
+from diagnostics.runner import run
+
+HUB_SUB = "11111111-2222-4333-8444-555555555555"
+NET = f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network"
+HUBNET = f"/subscriptions/{HUB_SUB}/resourceGroups/rg-hub/providers/Microsoft.Network"
+VNET, HUB = f"{NET}/virtualNetworks/vnet-spoke", f"{HUBNET}/virtualNetworks/vnet-hub"
+SUBNET, RT, NSG = f"{VNET}/subnets/snet-aks", f"{NET}/routeTables/rt-aks", f"{NET}/networkSecurityGroups/nsg-aks"
+FW, POLICY = f"{HUBNET}/azureFirewalls/fw-hub", f"{HUBNET}/firewallPolicies/fwp-hub"
+ZONE = f"{HUBNET.replace('Microsoft.Network', 'Microsoft.Network')}/privateDnsZones/privatelink.westeurope.azmk8s.io"
+TARGET = AzureTarget(SUB, "rg-prod", "prod")
+
+
+def props(rid: str, kind: str, **p) -> dict:
+    return {"id": rid, "name": rid.rsplit("/", 1)[-1], "type": kind, "location": "westeurope", "properties": p}
+
+
+def network(arm: ArmEmulator, *, allow_mcr: bool, private: bool = False) -> None:
+    subnet = {"id": SUBNET, "name": "snet-aks", "properties": {
+        "addressPrefix": "10.224.0.0/22", "routeTable": {"id": RT}, "networkSecurityGroup": {"id": NSG}}}  # fmt: skip
+    peering = {"name": "to-hub", "properties": {"remoteVirtualNetwork": {"id": HUB}, "peeringState": "Connected"}}
+    arm.add(props(VNET, "Microsoft.Network/virtualNetworks", subnets=[subnet],
+                  addressSpace={"addressPrefixes": ["10.224.0.0/16"]},
+                  dhcpOptions={"dnsServers": ["10.0.2.4"] if private else []},
+                  virtualNetworkPeerings=[peering]))  # fmt: skip
+    arm.add(props(HUB, "Microsoft.Network/virtualNetworks", subnets=[],
+                  addressSpace={"addressPrefixes": ["10.0.0.0/16"]}))  # fmt: skip
+    rule = {"name": "allow-azure-out", "properties": {
+        "priority": 100, "direction": "Outbound", "access": "Allow", "protocol": "Tcp",
+        "sourceAddressPrefix": "*", "sourcePortRange": "*", "destinationAddressPrefix": "AzureCloud",
+        "destinationPortRange": "443"}}  # fmt: skip
+    arm.add(props(NSG, "Microsoft.Network/networkSecurityGroups", securityRules=[rule]))
+    route = {"name": "default", "properties": {"addressPrefix": "0.0.0.0/0",
+             "nextHopType": "VirtualAppliance", "nextHopIpAddress": "10.0.1.4"}}  # fmt: skip
+    arm.add(props(RT, "Microsoft.Network/routeTables", routes=[route]))
+    arm.add(props(FW, "Microsoft.Network/azureFirewalls", firewallPolicy={"id": POLICY},
+                  ipConfigurations=[{"name": "ip", "properties": {"privateIPAddress": "10.0.1.4"}}]))  # fmt: skip
+    arm.add(props(POLICY, "Microsoft.Network/firewallPolicies",
+                  ruleCollectionGroups=[{"id": f"{POLICY}/ruleCollectionGroups/rcg-aks"}]))  # fmt: skip
+    fqdns = ["*.azmk8s.io", "*.hcp.westeurope.azmk8s.invalid", "management.azure.com", "login.microsoftonline.com", "packages.microsoft.com",
+             "acs-mirror.azureedge.net", "packages.aks.azure.com"]  # fmt: skip
+    if allow_mcr:
+        fqdns += ["mcr.microsoft.com", "*.data.mcr.microsoft.com"]
+    app = {"ruleType": "ApplicationRule", "name": "aks", "sourceAddresses": ["10.224.0.0/16"],
+           "protocols": [{"protocolType": "Https", "port": 443}], "targetFqdns": fqdns}  # fmt: skip
+    arm.add(props(f"{POLICY}/ruleCollectionGroups/rcg-aks",
+                  "Microsoft.Network/firewallPolicies/ruleCollectionGroups", priority=200,
+                  ruleCollections=[{"ruleCollectionType": "FirewallPolicyFilterRuleCollection",
+                                    "name": "aks", "priority": 200, "action": {"type": "Allow"},
+                                    "rules": [app]}]))  # fmt: skip
+    if private:
+        arm.add(props(ZONE, "Microsoft.Network/privateDnsZones"))
+        arm.add(props(f"{ZONE}/virtualNetworkLinks/spoke", "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+                      virtualNetwork={"id": VNET}, virtualNetworkLinkState="Completed"))  # fmt: skip
+
+
+def cluster(private: bool = False) -> dict:
+    body = az_cluster(fqdn="prod-dns-abc123.hcp.westeurope.azmk8s.invalid")
+    body["agentPoolProfiles"][0]["vnetSubnetId"] = SUBNET
+    body["networkProfile"] = dict(body["networkProfile"], outboundType="userDefinedRouting",
+                                  loadBalancerProfile=None)  # fmt: skip
+    if private:
+        body["apiServerAccessProfile"] = {"enablePrivateCluster": True, "privateDnsZone": ZONE}
+        body["privateFqdn"] = "prod-abc.privatelink.westeurope.azmk8s.io"
+    return body
+
+
+@pytest.fixture
+def k8s(tls):
+    with KubeEmulator(certfile=str(tls.server_pem), tokens=(AAD_TOKEN,), **sample_objects()) as emu:
+        yield emu
+
+
+@pytest.fixture
+def arm(tls, k8s):
+    with ArmEmulator(k8s=k8s, certfile=str(tls.server_pem)) as emu:
+        emu.ca_data = tls.ca_data
+        yield emu
+
+
+def live(arm, tls, mode: str = "aad") -> LiveSource:
+    s = LiveSettings(arm_endpoint=arm.url, retries=0, k8s_timeout=5.0, connect_timeout=3.0,
+                     probe_timeout=3.0, collect_timeout=30.0, backoff=0.01)  # fmt: skip
+    return LiveSource("prod", kube=KubeAccess(mode), azure=TARGET, settings=s,
+                      credential=FakeCredential(), connection_verify=str(tls.ca_pem))  # fmt: skip
+
+
+def codes(report) -> set[str]:
+    return {f.code for f in report.findings}
+
+
+def test_a_firewall_in_another_subscription_missing_mcr_is_named_live(arm, tls):
+    arm.add_cluster(cluster())
+    network(arm, allow_mcr=False)
+    cid = f"/subscriptions/{SUB}/resourcegroups/rg-prod/providers/Microsoft.ContainerService/managedClusters/prod"
+    arm.add_outbound_endpoints(cid, [{"category": "azure-container-registry", "endpoints": [
+        {"domainName": "mcr.microsoft.com", "endpointDetails": [{"port": 443, "protocol": "Https"}]}]}])  # fmt: skip
+    report = run("node-api", live(arm, tls))
+    assert {"network", "egressendpoints", "endpointslices"} <= set(report.collected)
+    (f,) = [f for f in report.findings if f.code == "nodeapi.firewall-rules-missing"]
+    assert "fw-hub" in f.title and "mcr.microsoft.com" in f.title
+    assert any(f"--subscription {HUB_SUB}" in (s.command or "") for s in f.remediation)
+    assert [h.kind for h in report.path][:4] == ["subnet", "nsg", "route", "firewall"]
+    assert arm.count(f"/subscriptions/{HUB_SUB}/providers/Microsoft.Network/azureFirewalls") == 1
+    assert arm.count(f"{POLICY}/ruleCollectionGroups") == 1
+
+
+def test_healthy_path_raises_nothing_live(arm, tls):
+    arm.add_cluster(cluster())
+    network(arm, allow_mcr=True)
+    report = run("node-api", live(arm, tls))
+    assert not codes(report) & {"nodeapi.firewall-rules-missing", "nodeapi.firewall-egress",
+                                "nodeapi.nsg-blocks-egress", "nodeapi.route-blackhole"}  # fmt: skip
+    assert {h.verdict for h in report.path} == {"pass"}
+
+
+@pytest.mark.parametrize("status,word", [(403, "forbidden"), (404, "not found")])
+def test_an_unreadable_policy_is_named_and_not_guessed(arm, tls, status, word):
+    arm.add_cluster(cluster())
+    network(arm, allow_mcr=False)
+    arm.fault(f"{POLICY}*", status)
+    report = run("node-api", live(arm, tls))
+    assert "nodeapi.firewall-rules-missing" not in codes(report)
+    assert "nodeapi.firewall-egress" in codes(report)  # unverifiable, with the list to allow
+    (u,) = [u for u in report.unavailable if "fwp-hub" in u.source]
+    assert word in u.reason and "nodeapi.firewall-rules-missing" in u.checks
+    assert [h.verdict for h in report.path if h.kind == "firewall"] == ["unknown"]
+
+
+def test_an_unreadable_route_table_is_named(arm, tls):
+    arm.add_cluster(cluster())
+    network(arm, allow_mcr=True)
+    arm.fault(RT, 403)
+    report = run("node-api", live(arm, tls))
+    assert any("rt-aks" in u.source and "forbidden" in u.reason for u in report.unavailable)
+    assert not codes(report) & {"nodeapi.firewall-rules-missing", "nodeapi.route-blackhole"}
+
+
+def test_private_zone_not_linked_to_the_hub_dns_live(arm, tls):
+    arm.add_cluster(cluster(private=True))
+    network(arm, allow_mcr=True, private=True)
+    report = run("apiserver", live(arm, tls))
+    (f,) = [f for f in report.findings if f.code == "apiserver.private-dns-link"]
+    assert "vnet-hub" in f.title
+    assert arm.count(f"{ZONE}/virtualNetworkLinks") == 1
+
+
+def test_kubernetes_only_access_names_the_network_path_unavailable(arm, tls, k8s):
+    from diagnostics.collectors.kubeauth import KubeAccess as KA
+
+    src = LiveSource("prod", kube=KA("none"), azure=None)
+    snap = src.collect({"network", "egressendpoints"}, ScenarioArgs())
+    assert set(snap.missing) == {"network", "egressendpoints"}
