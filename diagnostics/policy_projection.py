@@ -33,8 +33,8 @@ NAME_LABEL = "kubernetes.io/metadata.name"
 _NOTHING = LabelSelector(expressions=(Requirement("aksdiag.invalid/never", "Exists"),))
 
 
-def _key(key: Any) -> str:
-    key = str(key)
+def _key(raw: Any) -> str:
+    key = str(raw)
     for prefix in ("k8s:", "any:"):
         if key.startswith(prefix):
             return key[len(prefix) :]

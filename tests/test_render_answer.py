@@ -18,7 +18,7 @@ from diagnostics.collectors.snapshot_dir import read_snapshot
 from diagnostics.diagnosis import apply
 from diagnostics.model import Finding, Report, Severity, Step
 from diagnostics.runner import analyse
-from tests.blockkit import validate_message, validate_payload
+from blockkit import validate_message, validate_payload
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FOLDERS = sorted(p for p in EXAMPLES.iterdir() if p.is_dir())

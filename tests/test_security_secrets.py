@@ -507,9 +507,10 @@ def test_arm_properties_reach_no_report_rendering_or_captured_file(tmp_path, tls
         assert SECRETS[0] in served and "FAKE-win-EXAMPLE" in served  # what ARM answered
         report = run("health", source)
         capture(source, tmp_path / "snap")
-    console = Console(file=io.StringIO(), width=200, soft_wrap=False)
+    out = io.StringIO()
+    console = Console(file=out, width=200, soft_wrap=False)
     render_text(report, console)
-    rendered = [console.file.getvalue(), json.dumps(report.to_dict()),
+    rendered = [out.getvalue(), json.dumps(report.to_dict()),
                 json.dumps(report_payload(report))]  # fmt: skip
     assert report.findings and "cluster" in report.collected
     for text in rendered:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import Any
 
 from diagnostics.checks import nodeapi_logs
 from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, ScenarioArgs, q
@@ -355,7 +356,7 @@ def rbac(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def _managed(ctx: CheckContext, account: Account, subject: str, evidence: list[str],
-             audit: list, denied: bool) -> Finding:  # fmt: skip
+             audit: list[Any], denied: bool) -> Finding:  # fmt: skip
     """An AKS-managed account: report what was found, never advise widening it."""
     if audit:
         finding = nodeapi_logs.forbidden_finding(ctx, account.user, audit)

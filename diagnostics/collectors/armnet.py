@@ -39,7 +39,7 @@ class NetworkRead:
 
 
 def _body(model: Any) -> dict[str, Any]:
-    return model.as_dict() if hasattr(model, "as_dict") else dict(model)  # type: ignore[no-any-return]
+    return model.as_dict() if hasattr(model, "as_dict") else dict(model)
 
 
 class _Reader:

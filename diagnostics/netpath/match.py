@@ -32,7 +32,7 @@ def contains(prefixes: tuple[str, ...] | list[str], ip: str) -> bool:
 
 def overlaps(a: str, b: str) -> bool:
     na, nb = network(a), network(b)
-    return bool(na and nb and na.version == nb.version and na.overlaps(nb))  # type: ignore[arg-type]
+    return bool(na and nb and na.version == nb.version and na.overlaps(nb))
 
 
 @dataclass(frozen=True, slots=True)
