@@ -165,3 +165,52 @@ PROJECTORS = {
     "networkpolicies.crd.projectcalico.org": calico_policy,
     "globalnetworkpolicies": calico_policy,
 }
+
+
+# ---------------------------------------------------------------- what the projectors read
+# Every field the projectors above read (`diagnostics.allowlist` paths): `aksdiag capture`
+# writes only these (merged into `diagnostics.projection.FIELDS`).
+_SELECTOR = (
+    "matchLabels{}",
+    "matchExpressions[].key",
+    "matchExpressions[].operator",
+    "matchExpressions[].values[]",
+)
+_PEERS = tuple(
+    path
+    for side in ("from", "to")
+    for path in (
+        *(f"{side}Endpoints[].{s}" for s in _SELECTOR),
+        f"{side}Entities[]",
+        f"{side}CIDR[]",
+        f"{side}CIDRSet[].cidr",
+        f"{side}CIDRSet[].except[]",
+        f"{side}CIDRSet[].cidrGroupRef",
+        *(f"{side}{other}[]" for other in ("Services", "Groups", "Nodes", "Requires")),
+    )
+)
+_RULE = (
+    *_PEERS,
+    "toFQDNs[].matchName",
+    "toFQDNs[].matchPattern",
+    *(f"toPorts[].ports[].{f}" for f in ("port", "protocol", "endPort")),
+)
+_CILIUM_SPEC = (
+    *(f"endpointSelector.{s}" for s in _SELECTOR),
+    "enableDefaultDeny.ingress",
+    "enableDefaultDeny.egress",
+    *(f"{d}[].{r}" for d in ("ingress", "egress", "ingressDeny", "egressDeny") for r in _RULE),
+)
+_CILIUM = (
+    "kind",
+    "metadata.name",
+    "metadata.namespace",
+    *(f"{top}.{p}" for top in ("spec", "specs[]") for p in _CILIUM_SPEC),
+)
+_CALICO = ("kind", "metadata.name", "metadata.namespace", "spec.types[]")
+FIELDS: dict[str, tuple[str, ...]] = {
+    "ciliumnetworkpolicies": _CILIUM,
+    "ciliumclusterwidenetworkpolicies": _CILIUM,
+    "networkpolicies.crd.projectcalico.org": _CALICO,
+    "globalnetworkpolicies": _CALICO,
+}

@@ -20,6 +20,7 @@ from functools import lru_cache
 from sys import intern
 from typing import Any
 
+from diagnostics.policy_projection import FIELDS as POLICY_FIELDS
 from diagnostics.policy_projection import PROJECTORS as POLICY_PROJECTORS
 from diagnostics.redact import MASK, is_secret_key, redact_mapping, redact_text
 from diagnostics.snapshot import (
@@ -541,7 +542,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "lastTimestamp", "source.host", "reportingInstance", "reason", "message", "note", "type",
     ),
     "nodes": (
-        "metadata.name", "metadata.labels{}", "metadata.creationTimestamp", "spec.podCIDRs[]",
+        "metadata.name", "metadata.labels{}", "metadata.creationTimestamp", "spec.podCIDRs[]", "spec.providerID",
         "spec.podCIDR", "spec.unschedulable", "status.conditions[].type",
         "status.conditions[].status", "status.addresses[].type", "status.addresses[].address",
         "status.allocatable.pods", "status.capacity.pods",
@@ -577,3 +578,4 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 FIELDS["clusterroles"] = FIELDS["roles"]
 FIELDS["clusterrolebindings"] = FIELDS["rolebindings"]
+FIELDS.update(POLICY_FIELDS)

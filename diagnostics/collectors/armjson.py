@@ -84,7 +84,11 @@ ARM_FIELDS: tuple[str, ...] = (
       "maxPods", "vnetSubnetID", "podSubnetID", "osType", "mode", "vmSize",
       "upgradeSettings.maxSurge", "powerState.code", "provisioningState", "podIPAllocationMode")),
     "properties.aadProfile.managed", "properties.disableLocalAccounts",
-    "properties.nodeResourceGroup",
+    "properties.nodeResourceGroup", "properties.supportPlan", "systemData.lastModifiedAt",
+    f"{_NET}.loadBalancerProfile.outboundIPPrefixes.publicIPPrefixes[].id",
+    *(f"{_POOL}.{f}" for f in ("enableNodePublicIP", "nodePublicIPPrefixID")),
+    *(f"{where}.status.provisioningError.{f}" for where in ("properties", _POOL)
+      for f in ("code", "message", "details[].code", "details[].message")),
 )  # fmt: skip
 
 
