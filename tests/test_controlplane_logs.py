@@ -313,3 +313,10 @@ def test_a_report_with_since_round_trips_through_a_button():
 
     args = parse_args("health", ["--since", "90m"])
     assert parse_args("health", request_tokens(args.to_dict())) == args
+
+
+def test_capture_refuses_a_bad_since_before_reading_anything(tmp_path, capsys):
+    args = ["capture", "prod", str(tmp_path / "snap"), "--kubeconfig", "none", "--since", "9d"]
+    assert main(args) == 2
+    assert "--since takes a duration" in capsys.readouterr().err
+    assert not (tmp_path / "snap").exists()
