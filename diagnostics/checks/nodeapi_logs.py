@@ -205,7 +205,8 @@ def forbidden_steps(ctx: CheckContext, identity: str, rows: list[AuditRow]) -> l
             ),
             Step(
                 "If nothing was changed and the denials go on, open an Azure support request "
-                "with this evidence."
+                "with this evidence. (If it is a component you installed yourself into "
+                "kube-system, treat it as your workload: grant exactly what it was denied.)"
             ),
         ]
     if kind == "anonymous":

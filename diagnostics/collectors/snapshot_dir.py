@@ -21,15 +21,8 @@ import ijson
 
 from diagnostics import projection
 from diagnostics.collectors.armjson import parse_cluster
-from diagnostics.collectors.logs_dir import read_control_plane
-from diagnostics.resources import (
-    ACCESS_REVIEW,
-    ALL_SOURCES,
-    CLUSTER,
-    K8S_RESOURCES,
-    PROBE,
-    PUBLIC_IPS,
-)
+from diagnostics.collectors.logs_dir import LOG_SOURCES, read_control_plane
+from diagnostics.resources import ACCESS_REVIEW, CLUSTER, K8S_RESOURCES, PROBE, PUBLIC_IPS
 from diagnostics.snapshot import Snapshot
 
 
@@ -104,7 +97,8 @@ def read_snapshot(
         raise SnapshotError(
             f"{root} is not a folder; a snapshot is a folder (see `aksdiag capture`)"
         )
-    wanted = set(sources) if sources is not None else set(ALL_SOURCES) - {PROBE, ACCESS_REVIEW}
+    wanted = set(sources) if sources is not None else {CLUSTER, PUBLIC_IPS, *K8S_RESOURCES}
+    wanted |= set(LOG_SOURCES) if sources is None else set()
     snap = Snapshot(label=label or root.name, path=f"snapshot {root}")
 
     meta_file = root / "snapshot.json"
