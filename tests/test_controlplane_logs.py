@@ -313,3 +313,28 @@ def test_a_report_with_since_round_trips_through_a_button():
 
     args = parse_args("health", ["--since", "90m"])
     assert parse_args("health", request_tokens(args.to_dict())) == args
+
+
+def test_capture_refuses_a_bad_since_before_reading_anything(tmp_path, capsys):
+    args = ["capture", "prod", str(tmp_path / "snap"), "--kubeconfig", "none", "--since", "9d"]
+    assert main(args) == 2
+    assert "--since takes a duration" in capsys.readouterr().err
+    assert not (tmp_path / "snap").exists()
+
+
+@pytest.mark.parametrize(
+    "doc",
+    ['{"not": "rows"}', "[1, 2, null]", '[{"Identity": 5, "Requests": "x", "Code": "403"}]',
+     '[{"User": "{broken", "ResponseStatus": "{\\"code\\": 403}"}]', '[{"log_s": "[]"}]',
+     '[{"log_s": "{\\"responseStatus\\": {\\"code\\": \\"forbidden\\"}}"}]', "{not json",
+     '{"tables": [{"columns": [{"name": "Identity"}], "rows": [["x"]]}]}'],
+)  # fmt: skip
+def test_odd_audit_files_never_crash(tmp_path, doc):
+    folder = snap(tmp_path, [])
+    (folder / "logs" / "kube-audit.json").write_text(doc)
+    rep = report(folder, "health")
+    assert not [u for u in rep.unavailable if u.source.startswith("check ")]  # no check crashed
+    why = {u.source: u.reason for u in rep.unavailable}
+    assert "kube-audit" not in why or why["kube-audit"].startswith(
+        "logs/kube-audit.json could not be parsed"
+    )

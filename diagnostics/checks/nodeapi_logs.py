@@ -7,6 +7,7 @@ what it was denied (derived from the denied requests, never a broad role); AKS-m
 identities (kube-system components, nodes, the control plane) are never widened, since AKS owns
 their RBAC; `system:anonymous` is RBAC working. The `nodeapi.rbac-forbidden` code is raised
 through the RBAC check in `nodeapi_rbac` (one owner per code); this module holds the logic.
+`cluster.control-plane-logs-off` lives in `nodeapi_logs_off`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 
+from diagnostics.checks import nodeapi_logs_off
 from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, duration_text, q
 from diagnostics.checks.nodeapi_common import SCENARIO
-from diagnostics.controlplane import APISERVER_CATEGORY, AuditRow, audit_destination
+from diagnostics.controlplane import AuditRow
 from diagnostics.model import Finding, Severity, Step
-from diagnostics.resources import AUDIT_LOG, CLUSTER, DIAGNOSTIC_SETTINGS
+from diagnostics.resources import AUDIT_LOG
 
 HANDFUL = 10  # fewer denials than this in the window are a lead, not an outage
 MAX_IDENTITIES = 8
@@ -31,9 +34,6 @@ AKS_NAMESPACES = frozenset({
 })  # fmt: skip
 AKS_USERS = frozenset(
     {"aksService", "masterclient", "nodeclient", "hcpService", "aksProblemDetector"}
-)
-DOCS_AUDIT = (
-    "https://learn.microsoft.com/en-us/azure/aks/monitor-aks#aks-control-planeresource-logs"
 )
 DOCS_APF = "https://kubernetes.io/docs/concepts/cluster-administration/flow-control/"
 
@@ -205,7 +205,8 @@ def forbidden_steps(ctx: CheckContext, identity: str, rows: list[AuditRow]) -> l
             ),
             Step(
                 "If nothing was changed and the denials go on, open an Azure support request "
-                "with this evidence."
+                "with this evidence. (If it is a component you installed yourself into "
+                "kube-system, treat it as your workload: grant exactly what it was denied.)"
             ),
         ]
     if kind == "anonymous":
@@ -281,6 +282,39 @@ def audit_forbidden(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
+def managed_account(ctx: CheckContext, user: str, subject: str, evidence: list[str],
+                    audit: list[AuditRow], denied: bool) -> Finding:  # fmt: skip
+    """`--as` an AKS-managed account: report what was found, never advise widening it."""
+    if audit:
+        return replace(
+            forbidden_finding(ctx, user, audit), subject=subject, evidence=tuple(evidence)
+        )
+    _, _, namespace, name = user.split(":", 3)
+    return Finding(
+        code="nodeapi.rbac-managed",
+        severity=Severity.INFO,
+        title=f"{namespace}/{name} is an AKS-managed account: AKS owns its RBAC",
+        subject=subject,
+        evidence=tuple(evidence),
+        cause=f"Components in {namespace} get exactly the rights AKS gives them; "
+        + (
+            "that it may not list pods or read discovery is by design unless the audit log "
+            "shows it denied."
+            if denied
+            else "nothing it needs for the article's test is denied."
+        ),
+        remediation=(
+            Step(
+                "Do not grant it more. If it fails, look at its own pods and the bindings AKS "
+                "installed for it.",
+                "kubectl get clusterrolebindings,rolebindings --all-namespaces -o wide | "
+                f"grep -F -- {q(name)}",
+            ),
+        ),
+        docs=DOCS["rbac"],
+    )
+
+
 # ---------------------------------------------------------------- 429s
 def throttled(ctx: CheckContext) -> Iterator[Finding]:
     for identity, rows in by_identity(rows_with(ctx, 429))[:MAX_IDENTITIES]:
@@ -335,77 +369,7 @@ def throttled(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
-# ---------------------------------------------------------------- where the logs go
-def cluster_id_arg(ctx: CheckContext) -> str:
-    c = ctx.snapshot.cluster
-    return q(c.id) if c and c.id else f'"$({ctx.az_aks("show", "--query id -o tsv")})"'
-
-
-def _create(resource: str, name: str, workspace: str, categories: tuple[str, ...]) -> str:
-    logs = ",".join(f'{{"category":"{c}","enabled":true}}' for c in categories)
-    return (
-        f"az monitor diagnostic-settings create --name {q(name)} --resource {resource} "
-        f"--workspace {workspace} --logs {q('[' + logs + ']')} --export-to-resource-specific true"
-    )
-
-
-def logs_off(ctx: CheckContext) -> Iterator[Finding]:
-    settings = ctx.snapshot.diagnostic_settings
-    sent, _ = audit_destination(settings)
-    if sent:
-        return
-    resource = cluster_id_arg(ctx)
-    workspace = next(
-        (q(s.workspace_id) for s in settings if s.workspace_id), "WORKSPACE_RESOURCE_ID"
-    )
-    evidence = [s.describe() for s in settings] or ["the cluster has no diagnostic setting"]
-    evidence.append("neither kube-audit nor kube-audit-admin reaches a Log Analytics workspace")
-    yield Finding(
-        code="cluster.control-plane-logs-off",
-        severity=Severity.INFO,
-        title="The API server's audit log is not sent to Log Analytics",
-        subject=f"ManagedCluster/{ctx.snapshot.cluster.name if ctx.snapshot.cluster else ctx.snapshot.label}",
-        evidence=tuple(evidence),
-        cause="On AKS the control plane is managed: its logs exist only where the cluster's "
-        "diagnostic settings send them. Without the audit log, 403s and 429s seen by the API "
-        "server (who was denied or throttled, doing what) cannot be checked.",
-        remediation=(
-            Step(
-                "Send the write audit log and the API server log to a workspace, in the "
-                "resource-specific tables (AKSAuditAdmin, AKSControlPlane). kube-audit-admin "
-                "leaves out get and list events and costs a fraction of kube-audit.",
-                _create(
-                    resource,
-                    "aksdiag-control-plane",
-                    workspace,
-                    ("kube-audit-admin", APISERVER_CATEGORY),
-                ),
-            ),
-            Step(
-                "While investigating denied reads (403 on get or list), add kube-audit too: it "
-                "logs every request and is usually the largest and costliest AKS log category.",
-                _create(resource, "aksdiag-audit-reads", workspace, ("kube-audit",)),
-            ),
-            Step(
-                "Remove it when done.",
-                f"az monitor diagnostic-settings delete --name aksdiag-audit-reads --resource {resource}",
-            ),
-        ),
-        docs=DOCS_AUDIT,
-    )
-
-
 def register(registry: CheckRegistry) -> None:
-    registry.add(
-        Check(
-            "nodeapi.logs_off",
-            SCENARIO,
-            ("cluster.control-plane-logs-off",),
-            logs_off,
-            needs=(DIAGNOSTIC_SETTINGS,),
-            uses=(CLUSTER,),
-        )
-    )
     registry.add(
         Check(
             "nodeapi.throttled",
@@ -415,3 +379,4 @@ def register(registry: CheckRegistry) -> None:
             needs=(AUDIT_LOG,),
         )
     )
+    nodeapi_logs_off.register(registry)

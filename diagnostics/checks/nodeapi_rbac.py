@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any
 
 from diagnostics.checks import nodeapi_logs
 from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, ScenarioArgs, q
@@ -282,7 +281,9 @@ def rbac(ctx: CheckContext) -> Iterator[Finding]:
             + ("" if snap.audit.reads_visible else " (kube-audit-admin only: reads not logged)")
         )
     if nodeapi_logs.is_managed_namespace(account.namespace):
-        yield _managed(ctx, account, subject, evidence, audit, bool(denied_lines))
+        yield nodeapi_logs.managed_account(
+            ctx, account.user, subject, evidence, audit, bool(denied_lines)
+        )
         return
     if audit:
         finding = nodeapi_logs.forbidden_finding(ctx, account.user, audit)
@@ -351,38 +352,6 @@ def rbac(ctx: CheckContext) -> Iterator[Finding]:
         "bindings; with none that grants the request it answers 403 Forbidden (the article's "
         "403), even though the network path works. That matters only for calls the app makes.",
         remediation=tuple(steps),
-        docs=DOCS["rbac"],
-    )
-
-
-def _managed(ctx: CheckContext, account: Account, subject: str, evidence: list[str],
-             audit: list[Any], denied: bool) -> Finding:  # fmt: skip
-    """An AKS-managed account: report what was found, never advise widening it."""
-    if audit:
-        finding = nodeapi_logs.forbidden_finding(ctx, account.user, audit)
-        return replace(finding, subject=subject, evidence=tuple(evidence))
-    return Finding(
-        code="nodeapi.rbac-managed",
-        severity=Severity.INFO,
-        title=f"{account.namespace}/{account.name} is an AKS-managed account: AKS owns its RBAC",
-        subject=subject,
-        evidence=tuple(evidence),
-        cause="Components in "
-        f"{account.namespace} get exactly the rights AKS gives them; "
-        + (
-            "that it may not list pods or read discovery is by design unless the audit log "
-            "shows it denied."
-            if denied
-            else "nothing it needs for the article's test is denied."
-        ),
-        remediation=(
-            Step(
-                "Do not grant it more. If it fails, look at its own pods and the bindings AKS "
-                "installed for it.",
-                f"kubectl get clusterrolebindings,rolebindings --all-namespaces -o wide | "
-                f"grep -F -- {q(account.name)}",
-            ),
-        ),
         docs=DOCS["rbac"],
     )
 

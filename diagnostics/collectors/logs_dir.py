@@ -23,6 +23,7 @@ from diagnostics.snapshot import Snapshot
 
 AUDIT_FILE = "logs/kube-audit.json"
 SETTINGS_FILE = "arm/diagnostic-settings.json"  # what capture writes; any arm/*.json is read
+LOG_SOURCES = (DIAGNOSTIC_SETTINGS, AUDIT_LOG)
 
 
 def _load(path: Path) -> Any:
