@@ -39,6 +39,7 @@ class Settings:
     command: str = "/aksdiag"
     lease_s: float = 15.0  # a replica silent this long is dead: its answers in flight are reaped
     sweep_s: float = 5.0  # how often each replica looks for them (bot.inflight)
+    direct_post_s: float = 2.0  # an answer ready this fast is posted directly (no "running")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -51,6 +52,7 @@ class Settings:
             command=e.get("AKSDIAG_COMMAND", cls.command),
             lease_s=float(e.get("AKSDIAG_LEASE_SECONDS", cls.lease_s)),
             sweep_s=float(e.get("AKSDIAG_SWEEP_SECONDS", cls.sweep_s)),
+            direct_post_s=float(e.get("AKSDIAG_DIRECT_POST_SECONDS", cls.direct_post_s)),
         )
 
 

@@ -1,5 +1,5 @@
 """A diagnosis after the ack, on the bot's executor: get the report (cache, singleflight,
-run) and post it. An answer ready within `DIRECT_POST_S` is posted at once, verdict first (no
+run) and post it. An answer ready within `Settings.direct_post_s` (2 s) is posted at once, verdict first (no
 "running" message); a slower one posts "running", then updates it in place and also posts the
 verdict as a threaded reply, because an update does not notify. A subject the user asked about
 that does not exist is a usage error told to the requester only. Re-run updates the original
@@ -41,7 +41,6 @@ from diagnostics.diagnosis import Link, apply, missing_subject
 from diagnostics.model import Finding, Report
 
 log = logging.getLogger(__name__)
-DIRECT_POST_S = 2.0  # an answer ready this fast is posted directly, verdict first
 MAX_EPHEMERAL = 4  # response_url takes 5 answers; beyond 4 messages, commands go as a file
 
 
@@ -163,7 +162,7 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
         try:
             pending = _in_background(deps, req, run_id, fresh)
             try:
-                outcome: Outcome | None = pending.result(timeout=DIRECT_POST_S)
+                outcome: Outcome | None = pending.result(timeout=deps.settings.direct_post_s)
             except FutureTimeout:
                 outcome = None
             except RunFailed:
