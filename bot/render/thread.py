@@ -174,7 +174,7 @@ def _cause_actions(report: Report, cause: Cause, findings: list[Finding]) -> Act
     ]
     elements.append(
         StaticSelectElement(
-            placeholder="Silence for 24 h…",
+            placeholder="Silence 24 h",
             action_id=f"{SILENCE_ACTION}-{cause.fingerprints[0][:8]}",
             options=options,
         )
