@@ -219,6 +219,8 @@ def thread_messages(report: Report, *, where: str = "slack") -> list[SlackMessag
     ]
     if not groups:
         groups = [[_section(":large_green_circle: *No problems found.*")]]
+    # The network path, hop by hop (Report.path, bot.render.path), goes here: after the
+    # causes it proves, before the context line.
     line = context_line(report)
     if line:
         groups.append([context_block(chunk) for chunk in _chunks(line)])
