@@ -41,6 +41,7 @@ class Settings:
     command: str = "/aksdiag"
     lease_s: float = 15.0  # a replica silent this long is dead: its answers in flight are reaped
     sweep_s: float = 5.0  # how often each replica looks for them (bot.inflight)
+    direct_post_s: float = 2.0  # an answer ready this fast is posted directly (no "running")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +58,7 @@ SETTINGS_ENV = {
     "command": "AKSDIAG_COMMAND",
     "lease_s": "AKSDIAG_LEASE_SECONDS",
     "sweep_s": "AKSDIAG_SWEEP_SECONDS",
+    "direct_post_s": "AKSDIAG_DIRECT_POST_SECONDS",
 }
 
 

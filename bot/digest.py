@@ -223,6 +223,7 @@ class DigestService:
             clusters=tuple(clusters),
             previous_at=float(previous["at"]) if previous and "at" in previous else None,
             requested_by=requested_by,
+            stale_after_s=self.config.cache_ttl_seconds,
         )
         return view, {"at": at, "clusters": state}
 
@@ -245,6 +246,7 @@ class DigestService:
             if not e.get("silenced") and fp not in relevant
         ]
         hidden = {f.fingerprint for f, _ in silenced}
+        was_hidden = {fp for fp, e in seen.items() if e.get("silenced")}
         entry = {"findings": {fp: _entry(f, fp in hidden) for fp, f in relevant.items()}}
         cluster = ClusterDigest(
             alias=alias,
@@ -254,6 +256,7 @@ class DigestService:
             below=below,
             new=tuple(new),
             resolved=tuple(resolved),
+            silences_changed=has_previous and hidden != was_hidden,
         )
         return cluster, entry
 

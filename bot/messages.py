@@ -220,3 +220,16 @@ def silenced_from_button(code: str, subject: str, until: float) -> str:
         f":mute: Silenced `{code}` on {esc(subject)} until {_when(until)}. "
         "Undo with `/aksdiag unsilence`."
     )
+
+
+def same_answer(link: str | None, posted_at: float) -> str:
+    """The thread of a cached answer already posted in this channel: point to it."""
+    earlier = (
+        f"<{link}|the answer posted {_when(posted_at)}>"
+        if link
+        else f"the answer posted {_when(posted_at)}"
+    )
+    return (
+        f":recycle: Same answer as {earlier} in this channel (from the cache): its thread has "
+        "the causes and commands. *Re-run* reads the cluster again."
+    )

@@ -70,6 +70,20 @@ class Sender:
     def __init__(self, client: WebClient, metrics: Metrics) -> None:
         self.client = client
         self.metrics = metrics
+        self._workspace_url: str | None = None
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to a message (from the workspace URL auth.test gives, read once); None when
+        it cannot be known."""
+        if self._workspace_url is None:
+            try:
+                self._workspace_url = str(self.client.auth_test().get("url") or "")
+            except (SlackApiError, OSError):
+                log.warning("auth.test failed; answers will not link to earlier ones")
+                return None
+        if not self._workspace_url:
+            return None
+        return f"{self._workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
 
     def _call(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
         """One typed WebClient call (`call`), its errors counted and translated."""

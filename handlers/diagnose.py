@@ -1,5 +1,5 @@
 """A diagnosis after the ack, on the bot's executor: get the report (cache, singleflight,
-run) and post it. An answer ready within `DIRECT_POST_S` is posted at once, verdict first (no
+run) and post it. An answer ready within `Settings.direct_post_s` (2 s) is posted at once, verdict first (no
 "running" message); a slower one posts "running", then updates it in place and also posts the
 verdict as a threaded reply, because an update does not notify. A subject the user asked about
 that does not exist is a usage error told to the requester only. Re-run updates the original
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import json
 import logging
 import threading
 from concurrent.futures import Future
@@ -41,7 +42,6 @@ from diagnostics.diagnosis import Link, apply, missing_subject
 from diagnostics.model import Finding, Report
 
 log = logging.getLogger(__name__)
-DIRECT_POST_S = 2.0  # an answer ready this fast is posted directly, verdict first
 MAX_EPHEMERAL = 4  # response_url takes 5 answers; beyond 4 messages, commands go as a file
 
 
@@ -163,7 +163,7 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
         try:
             pending = _in_background(deps, req, run_id, fresh)
             try:
-                outcome: Outcome | None = pending.result(timeout=DIRECT_POST_S)
+                outcome: Outcome | None = pending.result(timeout=deps.settings.direct_post_s)
             except FutureTimeout:
                 outcome = None
             except RunFailed:
@@ -192,13 +192,23 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                     )
             else:
                 final = _final_parent(deps, outcome, report, where, len(silenced))
+                earlier = _earlier(deps, where, req) if outcome.how == "cached" else None
                 if parent_ts is None:  # fast: the answer is the first message
                     parent_ts = deps.sender.post(where.channel, final, where.thread_ts)
                     thread_ts = where.thread_ts or parent_ts
-                    _thread(deps, where, thread_ts, report, silenced)
+                    if earlier is not None:  # a cached answer never re-posts a whole thread
+                        link = deps.sender.permalink(where.channel, earlier[0])
+                        text = messages.same_answer(link, earlier[1])
+                        deps.sender.post(
+                            where.channel, SlackMessage(text, _text_blocks(text)), thread_ts
+                        )
+                    else:
+                        _thread(deps, where, thread_ts, report, silenced)
+                        _remember(deps, where, req, thread_ts)
                 else:  # slow: update "running", thread, and a verdict reply that notifies
                     deps.sender.update(where.channel, parent_ts, final)
                     _thread(deps, where, thread_ts or parent_ts, report, silenced)
+                    _remember(deps, where, req, thread_ts or parent_ts)
                     deps.sender.post(where.channel, verdict_reply(report), thread_ts)
             _log_answer(req, outcome, where)
             deps.runs.record(outcome_record(outcome, req, run_id=run_id, user=where.user,
@@ -243,6 +253,36 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
     _log_answer(req, outcome, where)
     deps.runs.record(outcome_record(outcome, req, run_id=run_id, user=where.user,
                                     channel=where.channel, at=deps.clock()))  # fmt: skip
+
+
+def _answer_key(where: Where, req: RunRequest) -> str:
+    return f"aksdiag:answered:{where.channel}:{req.key}"
+
+
+def _remember(deps: Deps, where: Where, req: RunRequest, thread_ts: str) -> None:
+    """Where this request's answer (and its thread) is, for the cache TTL: a cached answer in
+    the same channel then points to it instead of posting the thread again."""
+    if where.thread_ts:  # answers inside someone's thread are not pointed to
+        return
+    value = json.dumps({"ts": thread_ts, "at": deps.clock()})
+    ttl = max(1, int(deps.config.cache_ttl_seconds))
+    deps.runs.guard.best_effort(
+        lambda: deps.redis.set(_answer_key(where, req), value, ex=ttl), None
+    )
+
+
+def _earlier(deps: Deps, where: Where, req: RunRequest) -> tuple[str, float] | None:
+    """(ts, when) of this request's answer already in this channel, if there is one."""
+    if where.thread_ts:
+        return None
+    raw = deps.runs.guard.best_effort(lambda: deps.redis.get(_answer_key(where, req)), None)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        return str(data["ts"]), float(data["at"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _previous(deps: Deps, req: RunRequest) -> Report | None:

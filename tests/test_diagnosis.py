@@ -167,3 +167,16 @@ def test_nothing_true_is_lost_every_code_reported_before_is_still_reported(folde
     for scenario, codes in BEFORE.get(folder.name, {}).items():
         now = {x.code for x in analyse(scenario, snap).findings}
         assert set(codes) <= now, (folder.name, scenario, set(codes) - now)
+
+
+def test_the_full_subnet_example_has_one_cause_behind_all_its_symptoms():
+    snap = read_snapshot(EXAMPLES / "full-pod-subnet", "aks-orders-weu")
+    report = analyse("pod-ip", snap)
+    (cause,) = report.causes
+    by_fp = report.by_fingerprint()
+    assert cause.code == "podip.subnet-capacity" and len(cause.symptoms) == 6
+    symptoms = sorted(by_fp[s].code for s in cause.symptoms)
+    assert symptoms == ["podip.allocation-failed"] * 3 + ["podip.node-ip-exhausted"] * 2 + [
+        "podip.subnet-capacity"
+    ]
+    assert report.headline.endswith("→ pods on 3 nodes cannot get an IP")

@@ -265,8 +265,9 @@ def test_post_now_posts_one_parent_in_the_digest_channel_with_details_in_its_thr
     assert replies and all(r["channel"] == CHANNEL for r in replies)
     details = "\n".join(text_of(r) for r in replies)
     assert "apiserver.authorized-ip.client-excluded" in details
-    assert "az aks update --resource-group rg-prod --name prod" in details
+    assert "`/aksdiag health prod` for the full answer" in details  # one line per finding
     assert "cluster.provisioning-failed" in details
+    assert details.index("*prod*") < details.index("*stage*")  # worst cluster first
 
 
 def test_consecutive_digests_report_what_is_new_and_what_is_resolved(
@@ -285,10 +286,12 @@ def test_consecutive_digests_report_what_is_new_and_what_is_resolved(
     assert "`apiserver.authorized-ip.client-excluded`" in resolved_part
     assert "since the previous digest (Fri 20 Nov 08:00 Europe/Lisbon)" in parent
     details = "\n".join(text_of(r) for r in slack.replies(second))
-    assert ":new: _new since the previous digest_" in details
-    # A third digest with nothing changed says so.
-    svc.post_now("morning")
+    assert "• :new: :red_circle: Cluster" in details
+    assert parent.index("*New*") < parent.index("*prod* —")  # what changed comes first
+    # A third digest with nothing changed says so, and posts no thread.
+    third = svc.post_now("morning")
     assert "*Nothing changed*" in text_of(slack.parents[-1])
+    assert slack.replies(third) == []
 
 
 def test_a_cluster_that_cannot_be_read_is_named_and_its_findings_are_not_resolved(
@@ -433,10 +436,10 @@ def test_a_replica_that_dies_mid_digest_is_taken_over_without_a_second_parent(
     (parent,) = slack.parents
 
     replica_b = service(two_clusters, redis_url, slack, lease_s=1)
+    expected = len(replica_b.render("morning")[1])  # A's plan: the first digest, with a thread
     ts = replica_b.run_scheduled("morning", datetime.fromisoformat(at))
     assert ts is not None
     assert ts == parent["_ts"] and len(slack.parents) == 1  # B finished A's post
-    expected = len(replica_b.render("morning")[1])
     assert len(slack.replies(ts)) == expected
     assert replica_b.run_scheduled("morning", datetime.fromisoformat(at)) is None
 
@@ -448,7 +451,8 @@ def test_slack_errors_are_retried_then_reported_in_the_channel(two_clusters, red
     assert svc.run_scheduled("morning", at) is not None
     assert len(slack.parents) == 1
 
-    slack.fail("chat.postMessage", "invalid_blocks", times=1, replies_only=True)  # permanent
+    # permanent (nothing changed since the first digest: the parent is all it posts)
+    slack.fail("chat.postMessage", "invalid_blocks", times=1)
     assert svc.run_scheduled("morning", at + timedelta(days=1)) is None
     failure = text_of(slack.parents[-1])
     assert (
@@ -459,7 +463,7 @@ def test_slack_errors_are_retried_then_reported_in_the_channel(two_clusters, red
         "Slack answered invalid_blocks" in failure and "aksdiag digest morning --print" in failure
     )
     assert svc.run_scheduled("morning", at + timedelta(days=1)) is None  # reported once
-    assert len(slack.parents) == 3
+    assert len(slack.parents) == 2
 
 
 def test_the_parent_stays_within_slack_limits_with_many_clusters(tmp_path, redis_url, slack):

@@ -58,6 +58,11 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any], set[str]]]] = {
                         "podip.terminated-pods-backlog", "podip.subnet-capacity"}),
         ("pod-ip", {"node": "aks-userpool-16493051-vmss000009"}, {"podip.node-not-found"}),
     ],
+    # several symptoms behind one cause: the diagnosis puts them all under the full subnet
+    "full-pod-subnet": [
+        ("pod-ip", {}, {"podip.allocation-failed", "podip.node-ip-exhausted",
+                        "podip.subnet-capacity"}),
+    ],
     "broken-podip-kubenet": [
         ("pod-ip", {}, {"podip.allocation-failed", "podip.ip-leak",
                         "podip.terminated-pods-backlog", "podip.subnet-capacity"}),

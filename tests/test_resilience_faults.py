@@ -59,7 +59,7 @@ def _answer_until_cached(ask, slack: SlackEmulator, start: int, within_s: float 
     while time.monotonic() < deadline:
         n += 1
         ask()
-        if "cached answer" in block_text(_answers(slack, n)[-1]):
+        if ":recycle: cached" in block_text(_answers(slack, n)[-1]):
             return n
         time.sleep(0.2)
     raise AssertionError(f"no answer came from the cache within {within_s}s of Redis returning")
@@ -108,7 +108,7 @@ def test_redis_killed_mid_run_then_restarted_on_its_port_caches_again(bot, redis
     try:
         n = _answer_until_cached(lambda: bot.command("apiserver prod"), bot.slack, 1)
         bot.command("apiserver prod")  # and the next one too
-        assert "cached answer" in block_text(_answers(bot.slack, n + 1)[-1])
+        assert ":recycle: cached" in block_text(_answers(bot.slack, n + 1)[-1])
         assert bot.get("/readyz")[0] == 200
         back = [r for r in caplog.records if "Redis is reachable again" in r.getMessage()]
         assert len(back) == 1
@@ -139,17 +139,17 @@ def test_kubernetes_api_failures_are_named_in_the_thread(tmp_path, redis_url, tl
             parents = bot.finished_parents(count=2, timeout=20)
         finally:
             answers = {
-                ("flaky" if "*flaky*" in block_text(p) else "down"): "\n".join(
+                ("flaky" if "`service flaky shop/web`" in block_text(p) else "down"): "\n".join(
                     block_text(r) for r in bot.slack.replies(OPS, p["ts"])
                 )
                 for p in bot.finished_parents(count=2, timeout=20)
             }
             bot.stop()
     assert all("source(s) not checked" in block_text(p) for p in parents)
-    assert "*Not checked*" in answers["flaky"]
-    assert "`pods`: the API server is overloaded or failing: HTTP 500 2 times" in answers["flaky"]
-    assert "`services`: timed out after 0.5 s" in answers["flaky"]
-    assert "`endpointslices`" not in answers["flaky"].split("*Not checked*")[1]  # read fine
+    assert "Not checked:" in answers["flaky"]
+    assert "pods: the API server is overloaded or failing: HTTP 500 2 times" in answers["flaky"]
+    assert "services: timed out after 0.5 s" in answers["flaky"]
+    assert "EndpointSlices" not in answers["flaky"].split("Not checked:")[1]  # read fine
     unreachable = f"API server unreachable: connection refused (127.0.0.1:{down_port})"
-    assert f"`services`: {unreachable}" in answers["down"]
-    assert f"`pods`: {unreachable}" in answers["down"]
+    assert f"services: {unreachable}" in answers["down"]
+    assert f"pods: {unreachable}" in answers["down"]

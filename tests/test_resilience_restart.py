@@ -161,7 +161,7 @@ def test_a_run_in_flight_when_the_process_is_killed_is_reported_by_the_next_one(
         value = buttons(told)[RERUN]
         third.client.action(RERUN, value, message_ts=parent["ts"], thread_ts=parent["ts"])
         verdicts = slack.wait_for(lambda: [m for m in slack.replies(OPS, parent["ts"])
-                                           if "`health` on *shop*" in block_text(m)
+                                           if "`health shop`" in block_text(m)
                                            and RERUN in buttons(m)], 20)  # fmt: skip
         assert "*CRITICAL*" in block_text(verdicts[0])  # the sample cluster's IP allocation failure
         assert len(slack.top_level(OPS)) == 1  # the answer went to the thread, as asked

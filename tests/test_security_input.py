@@ -257,12 +257,12 @@ def test_a_replayed_signed_command_and_button_click_run_once(bot, caplog):
     for _ in range(2):
         assert bot.client.post(click, "application/x-www-form-urlencoded", ts=stamp).status == 200
 
-    def staging_answers():
-        return [m for m in bot.slack.replies(OPS, parent["ts"]) if "*staging*" in block_text(m)]
+    def staging_answers():  # Re-run updates the answer it was clicked on, in place
+        return [m for m in bot.slack.top_level(OPS) if "`apiserver staging`" in block_text(m)]
 
-    bot.slack.wait_for(staging_answers)
-    time.sleep(0.3)  # a second run would post a second parent in the thread by now
-    assert len(staging_answers()) == 1
+    (answer,) = bot.slack.wait_for(staging_answers)
+    time.sleep(0.3)  # a second run would have updated it a second time by now
+    assert bot.slack.messages[(OPS, answer["ts"])]["updates"] == 1
     assert bot.metric("aksdiag_cluster_collections_total", cluster="staging") == 1
 
 

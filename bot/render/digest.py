@@ -1,10 +1,12 @@
 """Pure renderers of a health digest: what the digest found (`DigestView`) in, Slack messages
 or terminal output out. No I/O here; `bot.digest` gathers the data and sends.
 
-The parent message is what people read at 8 in the morning: one line per cluster (verdict,
-counts, how old the data is), then what is new and what is resolved since the previous digest,
-clusters that could not be read named as such, and how much was left out (below the digest's
-minimum severity, silenced). Details go in the thread, one cluster after another.
+The parent message is what people read at 8 in the morning: what is new and what is resolved
+since the previous digest first, then one line per cluster, worst first (verdict, counts, how old
+the data is, flagged when older than the cache TTL), clusters that could not be read named as
+such, and how much was left out (below the digest's minimum severity, silenced). The thread has
+one line per finding, cluster after cluster, worst first (the full answer is one `/aksdiag health
+CLUSTER` away); when nothing changed since the previous digest there is no thread at all.
 """
 
 from __future__ import annotations
@@ -22,13 +24,12 @@ from bot.render.blocks import (
     EMOJI,
     SlackMessage,
     _clip,
-    _section,
     _sections,
     esc,
-    finding_blocks,
     pack,
 )
 from bot.render.text import STYLE
+from bot.render.words import epoch, readable_subject
 from bot.silences import Silence, format_duration
 from diagnostics.model import Finding, Report, Severity
 
@@ -62,6 +63,7 @@ class ClusterDigest:
     below: int = 0  # findings under the digest's minimum severity
     new: tuple[Finding, ...] = ()
     resolved: tuple[PastFinding, ...] = ()
+    silences_changed: bool = False  # a finding was silenced (or unsilenced) since the last one
 
     @property
     def readable(self) -> bool:
@@ -84,6 +86,20 @@ class DigestView:
     clusters: tuple[ClusterDigest, ...] = ()
     previous_at: float | None = None  # None: the first digest of this name
     requested_by: str | None = None
+    stale_after_s: float = 300.0  # data older than this (the cache TTL) is flagged
+
+    @property
+    def ranked(self) -> list[ClusterDigest]:
+        """Worst cluster first: critical, warning, could not be read, then all clear."""
+
+        def key(c: ClusterDigest) -> tuple[int, int, str]:
+            if not c.readable:
+                return (2, 0, c.alias)
+            if not c.shown:
+                return (3, 0, c.alias)
+            return (0 if c.worst is Severity.CRITICAL else 1, -len(c.shown), c.alias)
+
+        return sorted(self.clusters, key=key)
 
     @property
     def new(self) -> list[tuple[str, Finding]]:
@@ -112,7 +128,11 @@ class DigestView:
 
     @property
     def changed(self) -> bool:
-        return self.previous_at is None or bool(self.new or self.resolved)
+        return (
+            self.previous_at is None
+            or bool(self.new or self.resolved)
+            or any(c.silences_changed for c in self.clusters)
+        )
 
 
 # Shared wording ------------------------------------------------------------------------------
@@ -157,7 +177,12 @@ def _title(view: DigestView) -> str:
     return f"*Health digest `{esc(view.name)}`* · {stamp}{who}"
 
 
-def _cluster_line(c: ClusterDigest, now: float) -> str:
+def _stale(c: ClusterDigest, now: float, stale_after_s: float) -> bool:
+    data = epoch(c.report.data_as_of) if c.report else None
+    return data is not None and now - data > stale_after_s
+
+
+def _cluster_line(c: ClusterDigest, now: float, stale_after_s: float = 300.0) -> str:
     if not c.readable:
         return (
             f"{UNREADABLE} *{esc(c.alias)}* — could not be read: {esc(_clip(c.error or '', 200))}"
@@ -165,7 +190,8 @@ def _cluster_line(c: ClusterDigest, now: float) -> str:
     worst = c.worst
     emoji = GREEN if not c.shown else EMOJI[worst]
     verdict = counts(c.shown) if c.shown else "all clear"
-    extra = [age(c.report.data_as_of if c.report else None, now)]
+    data_age = age(c.report.data_as_of if c.report else None, now)
+    extra = [f":warning: {data_age}" if _stale(c, now, stale_after_s) else data_age]
     if c.new:
         extra.append(f"{len(c.new)} new")
     if c.silenced:
@@ -176,7 +202,7 @@ def _cluster_line(c: ClusterDigest, now: float) -> str:
 def _cluster_lines(view: DigestView) -> list[str]:
     """A line per cluster; past the budget, green clusters share one line and the rest is cut
     with a pointer to the thread (Slack caps a message's size)."""
-    lines = [_cluster_line(c, view.now) for c in view.clusters]
+    lines = [_cluster_line(c, view.now, view.stale_after_s) for c in view.ranked]
     if sum(len(line) + 1 for line in lines) <= CLUSTER_LINES_BUDGET:
         return lines
     quiet = [c.alias for c in view.clusters if c.readable and not c.shown]
@@ -185,7 +211,7 @@ def _cluster_lines(view: DigestView) -> list[str]:
         (c for c in view.clusters if not (c.readable and not c.shown)),
         key=lambda c: (not c.readable, c.worst.rank),
     )
-    lines = [_cluster_line(c, view.now) for c in ranked]
+    lines = [_cluster_line(c, view.now, view.stale_after_s) for c in ranked]
     if quiet:
         lines.append(_clip(f"{GREEN} all clear: " + ", ".join(f"*{esc(a)}*" for a in quiet), 1000))
     out: list[str] = []
@@ -225,10 +251,7 @@ def _resolved_lines(view: DigestView) -> list[str]:
 
 
 def digest_parent(view: DigestView) -> SlackMessage:
-    lines = [_title(view), *_cluster_lines(view)]
-    if not view.clusters:
-        lines.append("_This digest names no clusters._")
-    blocks: list[Block] = _sections("\n".join(lines))
+    blocks: list[Block] = _sections(_title(view))
     since = (
         f"since the previous digest ({when(view.previous_at, view.timezone)})"
         if view.previous_at is not None
@@ -245,6 +268,10 @@ def digest_parent(view: DigestView) -> SlackMessage:
             blocks += _sections("\n".join([f"*New* {since}", *_new_lines(view)]))
         if view.resolved:
             blocks += _sections("\n".join([f"*Resolved* {since}", *_resolved_lines(view)]))
+    lines = _cluster_lines(view)
+    if not view.clusters:
+        lines.append("_This digest names no clusters._")
+    blocks += _sections("\n".join(lines))
     meta = []
     if view.unreadable:
         meta.append(f"{len(view.unreadable)} cluster(s) could not be read")
@@ -252,7 +279,8 @@ def digest_parent(view: DigestView) -> SlackMessage:
         meta.append(f"{view.silenced_count} silenced finding(s) left out")
     if view.below_count:
         meta.append(f"{view.below_count} finding(s) below {view.min_severity.value} left out")
-    meta.append("details in the thread")
+    if view.changed:
+        meta.append("one line per finding in the thread")
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(" · ".join(meta), 3000))]))
     return SlackMessage(text=_fallback(view), blocks=[b.to_dict() for b in blocks[:50]])
 
@@ -274,12 +302,16 @@ def _cluster_groups(c: ClusterDigest, now: float) -> list[list[Block]]:
     if not c.readable:
         return [_sections(f"{head}\n{UNREADABLE} could not be read: {esc(c.error or '')}")]
     new = {f.fingerprint for f in c.new}
-    groups: list[list[Block]] = [_sections(f"{head} — {counts(c.shown) or 'all clear'}")]
+    lines = [
+        f"{head} — {counts(c.shown) or 'all clear'} · `/aksdiag health {esc(c.alias)}` for the full answer"
+    ]
     for f in sorted(c.shown, key=lambda f: (f.severity.rank, f.code, f.subject)):
-        blocks = finding_blocks(f)
-        if f.fingerprint in new:
-            blocks.insert(0, _section(":new: _new since the previous digest_"))
-        groups.append(blocks)
+        mark = ":new: " if f.fingerprint in new else ""
+        lines.append(
+            f"• {mark}{EMOJI[f.severity]} {esc(_clip(f.title, 160))} · `{f.code}` · "
+            f"{esc(_clip(readable_subject(f.subject), 80))}"
+        )
+    groups: list[list[Block]] = [_sections("\n".join(lines))]
     if c.silenced:
         lines = [f"*Silenced on {esc(c.alias)}* ({len(c.silenced)})"] + [
             f"• `{f.code}` {esc(_clip(f.title, 150))} — {silence_line(s, now)}"
@@ -297,12 +329,15 @@ def _cluster_groups(c: ClusterDigest, now: float) -> list[list[Block]]:
 
 
 def digest_thread(view: DigestView) -> list[SlackMessage]:
-    """Replies for each cluster with something to say; clusters that could not be read share
-    replies, and green clusters share one line."""
+    """Replies for each cluster with something to say, worst first, one line per finding;
+    clusters that could not be read share replies, and green clusters share one line. Nothing
+    when nothing changed since the previous digest (the parent says so)."""
+    if not view.changed:
+        return []
     messages: list[SlackMessage] = []
     quiet: list[str] = []
     unreadable: list[list[Block]] = []
-    for c in view.clusters:
+    for c in view.ranked:
         if not c.readable:
             unreadable += _cluster_groups(c, view.now)
         elif not c.shown and not c.silenced:
@@ -339,7 +374,7 @@ def failure_message(name: str, at: float, tz: str, error: str) -> SlackMessage:
 def render_digest_text(view: DigestView, console: Console) -> None:
     console.print(Text.assemble(("Health digest ", "bold"), (view.name, "bold cyan"),
                                 f"  ·  {when(view.at, view.timezone)}"))  # fmt: skip
-    for c in view.clusters:
+    for c in view.ranked:
         if not c.readable:
             console.print(Text.assemble(("  ? ", "magenta"), (c.alias, "bold"),
                                         f"  could not be read: {c.error}"))  # fmt: skip
@@ -359,7 +394,7 @@ def render_digest_text(view: DigestView, console: Console) -> None:
     for p in view.resolved:
         console.print(Text.assemble(("  RESOLVED ", "bold green"), (f"{p.cluster} ", "bold"),
                                     p.code, f"  {p.title}"))  # fmt: skip
-    for c in view.clusters:
+    for c in view.ranked:
         if not c.shown and not c.silenced:
             continue
         console.rule(Text(c.alias, style="bold"), align="left")

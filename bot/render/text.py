@@ -120,6 +120,8 @@ def render_text(report: Report, console: Console, *, verbose: bool = False) -> N
         console.print()
     if not report.causes:
         console.print(Text("No problems found.", style="green"))
+    # The network path, hop by hop (Report.path, bot.render.path), goes here: after the
+    # causes, before the context line.
     ctx = context(report)
     if ctx:
         console.print(

@@ -175,7 +175,7 @@ def _cause_actions(report: Report, cause: Cause, findings: list[Finding]) -> Act
     ]
     elements.append(
         StaticSelectElement(
-            placeholder="Silence for 24 h…",
+            placeholder="Silence 24 h",
             action_id=f"{SILENCE_ACTION}-{cause.fingerprints[0][:8]}",
             options=options,
         )
@@ -220,6 +220,8 @@ def thread_messages(report: Report, *, where: str = "slack") -> list[SlackMessag
     ]
     if not groups:
         groups = [[_section(":large_green_circle: *No problems found.*")]]
+    # The network path, hop by hop (Report.path, bot.render.path): after the causes it
+    # proves, before the context line.
     groups += path_groups(report)
     line = context_line(report)
     if line:
