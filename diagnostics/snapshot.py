@@ -128,7 +128,9 @@ class Node:
     internal_ip: str = ""
     unschedulable: bool = False
     created: float | None = None
-    provider_id: str = ""  # azure:///subscriptions/.../virtualMachineScaleSets/VMSS/virtualMachines/N
+    provider_id: str = (
+        ""  # azure:///subscriptions/.../virtualMachineScaleSets/VMSS/virtualMachines/N
+    )
 
     @property
     def os(self) -> str:

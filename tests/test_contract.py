@@ -24,7 +24,7 @@ SPEC_CODES = {
     "podip.terminated-pods-backlog", "podip.subnet-capacity",
     "service.not-found", "service.no-selector", "service.selector-matches-no-pods",
     "service.no-ready-endpoints", "service.target-port-mismatch", "service.kube-proxy-unhealthy",
-    "service.network-policy", "service.cni-errors",
+    "service.network-policy", "service.cni-errors", "service.dns",
     "nodeapi.kubernetes-service", "nodeapi.tunnel-unhealthy", "nodeapi.network-policy-egress",
     "nodeapi.authorized-ip.egress-excluded", "nodeapi.firewall-egress", "nodeapi.private-dns",
     "nodeapi.rbac-forbidden",

@@ -77,7 +77,14 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any], set[str]]]] = {
         ("service", {"service": ("shop", "webshop")}, {"service.not-found"}),
         ("health", {}, {"service.kube-proxy-unhealthy"}),
     ],
+    "cilium-policies": [
+        ("node-api", {}, {"nodeapi.network-policy-egress"}),
+        ("service", {"service": ("payments", "ledger")}, {"service.network-policy"}),
+    ],
+    "coredns-incident": [("service", {"service": ("shop", "checkout")}, {"service.dns"})],
 }  # fmt: skip
+# Examples of modern clusters that must raise no warning or critical in any scenario.
+QUIET = ("vnet-integration", "dynamic-pod-subnet")
 # Codes only a scenario argument can raise (a client IP, an account, a name that does not exist).
 NEEDS_ARGS = {"apiserver.authorized-ip.client-excluded", "nodeapi.rbac-forbidden",
               "service.not-found", "podip.node-not-found"}  # fmt: skip
@@ -208,3 +215,31 @@ def test_every_example_runs_cleanly(folder):
     assert not _internal_errors(report)
     if folder.startswith("broken-"):
         assert report.worst.at_least(Severity.WARNING)
+
+
+@pytest.mark.parametrize("folder", QUIET)
+def test_modern_cluster_examples_raise_no_warning(folder):
+    for scenario in ("health", "apiserver", "pod-ip", "service", "node-api"):
+        report = _run(folder, scenario)
+        bad = [
+            f"{f.code}: {f.title}" for f in report.findings if f.severity.at_least(Severity.WARNING)
+        ]
+        assert bad == [], (folder, scenario)
+
+
+def test_cilium_example_names_its_policies_and_offers_the_entity_fix():
+    report = _run("cilium-policies", "node-api")
+    (f,) = [f for f in report.findings if f.code == "nodeapi.network-policy-egress"]
+    assert f.subject == "Namespace/payments"
+    assert any("CiliumNetworkPolicy payments/payments-egress" in e for e in f.evidence)
+    assert any("kube-apiserver" in (s.command or "") for s in f.remediation)
+
+
+def test_coredns_example_points_at_the_rejected_line():
+    report = _run("coredns-incident", "health")
+    dns = {f.severity: f for f in report.findings if f.code == "service.dns"}
+    assert Severity.CRITICAL in dns and Severity.WARNING in dns
+    assert (
+        "coredns-custom[corp.server] line 4: unknown directive `forwrd`"
+        in dns[Severity.WARNING].evidence
+    )

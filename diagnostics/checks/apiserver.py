@@ -133,9 +133,17 @@ def _ranges_disabled(ctx: CheckContext, c: ClusterInfo) -> Finding:
                 "Restrict the API server to your networks' public IPv4 ranges (the list "
                 "replaces any previous one).",
                 ctx.az_aks(
+                    "update", f"--api-server-authorized-ip-ranges {q(replacement_list((), public))}"
+                ),
+            )
+            if public
+            else Step(
+                "Restrict the API server to your networks' public IPv4 ranges. This command "
+                "allows only the machine it runs on: add every other network that must reach "
+                "the API server (CI runners, VPN or office egress) to the comma-separated list.",
+                ctx.az_aks(
                     "update",
-                    "--api-server-authorized-ip-ranges "
-                    + (q(replacement_list((), public)) if public else "CIDR1,CIDR2"),
+                    '--api-server-authorized-ip-ranges "$(curl -s https://ifconfig.me)/32"',
                 ),
             ),
         ),

@@ -192,7 +192,10 @@ def tunnel(ctx: CheckContext) -> Iterator[Finding]:
                     "Check the deployment AKS manages for the tunnel.",
                     "kubectl get deployment konnectivity-agent --namespace kube-system -o wide",
                 ),
-                Step("Reconcile the cluster so AKS redeploys its add-ons.", ctx.az_aks("update", "--yes")),
+                Step(
+                    "Reconcile the cluster so AKS redeploys its add-ons.",
+                    ctx.az_aks("update", "--yes"),
+                ),
             ),
             docs=DOCS["node-api"],
         )

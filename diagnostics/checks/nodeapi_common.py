@@ -130,7 +130,9 @@ def node_resource_group(ctx: CheckContext) -> str:
     return q(c.node_resource_group) if c and c.node_resource_group else "NODE_RESOURCE_GROUP"
 
 
-def node_command(ctx: CheckContext, node: str, script: str, powershell: str | None = None) -> str | None:
+def node_command(
+    ctx: CheckContext, node: str, script: str, powershell: str | None = None
+) -> str | None:
     """A read-only command that runs `script` on a node through Azure (no tunnel, no pod) and
     prints its output; Windows nodes need `powershell` (None: no command)."""
     return run_on_node(ctx, node, script, powershell)

@@ -121,8 +121,7 @@ def add_pool_command(
     ("node" or "pod"), on a new one in the same virtual network. None when a new node subnet is
     asked for on the AKS-managed virtual network (it takes no subnet of yours)."""
     parts = [
-        f"az aks nodepool add --resource-group {ctx.rg} --cluster-name {ctx.name} "
-        f"--name {NEW_POOL}"
+        f"az aks nodepool add --resource-group {ctx.rg} --cluster-name {ctx.name} --name {NEW_POOL}"
     ]
     if like is not None:
         if like.vnet_subnet_id:

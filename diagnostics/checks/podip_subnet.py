@@ -160,9 +160,7 @@ def _pod_cidr_capacity(ctx: CheckContext, c: ClusterInfo) -> Iterator[Finding]:
             else "The lasting fix is a larger pod CIDR: Azure CNI Overlay can expand it in place "
             "to a range that contains the current one (pod CIDR expansion; check its "
             "availability for your cluster in the Overlay docs).",
-            None
-            if mode == "kubenet"
-            else ctx.az_aks("update", f"--pod-cidr {q(_wider(nets[0]))}"),
+            None if mode == "kubenet" else ctx.az_aks("update", f"--pod-cidr {q(_wider(nets[0]))}"),
         ),
     ]
     yield Finding(
