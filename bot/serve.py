@@ -106,8 +106,12 @@ def build_wsgi(deps: Deps, app: App | None, signing_secret: str | None = None) -
             environ["wsgi.input"] = io.BytesIO(body)
             if problem := malformed(body, environ.get("CONTENT_TYPE", "")):
                 if not signed(secret, body, environ):
-                    return reply(start_response, "401 Unauthorized", b"invalid request\n", "text/plain")
-                return reply(start_response, "400 Bad Request", f"{problem}\n".encode(), "text/plain")
+                    return reply(
+                        start_response, "401 Unauthorized", b"invalid request\n", "text/plain"
+                    )
+                return reply(
+                    start_response, "400 Bad Request", f"{problem}\n".encode(), "text/plain"
+                )
             return bolt(environ, start_response)  # type: ignore[arg-type]
         return reply(start_response, "404 Not Found", b"not found\n", "text/plain")
 
