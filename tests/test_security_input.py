@@ -314,3 +314,36 @@ def test_the_command_tokenizer_is_linear_on_hostile_markup():
         started = time.perf_counter()
         _LINK.sub("", _MENTION.sub("", text))
         assert time.perf_counter() - started < 10.0
+
+
+MALFORMED = {
+    "payload is not json": ("payload=%7Bnot-json", "application/x-www-form-urlencoded"),
+    "payload is a list": ("payload=%5B1%2C2%5D", "application/x-www-form-urlencoded"),
+    "payload actions not a list": ("payload=%7B%22type%22%3A%22block_actions%22%2C%22actions%22%3A5%7D",
+                                   "application/x-www-form-urlencoded"),
+    "json is a list": ("[1,2]", "application/json"),
+    "json is broken": ("{", "application/json"),
+    "event is a number": ('{"type": "event_callback", "event": 5}', "application/json"),
+    "event is a string": ('{"type": "event_callback", "event": "x"}', "application/json"),
+    "not utf-8": ("payload=%ff", "application/json"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(MALFORMED))
+def test_a_signed_malformed_payload_gets_400_and_an_unsigned_one_401(bot, kind):
+    body, ctype = MALFORMED[kind]
+    signed = bot.client.post(body, ctype)
+    assert signed.status == 400, (signed.status, signed.body)
+    unsigned = bot.client.post(body, ctype, signature="v0=" + "0" * 64)
+    assert unsigned.status == 401
+    assert nothing_ran(bot)
+    assert bot.client.command("help").status == 200  # and the bot still answers
+
+
+@pytest.mark.parametrize("value", ["fe80::1%eth0", "fe80::1%';id;'", "fe80::1%25eth0", "::1%1"])
+def test_from_rejects_ipv6_zone_ids(value):
+    from diagnostics.scenarios import parse_ips
+
+    with pytest.raises(UsageError, match="zone id"):
+        parse_ips(value)
+    assert parse_ips("fe80::1") == ("fe80::1",)
