@@ -26,7 +26,6 @@ from diagnostics.model import Finding, Report, Severity, Unavailable
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_MESSAGE_CHARS = 11000
-MAX_HEADER = 150
 MAX_EVIDENCE_LINES = 15
 
 EMOJI = {
