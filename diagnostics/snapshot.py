@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -653,15 +653,3 @@ class Snapshot:
 
     def events_for(self, kind: str, namespace: str, name: str) -> list[Event]:
         return self.events_by_object.get((kind, namespace if kind != "Node" else "", name), [])
-
-    def egress_ips(self) -> tuple[list[str], list[str]]:
-        """The cluster's egress public IPs: (resolved addresses, ids that could not be resolved)."""
-        if self.cluster is None:
-            return [], []
-        ids: Iterable[str] = (*self.cluster.lb_outbound_ip_ids, *self.cluster.nat_outbound_ip_ids)
-        resolved: list[str] = []
-        unresolved: list[str] = []
-        for rid in ids:
-            ip = self.public_ips.get(rid.lower())
-            (resolved if ip else unresolved).append(ip or rid)
-        return resolved, unresolved

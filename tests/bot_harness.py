@@ -144,6 +144,19 @@ class Bot:
 
         return self.slack.wait_for(done, timeout)
 
+    def only_the_sentinel_runs(self) -> bool:
+        """After requests that must have started nothing: send a valid command and wait for
+        its answer. A wrongly accepted earlier request was handed off first and had that
+        whole run to show itself, however loaded the machine; then only the sentinel ran."""
+        self.command("apiserver staging")
+        parents = self.finished_parents()
+        return (
+            len(parents) == 1
+            and "`apiserver staging`" in block_text(parents[0])
+            and self.metric("aksdiag_cluster_collections_total") == 1
+            and len(self.slack.top_level()) == 1
+        )
+
 
 def _has_buttons(message: dict[str, Any]) -> bool:
     return any(b.get("type") == "actions" for b in message.get("blocks") or [])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from diagnostics.checks import default_registry
-from diagnostics.checks.base import Check, CheckRegistry, DuplicateCode
+from diagnostics.checks.base import Check, CheckRegistry, DuplicateCode, UnknownSource
 from diagnostics.collectors.snapshot_dir import SnapshotSource
 from diagnostics.resources import CLUSTER, K8S_RESOURCES, PUBLIC_IPS
 from diagnostics.runner import analyse
@@ -49,6 +49,16 @@ def test_a_duplicate_code_fails_at_registration():
     registry.add(Check("a.one", "apiserver", ("x.code",), lambda ctx: ()))
     with pytest.raises(DuplicateCode):
         registry.add(Check("a.two", "apiserver", ("x.code",), lambda ctx: ()))
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"needs": ("pod",)}, {"uses": ("cluster", "endpointslice")}, {"needs_any": (("probes",),)}],
+)
+def test_a_source_name_that_does_not_exist_fails_when_the_check_is_declared(kw):
+    """A typo would otherwise leave the check reported as "not collected" on every run."""
+    with pytest.raises(UnknownSource, match="unknown source"):
+        Check("a.typo", "apiserver", ("x.code",), lambda ctx: (), **kw)
 
 
 def test_each_registry_is_fresh():

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from blockkit import validate_message, validate_payload
 
 from bot.render.blocks import parent_message, report_payload, verdict_reply
 from bot.render.text import plain
@@ -18,7 +19,6 @@ from diagnostics.collectors.snapshot_dir import read_snapshot
 from diagnostics.diagnosis import apply
 from diagnostics.model import Finding, Report, Severity, Step
 from diagnostics.runner import analyse
-from blockkit import validate_message, validate_payload
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FOLDERS = sorted(p for p in EXAMPLES.iterdir() if p.is_dir())

@@ -31,7 +31,6 @@ from diagnostics.model import Finding, Report, Severity
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_MESSAGE_CHARS = 11000
-MAX_HEADER = 150
 MAX_EVIDENCE_LINES = 15
 MAX_INLINE_COMMAND = 2400  # longer commands go as a file, whole
 FENCE = "```"

@@ -4,11 +4,12 @@ for docs links and shell-quoted commands. Checks are pure: snapshot in, findings
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from diagnostics.diagnosis import Link
 from diagnostics.model import Finding
+from diagnostics.resources import ALL_SOURCES
 from diagnostics.snapshot import Snapshot
 
 ARTICLE = "https://learn.microsoft.com/en-us/azure/architecture/operator-guides/aks/troubleshoot-network-aks"
@@ -120,6 +121,23 @@ class Check:
     def for_args(self, args: ScenarioArgs) -> Check:
         return self.adapt(replace(self, adapt=None), args) if self.adapt else self
 
+    def __post_init__(self) -> None:
+        """A source name that does not exist would leave the check "not collected" forever:
+        fail at import instead."""
+        for kind, names in (
+            ("needs", self.needs),
+            ("uses", self.uses),
+            ("needs_any", tuple(s for g in self.needs_any for s in g)),
+        ):
+            if isinstance(names, str):
+                raise UnknownSource(f"check {self.name!r}: {kind} must be a tuple, not {names!r}")
+            unknown = [s for s in names if s not in ALL_SOURCES]
+            if unknown:
+                raise UnknownSource(
+                    f"check {self.name!r}: unknown source {', '.join(map(repr, unknown))} in "
+                    f"{kind}; known sources (diagnostics/resources.py): {', '.join(ALL_SOURCES)}"
+                )
+
     def sources(self) -> set[str]:
         out = {*self.needs, *self.uses}
         for group in self.needs_any:
@@ -144,7 +162,11 @@ class Check:
 
 
 class DuplicateCode(Exception):
-    pass
+    """Two checks claim one finding code, or one check name is registered twice."""
+
+
+class UnknownSource(ValueError):
+    """A check names a source (`needs`, `uses`) that no collector provides."""
 
 
 class CheckRegistry:
@@ -173,23 +195,6 @@ class CheckRegistry:
             self._codes[code] = check.name
         self._checks[check.name] = check
         return check
-
-    def check(
-        self,
-        scenario: str,
-        codes: Sequence[str],
-        needs: Sequence[str] = (),
-        uses: Sequence[str] = (),
-        live_only: bool = False,
-    ) -> Callable[[CheckFn], CheckFn]:
-        """Decorator form of `add`; the check's name is the function's module and name."""
-
-        def deco(fn: CheckFn) -> CheckFn:
-            name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
-            self.add(Check(name, scenario, tuple(codes), fn, tuple(needs), tuple(uses), live_only))
-            return fn
-
-        return deco
 
     def for_scenario(self, scenario: str) -> list[Check]:
         return [c for c in self._checks.values() if c.scenario == scenario]

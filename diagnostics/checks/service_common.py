@@ -33,10 +33,6 @@ def services_in_scope(ctx: CheckContext) -> list[Service]:
     return [s for s in snap.services if s.type != "ExternalName" and s.key != "default/kubernetes"]
 
 
-def has_selector(svc: Service) -> bool:
-    return bool(svc.selector)
-
-
 def backends(snapshot: Snapshot, svc: Service) -> list[Pod]:
     """The unfinished pods the service's selector matches."""
     if not svc.selector:

@@ -27,6 +27,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.mgmt.core.tools import parse_resource_id
 
 from diagnostics.collectors.armjson import parse_cluster
 from diagnostics.collectors.k8s import ReadError, secs
@@ -90,13 +91,13 @@ def arm_error(exc: Exception, what: str) -> ReadError:
     return ReadError(f"{what}: {type(exc).__name__}: {str(exc)[:300]}", "error", status)
 
 
-def _parts(resource_id: str) -> dict[str, str]:
-    """/subscriptions/S/resourceGroups/RG/providers/NS/type/name[/child/name] -> lowercased keys."""
-    segs = [s for s in resource_id.split("/") if s]
-    out: dict[str, str] = {}
-    for i in range(0, len(segs) - 1, 2):
-        out[segs[i].lower()] = segs[i + 1]
-    return out
+def _named(resource_id: str, kind: str) -> dict[str, str] | None:
+    """The parts of an ARM id (azure-mgmt-core's parse_resource_id) when it names a resource
+    of type `kind` (case-insensitive, e.g. `publicIPAddresses`), else None."""
+    p = {k: str(v) for k, v in parse_resource_id(resource_id).items()}
+    if str(p.get("resource_type", "")).lower() != kind.lower() or not p.get("resource_name"):
+        return None
+    return p
 
 
 class ArmClient:
@@ -211,16 +212,16 @@ class ArmClient:
         return out
 
     def _resolve_ip(self, rid: str, out: Egress) -> None:
-        p = _parts(rid)
-        if "publicipaddresses" not in p:
+        p = _named(rid, "publicIPAddresses")
+        if p is None:
             out.unresolved[rid] = "not a public IP address resource id"
             return
         try:
-            ip = self.network(p.get("subscriptions", self.subscription)).public_ip_addresses.get(
-                p.get("resourcegroups", ""), p["publicipaddresses"]
+            ip = self.network(p.get("subscription", self.subscription)).public_ip_addresses.get(
+                p.get("resource_group", ""), p["resource_name"]
             )
         except Exception as exc:
-            out.unresolved[rid] = arm_error(exc, f"public IP {p['publicipaddresses']}").reason
+            out.unresolved[rid] = arm_error(exc, f"public IP {p['resource_name']}").reason
             return
         if ip.ip_address:
             out.addresses[rid.lower()] = str(ip.ip_address)
@@ -236,27 +237,31 @@ class ArmClient:
             return []
         found: list[str] = []
         for sid in sorted(subnets):
-            p = _parts(sid)
-            net = self.network(p.get("subscriptions", self.subscription))
+            p = _named(sid, "subnets")
+            if p is None:
+                out.unresolved[sid] = "not a subnet resource id"
+                continue
+            net = self.network(p.get("subscription", self.subscription))
             try:
-                subnet = net.subnets.get(
-                    p.get("resourcegroups", ""), p.get("virtualnetworks", ""), p.get("subnets", "")
-                )
+                subnet = net.subnets.get(p.get("resource_group", ""), p["name"], p["resource_name"])
             except Exception as exc:
-                out.unresolved[sid] = arm_error(exc, f"subnet {p.get('subnets')}").reason
+                out.unresolved[sid] = arm_error(exc, f"subnet {p['resource_name']}").reason
                 continue
             nat_ref = getattr(subnet, "nat_gateway", None)
             if nat_ref is None or not nat_ref.id:
                 out.unresolved[sid] = "the node subnet has no NAT gateway attached"
                 continue
-            q = _parts(nat_ref.id)
+            q = _named(nat_ref.id, "natGateways")
+            if q is None:
+                out.unresolved[nat_ref.id] = "not a NAT gateway resource id"
+                continue
             try:
-                nat = self.network(q.get("subscriptions", self.subscription)).nat_gateways.get(
-                    q.get("resourcegroups", ""), q.get("natgateways", "")
+                nat = self.network(q.get("subscription", self.subscription)).nat_gateways.get(
+                    q.get("resource_group", ""), q["resource_name"]
                 )
             except Exception as exc:
                 out.unresolved[nat_ref.id] = arm_error(
-                    exc, f"NAT gateway {q.get('natgateways')}"
+                    exc, f"NAT gateway {q['resource_name']}"
                 ).reason
                 continue
             found += [r.id for r in nat.public_ip_addresses or () if r.id]

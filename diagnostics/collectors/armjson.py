@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from azure.mgmt.containerservice import models as aks
+from azure.mgmt.core.tools import parse_resource_id
 
 from diagnostics.snapshot import AgentPool, ClusterInfo, KubernetesVersion
 
@@ -103,11 +104,9 @@ def _ids(refs: Any) -> tuple[str, ...]:
 
 
 def _parse_id(resource_id: str) -> tuple[str, str]:
-    parts = resource_id.split("/")
-    lower = [p.lower() for p in parts]
-    sub = parts[lower.index("subscriptions") + 1] if "subscriptions" in lower else ""
-    rg = parts[lower.index("resourcegroups") + 1] if "resourcegroups" in lower else ""
-    return sub, rg
+    """(subscription, resource group) of an ARM id; empty strings for what it lacks."""
+    parts = parse_resource_id(resource_id)
+    return str(parts.get("subscription", "")), str(parts.get("resource_group", ""))
 
 
 def parse_cluster(data: dict[str, Any]) -> ClusterInfo:
