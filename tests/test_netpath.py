@@ -472,3 +472,15 @@ def test_system_zone_in_the_node_resource_group(tmp_path):
             "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks"}]  # fmt: skip
     f = the(report(snap(tmp_path, arm, c=c, api_ip="10.224.0.9")), "nodeapi.private-dns-link")
     assert "vnet-hub" in f.title and f"--resource-group {nrg}" in f.remediation[0].command
+
+
+@pytest.mark.parametrize("arm_extra,expect", [
+    ([route_table(("onprem", "0.0.0.0/0", "VirtualNetworkGateway", None))], "VPN / ExpressRoute gateway"),
+    ([], "route table of subnet snet-aks could not be read"),
+])  # fmt: skip
+def test_udr_through_what_aksdiag_cannot_see_stays_unverifiable(tmp_path, arm_extra, expect):
+    arm = [vnet(subnets=[subnet(rt=RT)]), *arm_extra]
+    r = report(snap(tmp_path, arm, c=cluster(outboundType="userDefinedRouting")))
+    f = the(r, "nodeapi.firewall-egress")
+    assert any(expect in e for e in f.evidence)
+    assert "unknown" in {h.verdict for h in r.path}
