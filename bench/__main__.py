@@ -26,6 +26,7 @@ from bench.procs import ROOT
 from bench.rows_bot import ACK, STORM, ack_latency, incident_storm
 from bench.rows_cluster import BIG, OFFLINE, big_clusters, offline_engine
 from bench.rows_fleet import FLEET, fleet_digest
+from bench.rows_netpath import NETPATH, network_path
 
 Group = Callable[[Scale, Path, Results], None]
 
@@ -38,6 +39,7 @@ def groups(cache: Path) -> dict[str, tuple[str, Group, str]]:
         "3": (BIG, big_clusters, "s"),
         "4": (FLEET, fleet_digest, "s"),
         "5": (OFFLINE, lambda s, w, r: offline_engine(s, w, r, cache), "MB"),
+        "6": (NETPATH, network_path, "s"),
     }
 
 
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", choices=("full", "toy"), default="full")
     p.add_argument("--out", type=Path, default=ROOT / "docs", help="where the two files go")
-    p.add_argument("--only", default="1,2,3,4,5", help="groups to run, e.g. 3,5")
+    p.add_argument("--only", default="1,2,3,4,5,6", help="groups to run, e.g. 3,5")
     p.add_argument("--work", type=Path, default=ROOT / ".bench", help="generated data and logs")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")

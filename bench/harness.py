@@ -44,6 +44,8 @@ class Scale:
     offline_nodes: int = 5000
     offline_runs: int = 3
     kubectl_timeout_s: float = 480.0
+    netpath_latency_s: float = 0.2
+    netpath_runs: int = 5
 
 
 FULL = Scale("full")
@@ -51,6 +53,7 @@ TOY = Scale(
     "toy", ack_commands=12, ack_concurrency=4, ack_bursts=1, storm=6, cached_runs=1,
     sizes=(4, 8), pods_per_node=5, repeats=1, fleet=3, fleet_nodes=2, fleet_latency_s=0.05,
     fleet_runs=1, offline_nodes=8, offline_runs=1, kubectl_timeout_s=60.0,
+    netpath_latency_s=0.05, netpath_runs=1,
 )  # fmt: skip
 
 

@@ -29,7 +29,7 @@ def test_every_row_is_measured_at_toy_size_and_both_files_are_written(tmp_path: 
     assert doc["commit"] and doc["time"] and doc["machine"]["cores"]
     rows = doc["rows"]
     groups = {r["group"].split(".")[0] for r in rows}
-    assert groups == {"1", "2", "3", "4", "5"}
+    assert groups == {"1", "2", "3", "4", "5", "6"}
     for row in rows:
         assert {"name", "value", "baseline", "ratio", "target", "met", "unit", "notes"} <= set(row)
         assert row["value"] is not None, row
@@ -39,7 +39,8 @@ def test_every_row_is_measured_at_toy_size_and_both_files_are_written(tmp_path: 
     names = " | ".join(r["name"] for r in rows)
     for expected in ("ack p99", "cluster reads", "answer served from the cache", "floor",
                      "pod-ip wall time", "health peak RSS", "kubectl get pods", "pod-ip vs kubectl",
-                     "time growth", "digest of", "snapshot folder"):  # fmt: skip
+                     "time growth", "digest of", "snapshot folder",
+                     "node-api with every network read"):  # fmt: skip
         assert expected in names
     storm = next(r for r in rows if r["name"].startswith("cluster reads"))
     assert storm["value"] == 1 and storm["met"] is True  # one read, whatever the machine

@@ -30,7 +30,8 @@ def test_run_service_with_a_kubeconfig_diagnoses_the_cluster(k8s, tls, tmp_path)
     assert doc["cluster"] == "shop-cluster" and doc["source"] == "kubeconfig ctx emulator"
     (f,) = [f for f in doc["findings"] if f["code"] == "service.selector-matches-no-pods"]
     assert f["severity"] == "critical" and "shop/orphan" in f["title"] + f["subject"]
-    assert {u["source"] for u in doc["unavailable"]} == {"cluster"}
+    # Kubernetes access only: the ManagedCluster and the Azure network path are not read
+    assert {u["source"] for u in doc["unavailable"]} == {"cluster", "network"}
     assert "Azure Resource Manager is not configured" in doc["unavailable"][0]["reason"]
     assert k8s.count("/api/v1/pods") == 1
 

@@ -169,3 +169,37 @@ def test_kubernetes_only_access_names_the_network_path_unavailable(arm, tls, k8s
     src = LiveSource("prod", kube=KA("none"), azure=None)
     snap = src.collect({"network", "egressendpoints"}, ScenarioArgs())
     assert set(snap.missing) == {"network", "egressendpoints"}
+
+
+def test_capture_writes_only_the_allowlisted_fields_and_reads_back_the_same(arm, tls, tmp_path):
+    import json
+
+    from diagnostics.collectors.capture import capture
+    from diagnostics.collectors.snapshot_dir import SnapshotSource
+    from diagnostics.netpath.parse import FIELDS, resource_type
+
+    arm.add_cluster(cluster())
+    network(arm, allow_mcr=False)
+    arm.fault(RT.replace("rt-aks", "rt-other"), 403)  # not on the path: never read
+    src = live(arm, tls)
+    result = capture(src, tmp_path / "snap")
+    files = sorted(p.name for p in (tmp_path / "snap" / "arm").iterdir())
+    assert files == ["azurefirewalls.json", "firewallpolicies.json", "networksecuritygroups.json",
+                     "routetables.json", "rulecollectiongroups.json", "virtualnetworks.json"]  # fmt: skip
+    assert result.counts["arm/virtualnetworks.json"] == 2
+
+    def allowed(value, spec) -> bool:
+        if isinstance(value, list):
+            return all(allowed(v, spec) for v in value)
+        if isinstance(value, dict) and isinstance(spec, dict):
+            return all(k in spec and allowed(v, spec[k]) for k, v in value.items())
+        return True
+
+    for path in (tmp_path / "snap" / "arm").glob("*.json"):
+        for body in json.loads(path.read_text()):
+            assert allowed(body, FIELDS[resource_type(body)]), (path.name, body)
+    live_report = run("node-api", src)
+    offline = run("node-api", SnapshotSource(tmp_path / "snap", "prod"))
+    for r in (live_report, offline):
+        assert "nodeapi.firewall-rules-missing" in codes(r)
+    assert [h.to_dict() for h in offline.path] == [h.to_dict() for h in live_report.path]

@@ -459,3 +459,28 @@ def test_private_cluster_apiserver_path_shows_the_dns_hop(tmp_path):
 
 def test_public_cluster_apiserver_run_has_no_path(tmp_path):
     assert report(snap(tmp_path, [vnet()]), "apiserver").path == []
+
+
+def test_system_zone_in_the_node_resource_group(tmp_path):
+    nrg = "MC_rg-prod_prod_westeurope"
+    zone = f"/subscriptions/{SUB}/resourceGroups/{nrg}/providers/Microsoft.Network/privateDnsZones/0a1b2c3d.privatelink.westeurope.azmk8s.io"
+    c = cluster(apiServerAccessProfile={"enablePrivateCluster": True, "privateDnsZone": "system"},
+                privateFqdn="prod-abc.0a1b2c3d.privatelink.westeurope.azmk8s.io", fqdn=None)  # fmt: skip
+    arm = [vnet(dns=["10.0.2.4"], peers=[HUB]), vnet(HUB, ("10.0.0.0/16",), []),
+           {"id": zone, "name": zone.rsplit("/", 1)[-1], "type": "Microsoft.Network/privateDnsZones"},
+           {"id": f"{zone}/virtualNetworkLinks/aks", "name": "aks", "virtualNetwork": {"id": VNET},
+            "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks"}]  # fmt: skip
+    f = the(report(snap(tmp_path, arm, c=c, api_ip="10.224.0.9")), "nodeapi.private-dns-link")
+    assert "vnet-hub" in f.title and f"--resource-group {nrg}" in f.remediation[0].command
+
+
+@pytest.mark.parametrize("arm_extra,expect", [
+    ([route_table(("onprem", "0.0.0.0/0", "VirtualNetworkGateway", None))], "VPN / ExpressRoute gateway"),
+    ([], "route table of subnet snet-aks could not be read"),
+])  # fmt: skip
+def test_udr_through_what_aksdiag_cannot_see_stays_unverifiable(tmp_path, arm_extra, expect):
+    arm = [vnet(subnets=[subnet(rt=RT)]), *arm_extra]
+    r = report(snap(tmp_path, arm, c=cluster(outboundType="userDefinedRouting")))
+    f = the(r, "nodeapi.firewall-egress")
+    assert any(expect in e for e in f.evidence)
+    assert "unknown" in {h.verdict for h in r.path}

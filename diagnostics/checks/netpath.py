@@ -10,6 +10,8 @@ from diagnostics.resources import CLUSTER, NETWORK
 
 
 def register(registry: CheckRegistry) -> None:
+    """The service checks only use the network path: without arm/ the report lists `network`
+    as not read, and the service's own checks stay unaffected."""
     nodeapi_path.register(registry)
     dns_uses = ("pods", "nodes", "events")
     registry.add(
@@ -37,7 +39,8 @@ def register(registry: CheckRegistry) -> None:
             "service",
             ("service.kubenet-routes-missing",),
             service_azure.kubenet_routes,
-            needs=(CLUSTER, NETWORK, "nodes"),
+            needs=(CLUSTER, "nodes"),
+            uses=(NETWORK,),
         )
     )
     registry.add(
@@ -46,6 +49,7 @@ def register(registry: CheckRegistry) -> None:
             "service",
             ("service.nsg-blocks-pods",),
             service_azure.nsg_blocks_pods,
-            needs=(CLUSTER, NETWORK, "services", "pods"),
+            needs=(CLUSTER, "services", "pods"),
+            uses=(NETWORK,),
         )
     )

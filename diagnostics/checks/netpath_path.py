@@ -80,15 +80,16 @@ def _flow_hops(sp: SubnetPath, flow: Flow) -> list[Hop]:
             )
     elif hop == "internet":
         hops.append(Hop("Internet", "internet", PASS, "Azure's default outbound path"))
-    elif hop in ("vnetlocal", "vnetpeering", "virtualnetworkgateway"):
+    elif hop in ("vnetlocal", "vnetpeering"):
+        name = {"vnetlocal": "the VNet", "vnetpeering": "a peered VNet"}[hop]
+        hops.append(Hop(name, "vnet", PASS, r.describe()))
+    elif hop == "virtualnetworkgateway":
         hops.append(
             Hop(
-                {"vnetlocal": "the VNet", "vnetpeering": "a peered VNet"}.get(
-                    hop, "the VPN / ExpressRoute gateway"
-                ),
-                "vnet",
-                PASS,
-                r.describe(),
+                "the VPN / ExpressRoute gateway",
+                "gateway",
+                UNKNOWN,
+                "on-premises: what lies beyond is not visible to aksdiag",
             )
         )
     return hops

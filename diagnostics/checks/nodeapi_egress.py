@@ -193,10 +193,17 @@ def _appliance_flows(ctx: CheckContext) -> tuple[list[str], bool]:
     through = False
     for sp in paths(ctx):
         for flow in sp.flows:
+            hop = flow.route.hop.lower() if flow.route else ""
+            label = ""
             if flow.appliance_ip:
                 through = True
-                if flow.fw_verdict is None and flow.appliance_ip not in unverified:
-                    unverified.append(flow.appliance_ip)
+                label = flow.appliance_ip if flow.fw_verdict is None else ""
+            elif hop == "virtualnetworkgateway":
+                through, label = True, "the VPN / ExpressRoute gateway (on-premises)"
+            elif flow.route is None:
+                label = f"unknown (the route table of subnet {sp.name} could not be read)"
+            if label and label not in unverified:
+                unverified.append(label)
     return unverified, through
 
 
@@ -216,7 +223,7 @@ def firewall_egress(ctx: CheckContext) -> Iterator[Finding]:
     c = cluster_of(ctx)
     unverified, through = _appliance_flows(ctx)
     if ctx.snapshot.network is not None:
-        if not unverified:
+        if not unverified or (not through and c.outbound_type.lower() != UDR):
             return  # no appliance, or every one is an Azure Firewall evaluated rule by rule
     elif c.outbound_type.lower() != UDR:
         return
@@ -237,6 +244,8 @@ def firewall_egress(ctx: CheckContext) -> Iterator[Finding]:
     evidence += [
         f"next hop {ip}: not an Azure Firewall aksdiag could read (a third-party "
         "appliance, on-premises, or a firewall it may not read)"
+        if ip[:1].isdigit()
+        else f"next hop: {ip}"
         for ip in unverified
     ]
     evidence += [f"node subnet: {s.rsplit('/', 1)[-1]} ({s})" for s in subnets]

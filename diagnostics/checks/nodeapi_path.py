@@ -207,11 +207,17 @@ def _fix_steps(
             f"--resource-group {rg} --policy-name {q(target_policy.name)} --rcg-name {q(group.name)}"
         )
         if names:
-            extra = sorted({f.target.dst.fqdn for f in names if not _in_tag(f)})
+            extra = sorted(
+                {
+                    f.target.dst.fqdn if f.target.api_server else f.target.dst.label
+                    for f in names
+                    if not _in_tag(f)
+                }
+            )
             steps.append(
                 Step(
                     f"Allow what AKS needs in policy {target_policy.name}, rule collection group "
-                    f"{group.name} (priority {prio}, before any deny). {ext}",
+                    f"{group.name} (priority {prio}{', before the deny' if deny else ''}). {ext}",
                     f"{base} --name aks-required --collection-priority {prio} --action Allow "
                     f"--rule-name aks-fqdn-tag --rule-type ApplicationRule --source-addresses {sources} "
                     f"--protocols Https=443 --fqdn-tags AzureKubernetesService{flag}"
@@ -275,6 +281,11 @@ def firewall_rules_missing(ctx: CheckContext) -> Iterator[Finding]:
         ]
         evidence += egress_symptoms(ctx.snapshot)
         prefixes = sp.subnet.prefixes if sp.subnet else ()
+        net, c = ctx.snapshot.network, cluster_of(ctx)
+        pod_subnets = (
+            [net.subnet(p.pod_subnet_id) for p in c.agent_pools if p.pod_subnet_id] if net else []
+        )
+        prefixes += tuple(p for s in pod_subnets if s for p in s.prefixes if p not in prefixes)
         yield Finding(
             code="nodeapi.firewall-rules-missing",
             severity=Severity.CRITICAL if crit else Severity.WARNING,

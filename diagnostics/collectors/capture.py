@@ -2,7 +2,8 @@
 
 The folder holds what people would collect by hand: `cluster.json` (the ARM REST body),
 `k8s/<resource>.json` as `kubectl get <resource> -A -o json` prints it, `publicips.json` for
-the egress IPs, and `snapshot.json` saying when and from where. Lists are the same reads a live
+the egress IPs, `arm/` and `egress-endpoints.json` for the network path (capture_net), and
+`snapshot.json` saying when and from where. Lists are the same reads a live
 diagnosis makes (Warning events only, ConfigMaps and NodeNetworkConfigs in kube-system), streamed
 item by item to disk.
 
@@ -28,6 +29,7 @@ from typing import Any
 from diagnostics.allowlist import keep
 from diagnostics.checks.base import ScenarioArgs
 from diagnostics.collectors.armjson import ARM_FIELDS, to_rest_body
+from diagnostics.collectors.capture_net import capture_network
 from diagnostics.collectors.k8s import ListRequest, ReadError
 from diagnostics.collectors.live import NO_AZURE, LiveSource, list_requests
 from diagnostics.collectors.logs_capture import capture_control_plane
@@ -57,9 +59,10 @@ def _prepare(folder: Path) -> None:
             raise CaptureError(
                 f"{folder} is not empty and holds no snapshot.json: choose an empty or new folder"
             )
-        for old in ("cluster.json", "publicips.json", "snapshot.json"):
+        for old in ("cluster.json", "publicips.json", "snapshot.json", "egress-endpoints.json"):
             (folder / old).unlink(missing_ok=True)
         shutil.rmtree(folder / "k8s", ignore_errors=True)  # a previous capture of ours
+        shutil.rmtree(folder / "arm", ignore_errors=True)
     (folder / "k8s").mkdir(parents=True, exist_ok=True)
 
 
@@ -180,6 +183,7 @@ def _capture_azure(
             "public IPs are in publicips.json: " + ", ".join(egress.nat_ids)
         )
     progress(f"  publicips.json: {len(ips)} egress IP(s) resolved")
+    capture_network(source.clients.arm(), info, root, out, progress)
     return info
 
 

@@ -99,6 +99,8 @@ class LiveSource:
         self._pool = ThreadPoolExecutor(
             max(1, self.settings.concurrency), thread_name_prefix="aksdiag-read"
         )
+        # the network path's reads wait on ARM in rounds: they must not queue behind the lists
+        self._arm_pool = ThreadPoolExecutor(2, thread_name_prefix="aksdiag-netpath")
 
     @property
     def path(self) -> str:
@@ -110,13 +112,14 @@ class LiveSource:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._arm_pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------ reads
     def _start(self, key: str, fn: Callable[[], Any], ttl: float | None = None,
-               breaker: bool = False) -> Future[Entry]:  # fmt: skip
+               breaker: bool = False, pool: ThreadPoolExecutor | None = None) -> Future[Entry]:  # fmt: skip
         futures, mine = self.cache.claim([key], ttl)
         if mine:
-            self._pool.submit(self._fetch, key, fn, breaker)
+            (pool or self._pool).submit(self._fetch, key, fn, breaker)
         return futures[key]
 
     def _fetch(self, key: str, fn: Callable[[], Any], breaker: bool) -> None:
@@ -325,7 +328,8 @@ class LiveSource:
                 out[src] = ("cluster", cluster_fut)  # its failure explains this one
                 continue
             key = f"{prefix}:{cluster.id.lower()}"
-            out[src] = (key, self._start(key, partial(self._arm_read, fn, cluster), ttl))
+            task = partial(self._arm_read, fn, cluster)
+            out[src] = (key, self._start(key, task, ttl, pool=self._arm_pool))
         return out
 
     def _arm_read(self, fn: Callable[[Any, ClusterInfo], Any], cluster: ClusterInfo) -> Any:

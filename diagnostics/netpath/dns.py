@@ -43,9 +43,14 @@ def _zone(c: ClusterInfo, net: AzureNetwork) -> tuple[str, str, DnsZone | None]:
         return setting, setting.rsplit("/", 1)[-1], net.zones.get(setting.lower())
     name = c.private_fqdn.split(".", 1)[1] if "." in c.private_fqdn else ""
     rg = f"/resourcegroups/{c.node_resource_group.lower()}/"
-    for z in net.zones.values():  # system zone: AKS keeps it in the node resource group
-        if z.name.lower() == name.lower() and rg in z.id.lower():
-            return z.id, z.name, z
+    fqdn = c.private_fqdn.lower()
+    # system zone: AKS keeps it in the node resource group; its name ends the private FQDN
+    found = [
+        z for z in net.zones.values() if rg in z.id.lower() and fqdn.endswith("." + z.name.lower())
+    ]
+    if found:
+        z = max(found, key=lambda z: len(z.name))
+        return z.id, z.name, z
     return "", name, None
 
 
