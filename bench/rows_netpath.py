@@ -25,7 +25,7 @@ network read), and with the network-path sources removed from every check (the b
 """
 
 
-def _without_network():  # type: ignore[no-untyped-def]
+def _without_network():
     from diagnostics.checks import default_registry
     from diagnostics.checks.base import CheckRegistry
     from diagnostics.resources import EGRESS_ENDPOINTS, NETWORK

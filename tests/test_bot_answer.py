@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from bot_harness import OPS, Bot, block_text, buttons
 
 from bot.deps import Settings
-from tests.blockkit import validate_message
+from blockkit import validate_message
 
 pytest_plugins = ["bot_fixtures"]
 RERUN = "aksdiag_rerun"
@@ -57,7 +57,7 @@ def test_a_service_that_does_not_exist_is_told_privately_not_posted(bot):
     assert bot.slack.top_level(OPS) == []  # no public warning, no thread
 
 
-def _cause_actions(bot, parent: dict) -> list[dict]:
+def _cause_actions(bot, parent: dict) -> list[tuple[dict, dict]]:
     replies = bot.slack.wait_for(lambda: bot.slack.replies(OPS, parent["ts"]))
     return [(m, blk) for m in replies for blk in m["blocks"] if blk["type"] == "actions"]
 

@@ -20,11 +20,30 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from diagnostics.collectors.arm import ArmClient, _parts, arm_error
+from azure.mgmt.core.tools import parse_resource_id
+
+from diagnostics.collectors.arm import ArmClient, arm_error
 from diagnostics.netpath.analysis import node_subnet_ids, vnet_id_of
 from diagnostics.netpath.model import AzureNetwork, EgressEndpoint
 from diagnostics.netpath.parse import add_resource, parse_egress_endpoints, project
 from diagnostics.snapshot import ClusterInfo
+
+
+def _parts(resource_id: str) -> dict[str, str]:
+    """An ARM id as lowercased segment type -> name (`subscriptions`, `resourcegroups`,
+    `firewallpolicies`, `privatednszones`, ...), through azure-mgmt-core's parse_resource_id."""
+    p = {k: str(v) for k, v in parse_resource_id(resource_id).items() if v}
+    out = {
+        "subscriptions": p.get("subscription", ""),
+        "resourcegroups": p.get("resource_group", ""),
+    }
+    if p.get("type") and p.get("name"):
+        out[p["type"].lower()] = p["name"]
+    for n in range(1, 1 + int(p.get("last_child_num", "0") or 0)):
+        if p.get(f"child_type_{n}") and p.get(f"child_name_{n}"):
+            out[p[f"child_type_{n}"].lower()] = p[f"child_name_{n}"]
+    return {k: v for k, v in out.items() if v}
+
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 4
