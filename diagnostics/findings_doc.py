@@ -22,6 +22,8 @@ from diagnostics.checks.base import DOCS, Check, CheckRegistry
 from diagnostics.model import Severity
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+SCENARIOS = ("apiserver", "pod-ip", "service", "node-api", "health")
 SCENARIO_ORDER = ("apiserver", "pod-ip", "service", "node-api", "health")
 SEVERITY_ORDER = [
     s.value for s in (Severity.CRITICAL, Severity.WARNING, Severity.INFO, Severity.OK)
@@ -78,9 +80,12 @@ def _severities_in(scope: ast.AST) -> set[str]:
     }
 
 
-def _docs(node: ast.expr) -> set[str]:
+def _docs(node: ast.expr, module: ast.AST | None = None) -> set[str]:
     out: set[str] = set()
     for n in ast.walk(node):
+        if isinstance(n, ast.Name) and module is not None:  # a module constant (FAILED_DOCS)
+            for value in _module_constant(module, n.id):
+                out |= _docs(value)
         if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id == "DOCS":
             key = n.slice
             if isinstance(key, ast.Constant) and key.value in DOCS:
@@ -94,6 +99,17 @@ def _docs(node: ast.expr) -> set[str]:
     return out
 
 
+def _module_constant(module: ast.AST, name: str) -> list[ast.expr]:
+    """The values a module assigns to `name` at its top level."""
+    body = module.body if isinstance(module, ast.Module) else []
+    return [
+        a.value
+        for a in body
+        if isinstance(a, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in a.targets)
+    ]
+
+
 def _assigned(scope: ast.AST, name: str) -> list[ast.expr]:
     """The values assigned to `name` in a function (a severity or title set in branches)."""
     return [
@@ -105,7 +121,9 @@ def _assigned(scope: ast.AST, name: str) -> list[ast.expr]:
 
 
 def _resolved(scope: ast.AST, node: ast.expr) -> list[ast.expr]:
-    return _assigned(scope, node.id) if isinstance(node, ast.Name) else [node]
+    if isinstance(node, ast.Name):  # a local (set in branches), else a module constant
+        return _assigned(scope, node.id) or [node]
+    return [node]
 
 
 def constructions(paths: Iterable[Path]) -> list[Construction]:
@@ -132,7 +150,7 @@ def _construction(module: ast.AST, scope: ast.AST, call: ast.Call) -> Constructi
         if not c.severities:  # computed (`min(...)` of a list): what the module could pick
             c.severities = _severities_in(module)
     for value in _resolved(scope, kw["docs"]) if "docs" in kw else []:
-        c.docs |= _docs(value)
+        c.docs |= _docs(value, module)
     for value in _resolved(scope, kw["title"]) if "title" in kw else []:
         if title := _template(value):
             c.titles.append(title)
@@ -145,9 +163,38 @@ def _summary(check: Check) -> str:
     return first
 
 
+def observed(examples: Path = EXAMPLES_DIR) -> list[Construction]:
+    """What the bundled examples really raise (every scenario over every folder): the
+    severity, docs link and title of codes whose `Finding(...)` the source reading cannot pin
+    (a code passed in as a parameter)."""
+    from diagnostics.collectors.snapshot_dir import read_snapshot
+    from diagnostics.runner import analyse
+
+    seen: dict[str, Construction] = {}
+    for folder in sorted(p for p in examples.glob("*") if (p / "k8s").is_dir()):
+        snap = read_snapshot(folder, folder.name)
+        for scenario in SCENARIOS:
+            for f in analyse(scenario, snap).findings:
+                c = seen.setdefault(f.code, Construction(re.compile(re.escape(f.code))))
+                c.severities.add(f.severity.value)
+                c.docs |= {f.docs} if f.docs else set()
+                if not c.titles:
+                    c.titles.append(f.title)
+    return list(seen.values())
+
+
+def evidence(found: list[Construction], seen: list[Construction], code: str) -> list[Construction]:
+    """The constructions that raise `code`: read from the source, else seen in the examples."""
+    matches = [c for c in found if c.pattern.fullmatch(code)]
+    if any(c.severities for c in matches) and any(c.docs for c in matches):
+        return matches
+    return matches + [c for c in seen if c.pattern.fullmatch(code)]
+
+
 def render(registry: CheckRegistry | None = None) -> str:
     registry = registry or default_registry()
     found = constructions(sorted(CHECKS_DIR.glob("*.py")))
+    seen = observed()
     by_scenario: dict[str, list[Check]] = {}
     for check in registry.all():
         by_scenario.setdefault(check.scenario, []).append(check)
@@ -187,7 +234,7 @@ def render(registry: CheckRegistry | None = None) -> str:
         ]
         for check in by_scenario[scenario]:
             for code in check.codes:
-                matches = [c for c in found if c.pattern.fullmatch(code)]
+                matches = evidence(found, seen, code)
                 sev = set().union(*(c.severities for c in matches)) if matches else set()
                 docs = sorted(set().union(*(c.docs for c in matches))) if matches else []
                 titles = [t for c in matches for t in c.titles]

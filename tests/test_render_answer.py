@@ -162,7 +162,9 @@ def test_changing_commands_are_marked_and_placeholders_explained():
     report = _report(EXAMPLES / "broken-podip-cni", "pod-ip")
     thread = "\n".join(text_of(m.to_dict()) for m in thread_messages(report))
     assert ":warning: *changes the cluster*" in thread
-    assert "`NEWPOOL` = a name for the new node pool" in thread
+    kubenet = _report(EXAMPLES / "broken-podip-kubenet", "pod-ip")
+    kubenet_thread = "\n".join(text_of(m.to_dict()) for m in thread_messages(kubenet))
+    assert "`POOL` = the node pool's name" in kubenet_thread
     script = commands_script(report)
     assert script.startswith("#!/bin/sh") and "\nexit 0" in script
     assert "# 1. CHANGES THE CLUSTER: Delete the Succeeded pods" in script
