@@ -196,7 +196,11 @@ COVERED: dict[str, Any] = {
     "apiServerAccessProfile": {"authorizedIpRanges": ["203.0.113.0/24", "198.51.100.0/24"]}
 }
 STOPPED: dict[str, Any] = {"powerState": {"code": "Stopped"}}
-UPDATING: dict[str, Any] = {"provisioningState": "Updating"}
+# An upgrade that has run for six hours: stuck (a routine one is info, see cluster_state).
+UPDATING: dict[str, Any] = {
+    "provisioningState": "Updating",
+    "systemData": {"lastModifiedAt": iso(T_START - 6 * 3600)},
+}
 
 
 def write_config(

@@ -23,20 +23,33 @@ HUB_SUB = "11111111-2222-4333-8444-555555555555"
 NET = f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network"
 HUBNET = f"/subscriptions/{HUB_SUB}/resourceGroups/rg-hub/providers/Microsoft.Network"
 VNET, HUB = f"{NET}/virtualNetworks/vnet-spoke", f"{HUBNET}/virtualNetworks/vnet-hub"
-SUBNET, RT, NSG = f"{VNET}/subnets/snet-aks", f"{NET}/routeTables/rt-aks", f"{NET}/networkSecurityGroups/nsg-aks"
+SUBNET, RT, NSG = (
+    f"{VNET}/subnets/snet-aks",
+    f"{NET}/routeTables/rt-aks",
+    f"{NET}/networkSecurityGroups/nsg-aks",
+)
 FW, POLICY = f"{HUBNET}/azureFirewalls/fw-hub", f"{HUBNET}/firewallPolicies/fwp-hub"
 ZONE = f"{HUBNET.replace('Microsoft.Network', 'Microsoft.Network')}/privateDnsZones/privatelink.westeurope.azmk8s.io"
 TARGET = AzureTarget(SUB, "rg-prod", "prod")
 
 
 def props(rid: str, kind: str, **p) -> dict:
-    return {"id": rid, "name": rid.rsplit("/", 1)[-1], "type": kind, "location": "westeurope", "properties": p}
+    return {
+        "id": rid,
+        "name": rid.rsplit("/", 1)[-1],
+        "type": kind,
+        "location": "westeurope",
+        "properties": p,
+    }
 
 
 def network(arm: ArmEmulator, *, allow_mcr: bool, private: bool = False) -> None:
     subnet = {"id": SUBNET, "name": "snet-aks", "properties": {
         "addressPrefix": "10.224.0.0/22", "routeTable": {"id": RT}, "networkSecurityGroup": {"id": NSG}}}  # fmt: skip
-    peering = {"name": "to-hub", "properties": {"remoteVirtualNetwork": {"id": HUB}, "peeringState": "Connected"}}
+    peering = {
+        "name": "to-hub",
+        "properties": {"remoteVirtualNetwork": {"id": HUB}, "peeringState": "Connected"},
+    }
     arm.add(props(VNET, "Microsoft.Network/virtualNetworks", subnets=[subnet],
                   addressSpace={"addressPrefixes": ["10.224.0.0/16"]},
                   dhcpOptions={"dnsServers": ["10.0.2.4"] if private else []},
@@ -183,7 +196,9 @@ def test_capture_writes_only_the_allowlisted_fields_and_reads_back_the_same(arm,
     arm.fault(RT.replace("rt-aks", "rt-other"), 403)  # not on the path: never read
     src = live(arm, tls)
     result = capture(src, tmp_path / "snap")
-    files = sorted(p.name for p in (tmp_path / "snap" / "arm").iterdir())
+    # diagnostic-settings.json is the control-plane logs' item (tests/test_live_logs.py)
+    arm_dir = tmp_path / "snap" / "arm"
+    files = sorted(p.name for p in arm_dir.iterdir() if p.name != "diagnostic-settings.json")
     assert files == ["azurefirewalls.json", "firewallpolicies.json", "networksecuritygroups.json",
                      "routetables.json", "rulecollectiongroups.json", "virtualnetworks.json"]  # fmt: skip
     assert result.counts["arm/virtualnetworks.json"] == 2
