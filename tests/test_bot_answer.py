@@ -8,10 +8,10 @@ import json
 import time
 from urllib.parse import urlencode
 
+from blockkit import validate_message
 from bot_harness import OPS, Bot, block_text, buttons
 
 from bot.deps import Settings
-from blockkit import validate_message
 
 pytest_plugins = ["bot_fixtures"]
 RERUN = "aksdiag_rerun"
