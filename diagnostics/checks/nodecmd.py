@@ -96,7 +96,7 @@ def replace_node_steps(ctx: CheckContext, node: str) -> list[Step]:
         Step(
             "Delete just this machine (AKS removes the VM and the node; scale the pool back up, "
             "or let the autoscaler do it). Reimaging the instance with `az vmss` directly is "
-            "unsupported on AKS.",
+            f"unsupported on AKS ({SUPPORT_POLICY}).",
             f"az aks nodepool delete-machines {base} --machine-names {q(node)}",
         ),
         Step(
