@@ -119,7 +119,8 @@ def add_pool_command(
 ) -> str | None:
     """`az aks nodepool add` for a pool like `like`, on its subnets or, with `new_subnet`
     ("node" or "pod"), on a new one in the same virtual network. None when a new node subnet is
-    asked for on the AKS-managed virtual network (it takes no subnet of yours)."""
+    asked for on the AKS-managed virtual network (it takes no subnet of yours), or for an
+    unknown pool."""
     parts = [
         f"az aks nodepool add --resource-group {ctx.rg} --cluster-name {ctx.name} --name {NEW_POOL}"
     ]
