@@ -162,3 +162,38 @@ def test_range_limit_is_2000_with_vnet_integration(tmp_path):
         "apiserver.authorized-ip.client-excluded",
     )
     assert not any("at most" in s.text for s in f.remediation)
+
+
+# ---------------------------------------------------------------- node public IPs
+PREFIX = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-prod/providers/"
+    "Microsoft.Network/publicIPPrefixes/node-ips"
+)
+
+
+def _node_api(tmp_path, pool_extra, public_ips=None):
+    pool = az_cluster()["agentPoolProfiles"][0] | {"enableNodePublicIp": True, **pool_extra}
+    cluster = az_cluster(
+        apiServerAccessProfile={"authorizedIpRanges": ["20.50.0.0/24"]}, agentPoolProfiles=[pool]
+    )
+    snap = write_snapshot(tmp_path / "snap", cluster=cluster, public_ips=public_ips or {})
+    report = run("node-api", SnapshotSource(snap, "prod"), ScenarioArgs())
+    return [f for f in report.findings if f.code == "nodeapi.authorized-ip.node-public-ip"]
+
+
+def test_node_public_ip_prefix_outside_the_ranges_is_a_warning_with_the_full_list(tmp_path):
+    (f,) = _node_api(tmp_path, {"nodePublicIpPrefixId": PREFIX}, {PREFIX.lower(): "20.61.7.0/28"})
+    assert f.severity is Severity.WARNING
+    assert (
+        "az aks update --resource-group rg-prod --name prod "
+        "--api-server-authorized-ip-ranges 20.50.0.0/24,20.61.7.0/28" in _cmds(f)
+    )
+
+
+def test_node_public_ips_without_a_prefix_and_covered_prefixes(tmp_path):
+    (f,) = _node_api(tmp_path / "a", {})
+    assert f.severity is Severity.WARNING and "no prefix" in f.title
+    assert any("--node-public-ip-prefix-id" in c for c in _cmds(f))
+    covered = _node_api(tmp_path / "b", {"nodePublicIpPrefixId": PREFIX},
+                        {PREFIX.lower(): "20.50.0.16/28"})  # fmt: skip
+    assert covered == []

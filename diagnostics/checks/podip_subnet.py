@@ -186,6 +186,15 @@ def _more_room_steps(ctx: CheckContext, like: AgentPool | None, which: str) -> l
     """How to get more addresses: a pool on a new subnet of the same VNet (custom VNet), or,
     on the AKS-managed VNet (which takes no subnet of yours), fewer IPs per node / Overlay."""
     cmd = add_pool_command(ctx, like, new_subnet=which)
+    if like is None:
+        return [
+            Step(
+                f"Add a pool on a new, larger {which} subnet of the cluster's virtual network "
+                f"(`az aks nodepool add ... --{'pod' if which == 'pod' else 'vnet'}-subnet-id "
+                "NEW_SUBNET_ID`; without the flag the pool lands on the same full subnet), or "
+                "lower maxPods / autoscaler maximums."
+            )
+        ]
     if cmd is not None:
         return [
             Step(
@@ -200,8 +209,10 @@ def _more_room_steps(ctx: CheckContext, like: AgentPool | None, which: str) -> l
     return [
         Step(
             "The AKS-managed virtual network takes no subnet of yours, so a new pool would land "
-            "on the same subnet: lower maxPods or autoscaler maximums, or move the cluster to "
-            "Azure CNI Overlay, where pod IPs no longer come from the subnet.",
+            "on the same subnet: lower maxPods or autoscaler maximums, or migrate the cluster to "
+            "Azure CNI Overlay, where pod IPs no longer come from the subnet (an in-place "
+            "migration that reimages every node; pick a pod CIDR that overlaps nothing you "
+            "route to).",
             ctx.az_aks("update", "--network-plugin-mode overlay --pod-cidr 192.168.0.0/16"),
         )
     ]

@@ -253,6 +253,13 @@ def _first_target(svc: Service, pod: Pod) -> int | None:
 
 
 # ---------------------------------------------------------------- target ports
+# The Pod API: containerPort is "primarily informational"; not declaring a port does not stop a
+# process from listening on it.
+CONTAINER_PORTS_DOCS = (
+    "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#ports"
+)
+
+
 def target_ports(ctx: CheckContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     for svc in services_in_scope(ctx):
@@ -330,5 +337,5 @@ def _port_mismatch(svc: Service, pods: list[Pod], bad: list[tuple[int, ServicePo
         "itself (the Kubernetes API calls containerPort informational), but it is where to look "
         "first when the service does not answer: check what the process listens on.",
         remediation=tuple(steps),
-        docs=DOCS["service"],
+        docs=CONTAINER_PORTS_DOCS,
     )
