@@ -25,8 +25,8 @@ from bot.cli import main
 from bot.config import load_config
 from bot.digest import DigestService
 from bot.render.blocks import MAX_BLOCKS, MAX_MESSAGE_CHARS, MAX_SECTION
-from tests.blockkit import validate_message
 from bot.silences import SilenceStore
+from tests.blockkit import validate_message
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "C0DIGEST01"
