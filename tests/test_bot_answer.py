@@ -149,3 +149,22 @@ def test_rerun_after_a_fix_updates_the_answer_to_resolved_and_posts_only_that(bo
     (reply,) = bot.slack.wait_for(lambda: bot.slack.replies(OPS, parent["ts"])[before:])
     assert ":white_check_mark: resolved: Client 198.51.100.0/24" in block_text(reply)
     validate_message(reply)
+
+
+def test_rerun_does_not_wait_for_user_groups_when_no_allow_block_uses_them(tmp_path, redis_url):
+    from bot_harness import make_clusters
+
+    config = make_clusters(tmp_path)
+    del config["clusters"]["groups"]  # no cluster names a user group
+    b = Bot(tmp_path, redis_url, config=config)
+    try:
+        b.command("apiserver prod")
+        (parent,) = b.finished_parents()
+        started = time.monotonic()
+        b.client.action(RERUN, buttons(parent)[RERUN], message_ts=parent["ts"])
+        b.slack.wait_for(
+            lambda: [m for m in b.slack.top_level(OPS) if "re-run by" in block_text(m)]
+        )
+        assert time.monotonic() - started < 5  # it used to stall 10 s on user groups
+    finally:
+        b.stop()
