@@ -5,6 +5,7 @@ Slack emulator, and a real valkey server. Tests talk to it only over HTTP."""
 from __future__ import annotations
 
 import re
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -142,6 +143,8 @@ class Bot:
             ]  # fmt: skip
             return msgs if len(msgs) >= count else []
 
+        self.slack.wait_for(done, timeout)
+        self.settle()
         return self.slack.wait_for(done, timeout)
 
     def only_the_sentinel_runs(self) -> bool:
@@ -156,6 +159,18 @@ class Bot:
             and self.metric("aksdiag_cluster_collections_total") == 1
             and len(self.slack.top_level()) == 1
         )
+
+    def settle(self, quiet_s: float = 0.3, timeout: float = 10.0) -> None:
+        """Wait until the bot has posted nothing for `quiet_s` (an answer's thread follows its
+        first message: the parent is posted first, then its replies)."""
+        deadline = time.monotonic() + timeout
+        seen = len(self.slack.calls)
+        while time.monotonic() < deadline:
+            time.sleep(quiet_s)
+            now = len(self.slack.calls)
+            if now == seen:
+                return
+            seen = now
 
 
 def _has_buttons(message: dict[str, Any]) -> bool:

@@ -125,3 +125,44 @@ def test_rerun_with_nothing_changed_says_so_and_keeps_one_answer(bot):
     assert len(bot.slack.top_level(OPS)) == 1
     assert len(bot.slack.replies(OPS, parent["ts"])) == before + 1  # only the difference
     _all_posts_valid(bot)
+
+
+def test_rerun_after_a_fix_updates_the_answer_to_resolved_and_posts_only_that(bot):
+    from builders import az_cluster, node, write_snapshot
+
+    bot.command("apiserver prod")
+    (parent,) = bot.finished_parents()
+    before = len(bot.slack.replies(OPS, parent["ts"]))
+    # someone adds the operators' network to the authorized ranges
+    ranges = ["203.0.113.0/24", "198.51.100.0/24"]
+    write_snapshot(bot.tmp / "prod", nodes=[node()],
+                   cluster=az_cluster(apiServerAccessProfile={"authorizedIpRanges": ranges}))  # fmt: skip
+    bot.client.action(RERUN, buttons(parent)[RERUN], message_ts=parent["ts"])
+    updated = bot.slack.wait_for(
+        lambda: [m for m in bot.slack.top_level(OPS) if "re-run by" in block_text(m)]
+    )[0]
+    assert updated["ts"] == parent["ts"]
+    assert updated["text"].startswith("No problems found")  # the parent no longer says critical
+    assert "resolved 1, still 0, new 0" in block_text(updated)
+    (reply,) = bot.slack.wait_for(lambda: bot.slack.replies(OPS, parent["ts"])[before:])
+    assert ":white_check_mark: resolved: Client 198.51.100.0/24" in block_text(reply)
+    validate_message(reply)
+
+
+def test_rerun_does_not_wait_for_user_groups_when_no_allow_block_uses_them(tmp_path, redis_url):
+    from bot_harness import make_clusters
+
+    config = make_clusters(tmp_path)
+    del config["clusters"]["groups"]  # no cluster names a user group
+    b = Bot(tmp_path, redis_url, config=config)
+    try:
+        b.command("apiserver prod")
+        (parent,) = b.finished_parents()
+        started = time.monotonic()
+        b.client.action(RERUN, buttons(parent)[RERUN], message_ts=parent["ts"])
+        b.slack.wait_for(
+            lambda: [m for m in b.slack.top_level(OPS) if "re-run by" in block_text(m)]
+        )
+        assert time.monotonic() - started < 5  # it used to stall 10 s on user groups
+    finally:
+        b.stop()

@@ -172,7 +172,7 @@ def test_serve_runs_http_mode_end_to_end_as_a_process(tmp_path):
         parent = slack.wait_for(
             lambda: [m for m in slack.top_level(OPS) if "CRITICAL" in block_text(m)], 20
         )[0]
-        assert slack.replies(OPS, parent["ts"])
+        assert slack.wait_for(lambda: slack.replies(OPS, parent["ts"]), 20)  # the causes follow
     finally:
         records = served.stop()
     assert records and all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
@@ -220,7 +220,7 @@ def test_serve_runs_socket_mode_when_an_app_token_is_set(tmp_path):
         parent = slack.wait_for(
             lambda: [m for m in slack.top_level(OPS) if "CRITICAL" in block_text(m)], 20
         )[0]
-        assert slack.replies(OPS, parent["ts"])
+        assert slack.wait_for(lambda: slack.replies(OPS, parent["ts"]), 20)  # the causes follow
     finally:
         records = served.stop()
     assert any("Socket Mode" in r["msg"] for r in records)

@@ -26,6 +26,7 @@ from bot.config import load_config
 from bot.digest import DigestService
 from bot.render.blocks import MAX_BLOCKS, MAX_MESSAGE_CHARS, MAX_SECTION
 from bot.silences import SilenceStore
+from tests.blockkit import validate_message
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "C0DIGEST01"
@@ -267,6 +268,8 @@ def test_post_now_posts_one_parent_in_the_digest_channel_with_details_in_its_thr
     assert "1 finding(s) below warning left out" in text  # authorized-ip.disabled on stage
     replies = slack.replies(ts)
     assert replies and all(r["channel"] == CHANNEL for r in replies)
+    for message in (parent, *replies):  # Block Kit limits, checked by slack_sdk.models
+        validate_message({"text": message["text"], "blocks": blocks_of(message)})
     details = "\n".join(text_of(r) for r in replies)
     assert "apiserver.authorized-ip.client-excluded" in details
     assert "`/aksdiag health prod` for the full answer" in details  # one line per finding

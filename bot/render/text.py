@@ -16,7 +16,14 @@ from rich.text import Text
 
 from bot.render.path import render_path
 from bot.render.thread import _pick_steps
-from bot.render.words import asked, changes, not_checked, placeholder_note, readable_subject
+from bot.render.words import (
+    asked,
+    changes,
+    not_checked,
+    placeholder_note,
+    readable_subject,
+    symptom_lines,
+)
 from diagnostics.diagnosis import cause_title, context, ensure
 from diagnostics.model import Finding, Report, Severity, Step
 
@@ -104,10 +111,11 @@ def render_text(report: Report, console: Console, *, verbose: bool = False) -> N
             console.print(Padding(Text(f"also on: {others}", style="dim"), (0, 0, 0, 4)))
         if symptoms:
             console.print(Padding(Text("explains:", style="italic"), (0, 0, 0, 4)))
-            for s in symptoms:
+            shown = [(x, x.title) for x in symptoms] if verbose else symptom_lines(symptoms)
+            for s, line in shown:
                 console.print(
                     Padding(
-                        Text.assemble((ICON[s.severity] + " ", STYLE[s.severity]), s.title),
+                        Text.assemble((ICON[s.severity] + " ", STYLE[s.severity]), line),
                         (0, 0, 0, 6),
                     )
                 )

@@ -48,6 +48,7 @@ from bot.render.words import (
     placeholder_note,
     placeholders,
     readable_subject,
+    symptom_lines,
 )
 from diagnostics.diagnosis import cause_title, context, ensure
 from diagnostics.model import Cause, Finding, Report, Severity, Step
@@ -130,7 +131,10 @@ def cause_blocks(
         lines.append("• also on: " + esc(listing([readable_subject(f.subject) for f in own[1:]])))
     if symptoms:
         lines.append("*This explains:*")
-        lines += [f"• {EMOJI[s.severity]} {esc(_clip(s.title, SYMPTOM_CHARS))}" for s in symptoms]
+        lines += [
+            f"• {EMOJI[s.severity]} {esc(_clip(text, SYMPTOM_CHARS))}"
+            for s, text in symptom_lines(symptoms)
+        ]
     blocks = _sections("\n".join(lines))
     picked = _pick_steps(first.remediation)
     if picked:

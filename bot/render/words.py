@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from diagnostics.model import Report, Unavailable
+from diagnostics.model import Finding, Report, Unavailable
 
 # Sources as a person names them (diagnostics.resources spells them as snapshot files).
 SOURCE_NAMES = {
@@ -210,3 +210,21 @@ def problem_counts(report: Report) -> str:
 def listing(items: Sequence[str], limit: int = 4) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def symptom_lines(symptoms: Sequence[Finding], per_code: int = 3) -> list[tuple[Finding, str]]:
+    """One line per symptom; a code repeated on more than `per_code` subjects becomes one line
+    naming how many (the full list is behind Details). (worst finding, text) pairs."""
+    by_code: dict[str, list[Finding]] = {}
+    for f in symptoms:
+        by_code.setdefault(f.code, []).append(f)
+    out: list[tuple[Finding, str]] = []
+    for code, group in by_code.items():
+        if len(group) <= per_code:
+            out += [(f, f.title) for f in group]
+            continue
+        worst = min(group, key=lambda f: f.severity.rank)
+        kind = readable_subject(group[0].subject).split(" ", 1)[0]
+        names = listing([readable_subject(f.subject).split(" ", 1)[-1] for f in group], 3)
+        out.append((worst, f"{code} on {len(group)} {kind}s: {names}"))
+    return out
