@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from bot.config import Config
 from bot.executors import ContextExecutor
 from bot.inflight import InFlight
+from bot.limits import Limits, LimitSettings
 from bot.metrics import Metrics
 from bot.runs import RunService, SourceFactory
 from bot.slack_send import Sender
@@ -69,6 +70,7 @@ class Deps:
     inflight: InFlight | None = None  # answers in flight, reaped when a replica dies
     silences: Any = None  # bot.silences.SilenceStore, when that module is present
     digests: Any = None  # bot.digest.DigestService, when that module is present
+    limits: Limits | None = None  # per-user and per-channel diagnoses in flight and per minute
 
     def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
         """Hand work to the bot's executor, with the caller's request id."""
@@ -108,6 +110,7 @@ def build_deps(
     deps.inflight = InFlight(
         redis, runs.guard, lease_s=settings.lease_s, sweep_s=settings.sweep_s, clock=clock
     )
+    deps.limits = Limits(redis, runs.guard, LimitSettings.from_env(), clock=clock)
     deps.silences = _optional_silences(redis)
     deps.digests = _optional_digests(deps, source_factory)
     return deps

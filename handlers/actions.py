@@ -20,7 +20,7 @@ from bot.render.blocks import COMMANDS_ACTION, RERUN_ACTION
 from bot.runs import RunRequest
 from diagnostics.scenarios import UsageError, parse_args, resolve_scenario
 from handlers import access
-from handlers.commands import decide_then_run
+from handlers.commands import decide_then_run, limited
 from handlers.diagnose import Where, show_commands
 from handlers.parse import request_tokens
 
@@ -99,4 +99,4 @@ def handle_action(deps: Deps, body: dict[str, Any], action_id: str) -> None:
                 return
         show_commands(deps, req, where)
         return
-    decide_then_run(deps, req, where, fresh=True)
+    limited(deps, decide_then_run, req, where, fresh=True)
