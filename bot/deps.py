@@ -17,6 +17,7 @@ from bot.config import Config
 from bot.digest import DigestService
 from bot.executors import ContextExecutor
 from bot.inflight import InFlight
+from bot.limits import Limits, LimitSettings
 from bot.metrics import Metrics
 from bot.runs import RunService, SourceFactory
 from bot.silences import SilenceStore
@@ -77,6 +78,7 @@ class Deps:
     settings: Settings = field(default_factory=Settings)
     clock: Callable[[], float] = time.time
     inflight: InFlight | None = None  # answers in flight, reaped when a replica dies
+    limits: Limits | None = None  # per-user and per-channel diagnoses in flight and per minute
 
     def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
         """Hand work to the bot's executor, with the caller's request id."""
@@ -124,4 +126,5 @@ def build_deps(
         settings=settings, clock=clock,
     )  # fmt: skip
     deps.inflight = InFlight(redis, runs.guard, lease_s=settings.lease_s, sweep_s=settings.sweep_s)
+    deps.limits = Limits(redis, runs.guard, LimitSettings.from_env(), clock=clock)
     return deps

@@ -26,6 +26,7 @@ from bot.render.words import readable_subject
 from bot.runs import RunFailed, RunRequest
 from diagnostics.scenarios import UsageError, parse_args, resolve_scenario
 from handlers import access
+from handlers.commands import limited
 from handlers.diagnose import Where, run_diagnosis, show_commands
 from handlers.parse import request_tokens
 
@@ -150,7 +151,7 @@ def handle_action(deps: Deps, body: dict[str, Any], action_id: str) -> None:
     elif action_id == SILENCE_ACTION:
         _silence(deps, req, where, fingerprint)
     else:
-        run_diagnosis(deps, req, where, fresh=True)
+        limited(deps, run_diagnosis, req, where, fresh=True)
 
 
 def _details(deps: Deps, req: RunRequest, where: Where, fingerprint: str) -> None:

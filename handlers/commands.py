@@ -67,7 +67,7 @@ def handle_command(deps: Deps, ack: Ack, command: dict[str, Any]) -> None:
         return
     ack()
     work = decide_then_run if allowed is None else run_diagnosis
-    deps.submit(_once, deps, trigger, work, deps, parsed, where)
+    deps.submit(_once, deps, trigger, limited, deps, work, parsed, where)
 
 
 def _once(deps: Deps, trigger: str, work: Callable[..., None], *args: Any) -> None:
@@ -77,6 +77,22 @@ def _once(deps: Deps, trigger: str, work: Callable[..., None], *args: Any) -> No
         log.warning("dropping a replayed slash command (trigger_id %s)", trigger)
         return
     work(*args)
+
+
+def limited(deps: Deps, work: Callable[..., None], req: RunRequest, where: Where,
+            **kw: Any) -> None:  # fmt: skip
+    """Run a diagnosis within the user's and the channel's limits (`bot/limits.py`), or tell
+    the requester, ephemerally, which limit is reached; the slot is freed when it answered."""
+    ticket = deps.limits.admit(where.user, where.channel) if deps.limits else None
+    if isinstance(ticket, str):
+        log.info("limit reached for %s in %s", where.user, where.channel)
+        where.tell(deps, ticket)
+        return
+    try:
+        work(deps, req, where, **kw)
+    finally:
+        if ticket is not None and deps.limits is not None:
+            deps.limits.release(ticket)
 
 
 def decide_then_run(deps: Deps, req: RunRequest, where: Where, fresh: bool = False) -> None:

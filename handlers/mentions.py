@@ -15,7 +15,7 @@ from bot.deps import Deps
 from bot.logs import request_context
 from diagnostics.scenarios import UsageError
 from handlers import access, meta
-from handlers.commands import decide_then_run
+from handlers.commands import decide_then_run, limited
 from handlers.diagnose import Where, run_diagnosis
 from handlers.parse import Meta, parse, tokenize
 
@@ -70,7 +70,5 @@ def _answer(deps: Deps, text: str, where: Where) -> None:
     allowed, _ = access.check(deps, parsed.cluster, where.channel, where.user, parsed.scenario)
     if allowed is False:
         where.tell(deps, access.refusal(deps, parsed.cluster, where.channel, where.user))
-    elif allowed is None:
-        decide_then_run(deps, parsed, where)
     else:
-        run_diagnosis(deps, parsed, where)
+        limited(deps, decide_then_run if allowed is None else run_diagnosis, parsed, where)

@@ -19,6 +19,7 @@ from slack_emulator import BOT_TOKEN, SlackEmulator
 from bot.app import create_app
 from bot.config import load_config
 from bot.deps import Deps, Settings, build_deps
+from bot.limits import LimitSettings
 from bot.serve import HttpServer, build_wsgi
 from bot.slack_send import make_web_client
 from bot.store import connect
@@ -64,6 +65,9 @@ def make_clusters(root: Path) -> dict[str, Any]:
     }
 
 
+NO_LIMITS = LimitSettings(10_000, 10_000, 10_000, 10_000)
+
+
 class Bot:
     def __init__(
         self,
@@ -74,7 +78,10 @@ class Bot:
         settings: Settings | None = None,
         source_factory: Any = None,
         config_file: Path | None = None,
+        limits: LimitSettings = NO_LIMITS,
     ) -> None:
+        """`limits`: none by default (tests of other things send many commands as one user);
+        the flood tests pass the production `LimitSettings()`."""
         self.tmp = tmp
         if config_file is None:
             config_file = tmp / "aksdiag.yaml"
@@ -91,6 +98,8 @@ class Bot:
             settings=settings or Settings(workers=24, run_workers=4, run_timeout_s=20),
             source_factory=source_factory,
         )
+        assert self.deps.limits is not None
+        self.deps.limits.settings = limits
         self.app = create_app(self.deps, signing_secret=SIGNING_SECRET)
         self.server = HttpServer(build_wsgi(self.deps, self.app, SIGNING_SECRET)).start()
         self.base = f"http://127.0.0.1:{self.server.port}"

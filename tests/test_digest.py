@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 import yaml
+from blockkit import validate_message
 from builders import az_cluster, write_snapshot
 from slack_sdk import WebClient
 
@@ -26,7 +27,6 @@ from bot.config import load_config
 from bot.digest import DigestService
 from bot.render.blocks import MAX_BLOCKS, MAX_MESSAGE_CHARS, MAX_SECTION
 from bot.silences import SilenceStore
-from tests.blockkit import validate_message
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "C0DIGEST01"

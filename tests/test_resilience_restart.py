@@ -41,7 +41,9 @@ class ServeProcess:
                if not k.startswith(("SLACK_", "REDIS_", "AKSDIAG_", "AZURE_"))}  # fmt: skip
         env.update(
             SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=slack.api_url, AKSDIAG_CONFIG=str(config), **env_extra,
+            SLACK_API_URL=slack.api_url, AKSDIAG_CONFIG=str(config),
+            **{f"AKSDIAG_LIMIT_{k}": "10000" for k in ("USER_IN_FLIGHT", "CHANNEL_IN_FLIGHT",
+               "USER_PER_MINUTE", "CHANNEL_PER_MINUTE")}, **env_extra,
         )  # fmt: skip
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", "0",
