@@ -484,3 +484,19 @@ def test_udr_through_what_aksdiag_cannot_see_stays_unverifiable(tmp_path, arm_ex
     f = the(r, "nodeapi.firewall-egress")
     assert any(expect in e for e in f.evidence)
     assert "unknown" in {h.verdict for h in r.path}
+
+
+def test_the_bot_posts_the_path_in_the_thread(tmp_path, redis_url):
+    from bot_harness import OPS, Bot, block_text
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    b = Bot(tmp_path, redis_url, config_file=examples / "aksdiag.yaml")
+    try:
+        b.command("node-api nsg-blocks-443")
+        (parent,) = b.finished_parents(count=1)
+        thread = "\n".join(block_text(m) for m in b.slack.replies(OPS, parent["ts"]))
+        assert "nodeapi.nsg-blocks-egress" in thread
+        assert "*Network path to the API server*" in thread
+        assert ":no_entry: *NSG nsg-aks-nodes* — nsg-aks-nodes: rule deny-https-internet-out (priority 200" in thread
+    finally:
+        b.stop()
