@@ -203,3 +203,17 @@ def test_capture_writes_only_the_allowlisted_fields_and_reads_back_the_same(arm,
     for r in (live_report, offline):
         assert "nodeapi.firewall-rules-missing" in codes(r)
     assert [h.to_dict() for h in offline.path] == [h.to_dict() for h in live_report.path]
+
+
+def test_the_firewalls_public_ip_is_read_and_checked_against_the_ranges(arm, tls):
+    pip = f"{HUBNET}/publicIPAddresses/pip-fw-hub"
+    body = cluster()
+    body["apiServerAccessProfile"] = {"authorizedIpRanges": ["198.51.100.0/24"]}
+    arm.add_cluster(body)
+    network(arm, allow_mcr=True)
+    fw = arm._resources[FW.lower()]
+    fw["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"] = {"id": pip}
+    arm.add_public_ip(pip, "20.61.9.9")
+    report = run("node-api", live(arm, tls))
+    (f,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
+    assert "20.61.9.9" in f.title and arm.count(pip) == 1

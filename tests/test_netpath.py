@@ -500,3 +500,31 @@ def test_the_bot_posts_the_path_in_the_thread(tmp_path, redis_url):
         assert ":no_entry: *NSG nsg-aks-nodes* — nsg-aks-nodes: rule deny-https-internet-out (priority 200" in thread
     finally:
         b.stop()
+
+
+# ---------------------------------------------------------------- the firewall's egress IPs
+PIP = f"/subscriptions/{OTHER_SUB}/resourceGroups/rg-hub/providers/Microsoft.Network/publicIPAddresses/pip-fw"
+
+
+@pytest.mark.parametrize("ranges,excluded", [(["198.51.100.0/24"], True), (["203.0.113.0/24"], False)])
+def test_firewall_public_ip_against_authorized_ranges(tmp_path, ranges, excluded):
+    groups = [group([("aks", 100, "Allow", [ALL_AKS])])]
+    arm = fw_arm(groups)
+    arm[3]["ipConfigurations"][0]["publicIPAddress"] = {"id": PIP}
+    arm.append({"id": PIP, "name": "pip-fw", "type": "Microsoft.Network/publicIPAddresses",
+                "ipAddress": "203.0.113.200"})  # fmt: skip
+    c = cluster(outboundType="userDefinedRouting", apiServerAccessProfile={"authorizedIpRanges": ranges})
+    r = report(snap(tmp_path, arm, c=c, shape="rest"))
+    assert "nodeapi.authorized-ip.egress-unverified" not in codes(r)  # the address is known now
+    assert ("nodeapi.authorized-ip.egress-excluded" in codes(r)) is excluded
+    if excluded:
+        f = the(r, "nodeapi.authorized-ip.egress-excluded")
+        assert "203.0.113.200" in f.title
+        assert any("Azure Firewall fw-hub IP 203.0.113.200 (pip-fw) is in none of them" in e for e in f.evidence)
+
+
+def test_firewall_public_ip_unknown_stays_unverified(tmp_path):
+    arm = fw_arm([group([("aks", 100, "Allow", [ALL_AKS])])])
+    arm[3]["ipConfigurations"][0]["publicIPAddress"] = {"id": PIP}  # not in arm/
+    c = cluster(outboundType="userDefinedRouting", apiServerAccessProfile={"authorizedIpRanges": ["198.51.100.0/24"]})
+    assert "nodeapi.authorized-ip.egress-unverified" in codes(report(snap(tmp_path, arm, c=c)))

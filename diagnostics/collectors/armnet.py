@@ -176,6 +176,15 @@ class _Reader:
         if hops:
             firewalls = [f for f in firewalls if set(f.private_ips) & hops]
         for fw in firewalls[:MAX_FIREWALLS]:
+            for pip in fw.public_ip_ids:  # its egress IPs, for the authorized ranges
+                if pip.lower() not in net.public_ips:
+                    out.append(
+                        self._get(
+                            pip,
+                            "public IP",
+                            lambda n, rg, name: n.public_ip_addresses.get(rg, name),
+                        )
+                    )
             policy = fw.policy_id
             while policy:
                 known = net.policies.get(policy.lower())

@@ -105,6 +105,8 @@ class Firewall:
     policy_id: str = ""
     collections: tuple[FwCollection, ...] = ()  # classic rule collections
     hub_id: str = ""  # Virtual WAN hub, for secured hubs
+    public_ip_ids: tuple[str, ...] = ()  # public IP resources of its IP configurations
+    public_ips: tuple[str, ...] = ()  # addresses given inline (a Virtual WAN hub firewall)
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,8 +134,11 @@ FIELDS: dict[str, Spec] = {
         "type": True,
         "firewallPolicy": ID,
         "virtualHub": ID,
-        "ipConfigurations": {"name": True, "privateIPAddress": True},
-        "hubIPAddresses": {"privateIPAddress": True},
+        "ipConfigurations": {"name": True, "privateIPAddress": True, "publicIPAddress": ID},
+        "hubIPAddresses": {
+            "privateIPAddress": True,
+            "publicIPs": {"addresses": {"address": True}},
+        },
         "applicationRuleCollections": {**_COLLECTION, "rules": {**_RULE, "protocols": _PROTOCOL}},
         "networkRuleCollections": _COLLECTION,
     },
@@ -370,6 +373,10 @@ def _firewall(d: dict[str, Any]) -> Firewall:
     ips += _strs(hub.get("privateIPAddress") if isinstance(hub, dict) else None)
     colls = tuple(_collection(c, "application") for c in d.get("applicationRuleCollections") or ())
     colls += tuple(_collection(c, "network") for c in d.get("networkRuleCollections") or ())
+    configs = d.get("ipConfigurations") or ()
+    pip_ids = tuple(r for c in configs if (r := _ref(c.get("publicIPAddress"))))
+    hub_pips = (hub.get("publicIPs") or {}) if isinstance(hub, dict) else {}
+    literal = _strs(*[a.get("address") for a in hub_pips.get("addresses") or ()])
     return Firewall(
         _s(d.get("id")),
         _s(d.get("name")),
@@ -377,6 +384,8 @@ def _firewall(d: dict[str, Any]) -> Firewall:
         _ref(d.get("firewallPolicy")),
         colls,
         _ref(d.get("virtualHub")),
+        pip_ids,
+        literal,
     )
 
 
