@@ -528,3 +528,23 @@ def test_firewall_public_ip_unknown_stays_unverified(tmp_path):
     arm[3]["ipConfigurations"][0]["publicIPAddress"] = {"id": PIP}  # not in arm/
     c = cluster(outboundType="userDefinedRouting", apiServerAccessProfile={"authorizedIpRanges": ["198.51.100.0/24"]})
     assert "nodeapi.authorized-ip.egress-unverified" in codes(report(snap(tmp_path, arm, c=c)))
+
+
+def test_private_api_server_without_its_address_is_not_judged_through_the_firewall(tmp_path):
+    groups = [group([("other", 100, "Allow", [app_rule(fqdns=["github.com"])])])]
+    c = cluster(outboundType="userDefinedRouting", **copy.deepcopy(PRIVATE))
+    folder = snap(tmp_path, fw_arm(groups), c=c)
+    (folder / "k8s" / "endpointslices.json").unlink()
+    (folder / "k8s" / "endpoints.json").unlink()
+    f = the(report(folder), "nodeapi.firewall-rules-missing")
+    assert not any("API server" in e for e in f.evidence[1:])
+
+
+def test_egress_endpoints_in_both_shapes():
+    from diagnostics.netpath.parse import parse_egress_endpoints
+
+    item = {"category": "apiserver", "endpoints": [{"domainName": "*.hcp.westeurope.azmk8s.io",
+            "endpointDetails": [{"port": 443, "protocol": "Https", "description": "API"}]}]}  # fmt: skip
+    az = parse_egress_endpoints([item])
+    rest = parse_egress_endpoints({"value": [item]})
+    assert az == rest and az[0].fqdn == "*.hcp.westeurope.azmk8s.io" and az[0].port == 443

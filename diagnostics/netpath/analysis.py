@@ -161,6 +161,11 @@ def _subnet_path(c: ClusterInfo, net: AzureNetwork, sid: str, targets: list[Targ
     flows = []
     for t in targets:
         flow = Flow(t)
+        if t.api_server and not t.dst.ip and (c.private_cluster or c.vnet_integration):
+            # its private address comes from default/kubernetes, which was not read: no guess
+            flow.unknown.append("route")
+            flows.append(flow)
+            continue
         flow.nsg = [nsgs.evaluate(g, "Outbound", src, t.dst, t.protocol, t.port) for g in path_nsgs]
         if subnet.route_table_id and table is None:
             flow.unknown.append("route")
