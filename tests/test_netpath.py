@@ -548,3 +548,13 @@ def test_egress_endpoints_in_both_shapes():
     az = parse_egress_endpoints([item])
     rest = parse_egress_endpoints({"value": [item]})
     assert az == rest and az[0].fqdn == "*.hcp.westeurope.azmk8s.io" and az[0].port == 443
+
+
+def test_private_dns_zone_none_needs_no_link_and_says_so(tmp_path):
+    c = cluster(**copy.deepcopy(PRIVATE))
+    c["apiServerAccessProfile"]["privateDnsZone"] = "none"
+    r = report(snap(tmp_path, dns_arm([]), c=c, api_ip="10.224.0.9"))
+    assert "nodeapi.private-dns-link" not in codes(r)
+    f = the(r, "nodeapi.private-dns")
+    assert any("no zone link is needed" in e for e in f.evidence)
+    assert not any("168.63.129.16" in s.text for s in f.remediation)
