@@ -558,3 +558,14 @@ def test_private_dns_zone_none_needs_no_link_and_says_so(tmp_path):
     f = the(r, "nodeapi.private-dns")
     assert any("no zone link is needed" in e for e in f.evidence)
     assert not any("168.63.129.16" in s.text for s in f.remediation)
+
+
+def test_the_pod_subnet_nsg_counts_for_pods(tmp_path):
+    pods_subnet = SUBNET.replace("snet-aks", "snet-pods")
+    pod_nsg = NSG.replace("nsg-aks", "nsg-pods")
+    c = cluster()
+    c["agentPoolProfiles"][0]["podSubnetId"] = pods_subnet
+    arm = [vnet(subnets=[subnet(), subnet("10.224.8.0/22", nsg=pod_nsg, rid=pods_subnet)]),
+           nsg(rule("deny-https", 200, "Deny", "Internet"), rid=pod_nsg)]  # fmt: skip
+    f = the(report(snap(tmp_path, arm, c=c)), "nodeapi.nsg-blocks-egress")
+    assert "nsg-pods" in f.title and "snet-pods" in f.evidence[0]
