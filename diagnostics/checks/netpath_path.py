@@ -157,7 +157,7 @@ def hops(snap: Snapshot) -> tuple[list[Hop], list[str]]:
                     (
                         f"blocked: {', '.join(blocked)}"
                         if blocked
-                        else f"{len(others)} destination(s) pass the same hops"
+                        else f"all {len(others)} other required destination(s) pass their NSGs, routes and firewall"
                     ),
                 )
             )
