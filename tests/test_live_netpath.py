@@ -23,60 +23,148 @@ HUB_SUB = "11111111-2222-4333-8444-555555555555"
 NET = f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network"
 HUBNET = f"/subscriptions/{HUB_SUB}/resourceGroups/rg-hub/providers/Microsoft.Network"
 VNET, HUB = f"{NET}/virtualNetworks/vnet-spoke", f"{HUBNET}/virtualNetworks/vnet-hub"
-SUBNET, RT, NSG = f"{VNET}/subnets/snet-aks", f"{NET}/routeTables/rt-aks", f"{NET}/networkSecurityGroups/nsg-aks"
+SUBNET, RT, NSG = (
+    f"{VNET}/subnets/snet-aks",
+    f"{NET}/routeTables/rt-aks",
+    f"{NET}/networkSecurityGroups/nsg-aks",
+)
 FW, POLICY = f"{HUBNET}/azureFirewalls/fw-hub", f"{HUBNET}/firewallPolicies/fwp-hub"
 ZONE = f"{HUBNET.replace('Microsoft.Network', 'Microsoft.Network')}/privateDnsZones/privatelink.westeurope.azmk8s.io"
 TARGET = AzureTarget(SUB, "rg-prod", "prod")
 
 
 def props(rid: str, kind: str, **p) -> dict:
-    return {"id": rid, "name": rid.rsplit("/", 1)[-1], "type": kind, "location": "westeurope", "properties": p}
+    return {
+        "id": rid,
+        "name": rid.rsplit("/", 1)[-1],
+        "type": kind,
+        "location": "westeurope",
+        "properties": p,
+    }
 
 
 def network(arm: ArmEmulator, *, allow_mcr: bool, private: bool = False) -> None:
-    subnet = {"id": SUBNET, "name": "snet-aks", "properties": {
-        "addressPrefix": "10.224.0.0/22", "routeTable": {"id": RT}, "networkSecurityGroup": {"id": NSG}}}  # fmt: skip
-    peering = {"name": "to-hub", "properties": {"remoteVirtualNetwork": {"id": HUB}, "peeringState": "Connected"}}
-    arm.add(props(VNET, "Microsoft.Network/virtualNetworks", subnets=[subnet],
-                  addressSpace={"addressPrefixes": ["10.224.0.0/16"]},
-                  dhcpOptions={"dnsServers": ["10.0.2.4"] if private else []},
-                  virtualNetworkPeerings=[peering]))  # fmt: skip
-    arm.add(props(HUB, "Microsoft.Network/virtualNetworks", subnets=[],
-                  addressSpace={"addressPrefixes": ["10.0.0.0/16"]}))  # fmt: skip
-    rule = {"name": "allow-azure-out", "properties": {
-        "priority": 100, "direction": "Outbound", "access": "Allow", "protocol": "Tcp",
-        "sourceAddressPrefix": "*", "sourcePortRange": "*", "destinationAddressPrefix": "AzureCloud",
-        "destinationPortRange": "443"}}  # fmt: skip
+    subnet = {
+        "id": SUBNET,
+        "name": "snet-aks",
+        "properties": {
+            "addressPrefix": "10.224.0.0/22",
+            "routeTable": {"id": RT},
+            "networkSecurityGroup": {"id": NSG},
+        },
+    }
+    peering = {
+        "name": "to-hub",
+        "properties": {"remoteVirtualNetwork": {"id": HUB}, "peeringState": "Connected"},
+    }
+    arm.add(
+        props(
+            VNET,
+            "Microsoft.Network/virtualNetworks",
+            subnets=[subnet],
+            addressSpace={"addressPrefixes": ["10.224.0.0/16"]},
+            dhcpOptions={"dnsServers": ["10.0.2.4"] if private else []},
+            virtualNetworkPeerings=[peering],
+        )
+    )
+    arm.add(
+        props(
+            HUB,
+            "Microsoft.Network/virtualNetworks",
+            subnets=[],
+            addressSpace={"addressPrefixes": ["10.0.0.0/16"]},
+        )
+    )
+    rule = {
+        "name": "allow-azure-out",
+        "properties": {
+            "priority": 100,
+            "direction": "Outbound",
+            "access": "Allow",
+            "protocol": "Tcp",
+            "sourceAddressPrefix": "*",
+            "sourcePortRange": "*",
+            "destinationAddressPrefix": "AzureCloud",
+            "destinationPortRange": "443",
+        },
+    }
     arm.add(props(NSG, "Microsoft.Network/networkSecurityGroups", securityRules=[rule]))
-    route = {"name": "default", "properties": {"addressPrefix": "0.0.0.0/0",
-             "nextHopType": "VirtualAppliance", "nextHopIpAddress": "10.0.1.4"}}  # fmt: skip
+    route = {
+        "name": "default",
+        "properties": {
+            "addressPrefix": "0.0.0.0/0",
+            "nextHopType": "VirtualAppliance",
+            "nextHopIpAddress": "10.0.1.4",
+        },
+    }
     arm.add(props(RT, "Microsoft.Network/routeTables", routes=[route]))
-    arm.add(props(FW, "Microsoft.Network/azureFirewalls", firewallPolicy={"id": POLICY},
-                  ipConfigurations=[{"name": "ip", "properties": {"privateIPAddress": "10.0.1.4"}}]))  # fmt: skip
-    arm.add(props(POLICY, "Microsoft.Network/firewallPolicies",
-                  ruleCollectionGroups=[{"id": f"{POLICY}/ruleCollectionGroups/rcg-aks"}]))  # fmt: skip
-    fqdns = ["*.azmk8s.io", "*.hcp.westeurope.azmk8s.invalid", "management.azure.com", "login.microsoftonline.com", "packages.microsoft.com",
-             "acs-mirror.azureedge.net", "packages.aks.azure.com"]  # fmt: skip
+    arm.add(
+        props(
+            FW,
+            "Microsoft.Network/azureFirewalls",
+            firewallPolicy={"id": POLICY},
+            ipConfigurations=[{"name": "ip", "properties": {"privateIPAddress": "10.0.1.4"}}],
+        )
+    )
+    arm.add(
+        props(
+            POLICY,
+            "Microsoft.Network/firewallPolicies",
+            ruleCollectionGroups=[{"id": f"{POLICY}/ruleCollectionGroups/rcg-aks"}],
+        )
+    )
+    fqdns = [
+        "*.azmk8s.io",
+        "*.hcp.westeurope.azmk8s.invalid",
+        "management.azure.com",
+        "login.microsoftonline.com",
+        "packages.microsoft.com",
+        "acs-mirror.azureedge.net",
+        "packages.aks.azure.com",
+    ]
     if allow_mcr:
         fqdns += ["mcr.microsoft.com", "*.data.mcr.microsoft.com"]
-    app = {"ruleType": "ApplicationRule", "name": "aks", "sourceAddresses": ["10.224.0.0/16"],
-           "protocols": [{"protocolType": "Https", "port": 443}], "targetFqdns": fqdns}  # fmt: skip
-    arm.add(props(f"{POLICY}/ruleCollectionGroups/rcg-aks",
-                  "Microsoft.Network/firewallPolicies/ruleCollectionGroups", priority=200,
-                  ruleCollections=[{"ruleCollectionType": "FirewallPolicyFilterRuleCollection",
-                                    "name": "aks", "priority": 200, "action": {"type": "Allow"},
-                                    "rules": [app]}]))  # fmt: skip
+    app = {
+        "ruleType": "ApplicationRule",
+        "name": "aks",
+        "sourceAddresses": ["10.224.0.0/16"],
+        "protocols": [{"protocolType": "Https", "port": 443}],
+        "targetFqdns": fqdns,
+    }
+    arm.add(
+        props(
+            f"{POLICY}/ruleCollectionGroups/rcg-aks",
+            "Microsoft.Network/firewallPolicies/ruleCollectionGroups",
+            priority=200,
+            ruleCollections=[
+                {
+                    "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
+                    "name": "aks",
+                    "priority": 200,
+                    "action": {"type": "Allow"},
+                    "rules": [app],
+                }
+            ],
+        )
+    )
     if private:
         arm.add(props(ZONE, "Microsoft.Network/privateDnsZones"))
-        arm.add(props(f"{ZONE}/virtualNetworkLinks/spoke", "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
-                      virtualNetwork={"id": VNET}, virtualNetworkLinkState="Completed"))  # fmt: skip
+        arm.add(
+            props(
+                f"{ZONE}/virtualNetworkLinks/spoke",
+                "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+                virtualNetwork={"id": VNET},
+                virtualNetworkLinkState="Completed",
+            )
+        )
 
 
 def cluster(private: bool = False) -> dict:
     body = az_cluster(fqdn="prod-dns-abc123.hcp.westeurope.azmk8s.invalid")
     body["agentPoolProfiles"][0]["vnetSubnetId"] = SUBNET
-    body["networkProfile"] = dict(body["networkProfile"], outboundType="userDefinedRouting",
-                                  loadBalancerProfile=None)  # fmt: skip
+    body["networkProfile"] = dict(
+        body["networkProfile"], outboundType="userDefinedRouting", loadBalancerProfile=None
+    )
     if private:
         body["apiServerAccessProfile"] = {"enablePrivateCluster": True, "privateDnsZone": ZONE}
         body["privateFqdn"] = "prod-abc.privatelink.westeurope.azmk8s.io"
@@ -97,10 +185,23 @@ def arm(tls, k8s):
 
 
 def live(arm, tls, mode: str = "aad") -> LiveSource:
-    s = LiveSettings(arm_endpoint=arm.url, retries=0, k8s_timeout=5.0, connect_timeout=3.0,
-                     probe_timeout=3.0, collect_timeout=30.0, backoff=0.01)  # fmt: skip
-    return LiveSource("prod", kube=KubeAccess(mode), azure=TARGET, settings=s,
-                      credential=FakeCredential(), connection_verify=str(tls.ca_pem))  # fmt: skip
+    s = LiveSettings(
+        arm_endpoint=arm.url,
+        retries=0,
+        k8s_timeout=5.0,
+        connect_timeout=3.0,
+        probe_timeout=3.0,
+        collect_timeout=30.0,
+        backoff=0.01,
+    )
+    return LiveSource(
+        "prod",
+        kube=KubeAccess(mode),
+        azure=TARGET,
+        settings=s,
+        credential=FakeCredential(),
+        connection_verify=str(tls.ca_pem),
+    )
 
 
 def codes(report) -> set[str]:
@@ -111,8 +212,20 @@ def test_a_firewall_in_another_subscription_missing_mcr_is_named_live(arm, tls):
     arm.add_cluster(cluster())
     network(arm, allow_mcr=False)
     cid = f"/subscriptions/{SUB}/resourcegroups/rg-prod/providers/Microsoft.ContainerService/managedClusters/prod"
-    arm.add_outbound_endpoints(cid, [{"category": "azure-container-registry", "endpoints": [
-        {"domainName": "mcr.microsoft.com", "endpointDetails": [{"port": 443, "protocol": "Https"}]}]}])  # fmt: skip
+    arm.add_outbound_endpoints(
+        cid,
+        [
+            {
+                "category": "azure-container-registry",
+                "endpoints": [
+                    {
+                        "domainName": "mcr.microsoft.com",
+                        "endpointDetails": [{"port": 443, "protocol": "Https"}],
+                    }
+                ],
+            }
+        ],
+    )
     report = run("node-api", live(arm, tls))
     assert {"network", "egressendpoints", "endpointslices"} <= set(report.collected)
     (f,) = [f for f in report.findings if f.code == "nodeapi.firewall-rules-missing"]
@@ -127,8 +240,12 @@ def test_healthy_path_raises_nothing_live(arm, tls):
     arm.add_cluster(cluster())
     network(arm, allow_mcr=True)
     report = run("node-api", live(arm, tls))
-    assert not codes(report) & {"nodeapi.firewall-rules-missing", "nodeapi.firewall-egress",
-                                "nodeapi.nsg-blocks-egress", "nodeapi.route-blackhole"}  # fmt: skip
+    assert not codes(report) & {
+        "nodeapi.firewall-rules-missing",
+        "nodeapi.firewall-egress",
+        "nodeapi.nsg-blocks-egress",
+        "nodeapi.route-blackhole",
+    }
     assert {h.verdict for h in report.path} == {"pass"}
 
 
@@ -184,8 +301,14 @@ def test_capture_writes_only_the_allowlisted_fields_and_reads_back_the_same(arm,
     src = live(arm, tls)
     result = capture(src, tmp_path / "snap")
     files = sorted(p.name for p in (tmp_path / "snap" / "arm").iterdir())
-    assert files == ["azurefirewalls.json", "firewallpolicies.json", "networksecuritygroups.json",
-                     "routetables.json", "rulecollectiongroups.json", "virtualnetworks.json"]  # fmt: skip
+    assert files == [
+        "azurefirewalls.json",
+        "firewallpolicies.json",
+        "networksecuritygroups.json",
+        "routetables.json",
+        "rulecollectiongroups.json",
+        "virtualnetworks.json",
+    ]
     assert result.counts["arm/virtualnetworks.json"] == 2
 
     def allowed(value, spec) -> bool:
