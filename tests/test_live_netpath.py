@@ -157,6 +157,13 @@ def network(arm: ArmEmulator, *, allow_mcr: bool, private: bool = False) -> None
                 virtualNetworkLinkState="Completed",
             )
         )
+        arm.add(
+            props(
+                f"{ZONE}/A/prod-abc",
+                "Microsoft.Network/privateDnsZones/A",
+                aRecords=[{"ipv4Address": "10.224.0.9"}],
+            )
+        )
 
 
 def cluster(private: bool = False) -> dict:
@@ -303,10 +310,10 @@ def test_capture_writes_only_the_allowlisted_fields_and_reads_back_the_same(arm,
     files = sorted(p.name for p in (tmp_path / "snap" / "arm").iterdir())
     assert files == [
         "azurefirewalls.json",
+        "firewallpolicies-rulecollectiongroups.json",
         "firewallpolicies.json",
         "networksecuritygroups.json",
         "routetables.json",
-        "rulecollectiongroups.json",
         "virtualnetworks.json",
     ]
     assert result.counts["arm/virtualnetworks.json"] == 2
@@ -340,3 +347,13 @@ def test_the_firewalls_public_ip_is_read_and_checked_against_the_ranges(arm, tls
     report = run("node-api", live(arm, tls))
     (f,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
     assert "20.61.9.9" in f.title and arm.count(pip) == 1
+
+
+def test_a_zone_without_the_api_servers_record_live(arm, tls):
+    arm.add_cluster(cluster(private=True))
+    network(arm, allow_mcr=True, private=True)
+    del arm._resources[f"{ZONE}/A/prod-abc".lower()]
+    report = run("apiserver", live(arm, tls))
+    subjects = {f.subject for f in report.findings if f.code == "apiserver.private-dns-link"}
+    assert f"{ZONE}#record:prod-abc" in subjects
+    assert arm.count(f"{ZONE}/A") == 1

@@ -897,3 +897,30 @@ def test_the_pod_subnet_nsg_counts_for_pods(tmp_path):
     ]
     f = the(report(snap(tmp_path, arm, c=c)), "nodeapi.nsg-blocks-egress")
     assert "nsg-pods" in f.title and "snet-pods" in f.evidence[0]
+
+
+def _record(label: str, ip: str = "10.224.0.9") -> dict[str, Any]:
+    return {
+        "id": f"{ZONE}/A/{label}",
+        "name": label,
+        "type": "Microsoft.Network/privateDnsZones/A",
+        "aRecords": [{"ipv4Address": ip}],
+    }
+
+
+@pytest.mark.parametrize(
+    "records,raised", [([_record("prod-abc")], False), ([_record("other")], True), ([], False)]
+)
+def test_the_zone_must_hold_the_api_servers_record(tmp_path, records, raised):
+    c = cluster(**copy.deepcopy(PRIVATE))
+    folder = snap(tmp_path, [*dns_arm([HUB]), *records], c=c, api_ip="10.224.0.9", shape="rest")
+    r = report(folder)
+    found = [f for f in r.findings if f.subject.endswith("#record:prod-abc")]
+    assert bool(found) is raised  # no record file at all: records not read, no claim
+    if raised:
+        (cmd,) = [s.command for s in found[0].remediation if s.command]
+        assert cmd.startswith(
+            "az network private-dns record-set a add-record --resource-group rg-dns "
+            "--zone-name privatelink.westeurope.azmk8s.io --record-set-name prod-abc "
+            "--ipv4-address 10.224.0.9"
+        )

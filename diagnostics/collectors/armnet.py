@@ -247,6 +247,14 @@ class _Reader:
                 lambda: dns.virtual_network_links.list(rg, name),
             )
         )
+
+        def a_records() -> list[Any]:
+            items = list(dns.record_sets.list_by_type(rg, name, "A"))
+            with self.lock:  # read, even when empty: a missing record is then a fact
+                self.out.network.a_records.setdefault(zid.lower(), {})
+            return items
+
+        out.append(self._task(f"{zid}/A", f"A records of {name}", a_records))
         return out
 
 

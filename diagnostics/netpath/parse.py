@@ -91,6 +91,7 @@ GROUP = "microsoft.network/firewallpolicies/rulecollectiongroups"
 ZONE = "microsoft.network/privatednszones"
 LINK = "microsoft.network/privatednszones/virtualnetworklinks"
 PUBLIC_IP = "microsoft.network/publicipaddresses"
+A_RECORD = "microsoft.network/privatednszones/a"
 
 FIELDS: dict[str, Spec] = {
     VNET: {
@@ -159,6 +160,7 @@ FIELDS: dict[str, Spec] = {
         "virtualNetworkLinkState": True,
     },
     PUBLIC_IP: {"id": True, "name": True, "type": True, "ipAddress": True},
+    A_RECORD: {"id": True, "name": True, "type": True, "aRecords": {"ipv4Address": True}},
 }
 
 
@@ -436,6 +438,10 @@ def add_resource(net: AzureNetwork, obj: dict[str, Any]) -> bool:
             _ref(d.get("virtualNetwork")),
             _s(d.get("virtualNetworkLinkState")),
         )
+    elif kind == A_RECORD:
+        zone = rid.split("/a/")[0]
+        ips = _strs(*[r.get("ipv4Address") for r in d.get("aRecords") or ()])
+        net.a_records.setdefault(zone, {})[_s(d.get("name")).lower()] = ips
     elif kind == PUBLIC_IP and d.get("ipAddress"):
         net.public_ips[rid] = _s(d.get("ipAddress"))
     return True
