@@ -357,3 +357,25 @@ def test_a_zone_without_the_api_servers_record_live(arm, tls):
     subjects = {f.subject for f in report.findings if f.code == "apiserver.private-dns-link"}
     assert f"{ZONE}#record:prod-abc" in subjects
     assert arm.count(f"{ZONE}/A") == 1
+
+
+def test_dns_servers_in_a_vnet_behind_the_hub_are_found(arm, tls):
+    shared = f"{HUBNET}/virtualNetworks/vnet-shared"
+    arm.add_cluster(cluster(private=True))
+    network(arm, allow_mcr=True, private=True)
+    hub = arm._resources[HUB.lower()]
+    hub["properties"]["virtualNetworkPeerings"] = [
+        {"name": "to-shared", "properties": {"remoteVirtualNetwork": {"id": shared}}}
+    ]
+    arm.add(
+        props(
+            shared,
+            "Microsoft.Network/virtualNetworks",
+            subnets=[],
+            addressSpace={"addressPrefixes": ["10.0.2.0/24"]},
+        )
+    )
+    hub["properties"]["addressSpace"] = {"addressPrefixes": ["10.0.0.0/23"]}
+    report = run("node-api", live(arm, tls))
+    (f,) = [f for f in report.findings if f.code == "nodeapi.private-dns-link"]
+    assert "vnet-shared" in f.title and arm.count(shared) == 1
