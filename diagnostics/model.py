@@ -180,7 +180,12 @@ class Hop:
     detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "verdict": self.verdict, "detail": self.detail}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "detail": self.detail,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Hop:

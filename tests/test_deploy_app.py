@@ -240,6 +240,7 @@ ACTIONS_BY_CALL: dict[str, set[str]] = {
     "private_zones.get": {"Microsoft.Network/privateDnsZones/read"},
     "private_zones.list_by_resource_group": {"Microsoft.Network/privateDnsZones/read"},
     "virtual_network_links.list": {"Microsoft.Network/privateDnsZones/virtualNetworkLinks/read"},
+    "record_sets.list_by_type": {"Microsoft.Network/privateDnsZones/A/read"},
     "managed_clusters.list_outbound_network_dependencies_endpoints": {
         "Microsoft.ContainerService/managedClusters/outboundNetworkDependenciesEndpoints/read"
     },

@@ -44,52 +44,134 @@ def props(rid: str, kind: str, **p) -> dict:
 
 
 def network(arm: ArmEmulator, *, allow_mcr: bool, private: bool = False) -> None:
-    subnet = {"id": SUBNET, "name": "snet-aks", "properties": {
-        "addressPrefix": "10.224.0.0/22", "routeTable": {"id": RT}, "networkSecurityGroup": {"id": NSG}}}  # fmt: skip
+    subnet = {
+        "id": SUBNET,
+        "name": "snet-aks",
+        "properties": {
+            "addressPrefix": "10.224.0.0/22",
+            "routeTable": {"id": RT},
+            "networkSecurityGroup": {"id": NSG},
+        },
+    }
     peering = {
         "name": "to-hub",
         "properties": {"remoteVirtualNetwork": {"id": HUB}, "peeringState": "Connected"},
     }
-    arm.add(props(VNET, "Microsoft.Network/virtualNetworks", subnets=[subnet],
-                  addressSpace={"addressPrefixes": ["10.224.0.0/16"]},
-                  dhcpOptions={"dnsServers": ["10.0.2.4"] if private else []},
-                  virtualNetworkPeerings=[peering]))  # fmt: skip
-    arm.add(props(HUB, "Microsoft.Network/virtualNetworks", subnets=[],
-                  addressSpace={"addressPrefixes": ["10.0.0.0/16"]}))  # fmt: skip
-    rule = {"name": "allow-azure-out", "properties": {
-        "priority": 100, "direction": "Outbound", "access": "Allow", "protocol": "Tcp",
-        "sourceAddressPrefix": "*", "sourcePortRange": "*", "destinationAddressPrefix": "AzureCloud",
-        "destinationPortRange": "443"}}  # fmt: skip
+    arm.add(
+        props(
+            VNET,
+            "Microsoft.Network/virtualNetworks",
+            subnets=[subnet],
+            addressSpace={"addressPrefixes": ["10.224.0.0/16"]},
+            dhcpOptions={"dnsServers": ["10.0.2.4"] if private else []},
+            virtualNetworkPeerings=[peering],
+        )
+    )
+    arm.add(
+        props(
+            HUB,
+            "Microsoft.Network/virtualNetworks",
+            subnets=[],
+            addressSpace={"addressPrefixes": ["10.0.0.0/16"]},
+        )
+    )
+    rule = {
+        "name": "allow-azure-out",
+        "properties": {
+            "priority": 100,
+            "direction": "Outbound",
+            "access": "Allow",
+            "protocol": "Tcp",
+            "sourceAddressPrefix": "*",
+            "sourcePortRange": "*",
+            "destinationAddressPrefix": "AzureCloud",
+            "destinationPortRange": "443",
+        },
+    }
     arm.add(props(NSG, "Microsoft.Network/networkSecurityGroups", securityRules=[rule]))
-    route = {"name": "default", "properties": {"addressPrefix": "0.0.0.0/0",
-             "nextHopType": "VirtualAppliance", "nextHopIpAddress": "10.0.1.4"}}  # fmt: skip
+    route = {
+        "name": "default",
+        "properties": {
+            "addressPrefix": "0.0.0.0/0",
+            "nextHopType": "VirtualAppliance",
+            "nextHopIpAddress": "10.0.1.4",
+        },
+    }
     arm.add(props(RT, "Microsoft.Network/routeTables", routes=[route]))
-    arm.add(props(FW, "Microsoft.Network/azureFirewalls", firewallPolicy={"id": POLICY},
-                  ipConfigurations=[{"name": "ip", "properties": {"privateIPAddress": "10.0.1.4"}}]))  # fmt: skip
-    arm.add(props(POLICY, "Microsoft.Network/firewallPolicies",
-                  ruleCollectionGroups=[{"id": f"{POLICY}/ruleCollectionGroups/rcg-aks"}]))  # fmt: skip
-    fqdns = ["*.azmk8s.io", "*.hcp.westeurope.azmk8s.invalid", "management.azure.com", "login.microsoftonline.com", "packages.microsoft.com",
-             "acs-mirror.azureedge.net", "packages.aks.azure.com"]  # fmt: skip
+    arm.add(
+        props(
+            FW,
+            "Microsoft.Network/azureFirewalls",
+            firewallPolicy={"id": POLICY},
+            ipConfigurations=[{"name": "ip", "properties": {"privateIPAddress": "10.0.1.4"}}],
+        )
+    )
+    arm.add(
+        props(
+            POLICY,
+            "Microsoft.Network/firewallPolicies",
+            ruleCollectionGroups=[{"id": f"{POLICY}/ruleCollectionGroups/rcg-aks"}],
+        )
+    )
+    fqdns = [
+        "*.azmk8s.io",
+        "*.hcp.westeurope.azmk8s.invalid",
+        "management.azure.com",
+        "login.microsoftonline.com",
+        "packages.microsoft.com",
+        "acs-mirror.azureedge.net",
+        "packages.aks.azure.com",
+    ]
     if allow_mcr:
         fqdns += ["mcr.microsoft.com", "*.data.mcr.microsoft.com"]
-    app = {"ruleType": "ApplicationRule", "name": "aks", "sourceAddresses": ["10.224.0.0/16"],
-           "protocols": [{"protocolType": "Https", "port": 443}], "targetFqdns": fqdns}  # fmt: skip
-    arm.add(props(f"{POLICY}/ruleCollectionGroups/rcg-aks",
-                  "Microsoft.Network/firewallPolicies/ruleCollectionGroups", priority=200,
-                  ruleCollections=[{"ruleCollectionType": "FirewallPolicyFilterRuleCollection",
-                                    "name": "aks", "priority": 200, "action": {"type": "Allow"},
-                                    "rules": [app]}]))  # fmt: skip
+    app = {
+        "ruleType": "ApplicationRule",
+        "name": "aks",
+        "sourceAddresses": ["10.224.0.0/16"],
+        "protocols": [{"protocolType": "Https", "port": 443}],
+        "targetFqdns": fqdns,
+    }
+    arm.add(
+        props(
+            f"{POLICY}/ruleCollectionGroups/rcg-aks",
+            "Microsoft.Network/firewallPolicies/ruleCollectionGroups",
+            priority=200,
+            ruleCollections=[
+                {
+                    "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
+                    "name": "aks",
+                    "priority": 200,
+                    "action": {"type": "Allow"},
+                    "rules": [app],
+                }
+            ],
+        )
+    )
     if private:
         arm.add(props(ZONE, "Microsoft.Network/privateDnsZones"))
-        arm.add(props(f"{ZONE}/virtualNetworkLinks/spoke", "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
-                      virtualNetwork={"id": VNET}, virtualNetworkLinkState="Completed"))  # fmt: skip
+        arm.add(
+            props(
+                f"{ZONE}/virtualNetworkLinks/spoke",
+                "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+                virtualNetwork={"id": VNET},
+                virtualNetworkLinkState="Completed",
+            )
+        )
+        arm.add(
+            props(
+                f"{ZONE}/A/prod-abc",
+                "Microsoft.Network/privateDnsZones/A",
+                aRecords=[{"ipv4Address": "10.224.0.9"}],
+            )
+        )
 
 
 def cluster(private: bool = False) -> dict:
     body = az_cluster(fqdn="prod-dns-abc123.hcp.westeurope.azmk8s.invalid")
     body["agentPoolProfiles"][0]["vnetSubnetId"] = SUBNET
-    body["networkProfile"] = dict(body["networkProfile"], outboundType="userDefinedRouting",
-                                  loadBalancerProfile=None)  # fmt: skip
+    body["networkProfile"] = dict(
+        body["networkProfile"], outboundType="userDefinedRouting", loadBalancerProfile=None
+    )
     if private:
         body["apiServerAccessProfile"] = {"enablePrivateCluster": True, "privateDnsZone": ZONE}
         body["privateFqdn"] = "prod-abc.privatelink.westeurope.azmk8s.io"
@@ -110,10 +192,23 @@ def arm(tls, k8s):
 
 
 def live(arm, tls, mode: str = "aad") -> LiveSource:
-    s = LiveSettings(arm_endpoint=arm.url, retries=0, k8s_timeout=5.0, connect_timeout=3.0,
-                     probe_timeout=3.0, collect_timeout=30.0, backoff=0.01)  # fmt: skip
-    return LiveSource("prod", kube=KubeAccess(mode), azure=TARGET, settings=s,
-                      credential=FakeCredential(), connection_verify=str(tls.ca_pem))  # fmt: skip
+    s = LiveSettings(
+        arm_endpoint=arm.url,
+        retries=0,
+        k8s_timeout=5.0,
+        connect_timeout=3.0,
+        probe_timeout=3.0,
+        collect_timeout=30.0,
+        backoff=0.01,
+    )
+    return LiveSource(
+        "prod",
+        kube=KubeAccess(mode),
+        azure=TARGET,
+        settings=s,
+        credential=FakeCredential(),
+        connection_verify=str(tls.ca_pem),
+    )
 
 
 def codes(report) -> set[str]:
@@ -124,8 +219,20 @@ def test_a_firewall_in_another_subscription_missing_mcr_is_named_live(arm, tls):
     arm.add_cluster(cluster())
     network(arm, allow_mcr=False)
     cid = f"/subscriptions/{SUB}/resourcegroups/rg-prod/providers/Microsoft.ContainerService/managedClusters/prod"
-    arm.add_outbound_endpoints(cid, [{"category": "azure-container-registry", "endpoints": [
-        {"domainName": "mcr.microsoft.com", "endpointDetails": [{"port": 443, "protocol": "Https"}]}]}])  # fmt: skip
+    arm.add_outbound_endpoints(
+        cid,
+        [
+            {
+                "category": "azure-container-registry",
+                "endpoints": [
+                    {
+                        "domainName": "mcr.microsoft.com",
+                        "endpointDetails": [{"port": 443, "protocol": "Https"}],
+                    }
+                ],
+            }
+        ],
+    )
     report = run("node-api", live(arm, tls))
     assert {"network", "egressendpoints", "endpointslices"} <= set(report.collected)
     (f,) = [f for f in report.findings if f.code == "nodeapi.firewall-rules-missing"]
@@ -140,8 +247,12 @@ def test_healthy_path_raises_nothing_live(arm, tls):
     arm.add_cluster(cluster())
     network(arm, allow_mcr=True)
     report = run("node-api", live(arm, tls))
-    assert not codes(report) & {"nodeapi.firewall-rules-missing", "nodeapi.firewall-egress",
-                                "nodeapi.nsg-blocks-egress", "nodeapi.route-blackhole"}  # fmt: skip
+    assert not codes(report) & {
+        "nodeapi.firewall-rules-missing",
+        "nodeapi.firewall-egress",
+        "nodeapi.nsg-blocks-egress",
+        "nodeapi.route-blackhole",
+    }
     assert {h.verdict for h in report.path} == {"pass"}
 
 
@@ -199,8 +310,14 @@ def test_capture_writes_only_the_allowlisted_fields_and_reads_back_the_same(arm,
     # diagnostic-settings.json is the control-plane logs' item (tests/test_live_logs.py)
     arm_dir = tmp_path / "snap" / "arm"
     files = sorted(p.name for p in arm_dir.iterdir() if p.name != "diagnostic-settings.json")
-    assert files == ["azurefirewalls.json", "firewallpolicies.json", "networksecuritygroups.json",
-                     "routetables.json", "rulecollectiongroups.json", "virtualnetworks.json"]  # fmt: skip
+    assert files == [
+        "azurefirewalls.json",
+        "firewallpolicies-rulecollectiongroups.json",
+        "firewallpolicies.json",
+        "networksecuritygroups.json",
+        "routetables.json",
+        "virtualnetworks.json",
+    ]
     assert result.counts["arm/virtualnetworks.json"] == 2
 
     def allowed(value, spec) -> bool:
@@ -218,3 +335,49 @@ def test_capture_writes_only_the_allowlisted_fields_and_reads_back_the_same(arm,
     for r in (live_report, offline):
         assert "nodeapi.firewall-rules-missing" in codes(r)
     assert [h.to_dict() for h in offline.path] == [h.to_dict() for h in live_report.path]
+
+
+def test_the_firewalls_public_ip_is_read_and_checked_against_the_ranges(arm, tls):
+    pip = f"{HUBNET}/publicIPAddresses/pip-fw-hub"
+    body = cluster()
+    body["apiServerAccessProfile"] = {"authorizedIpRanges": ["198.51.100.0/24"]}
+    arm.add_cluster(body)
+    network(arm, allow_mcr=True)
+    fw = arm._resources[FW.lower()]
+    fw["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"] = {"id": pip}
+    arm.add_public_ip(pip, "20.61.9.9")
+    report = run("node-api", live(arm, tls))
+    (f,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
+    assert "20.61.9.9" in f.title and arm.count(pip) == 1
+
+
+def test_a_zone_without_the_api_servers_record_live(arm, tls):
+    arm.add_cluster(cluster(private=True))
+    network(arm, allow_mcr=True, private=True)
+    del arm._resources[f"{ZONE}/A/prod-abc".lower()]
+    report = run("apiserver", live(arm, tls))
+    subjects = {f.subject for f in report.findings if f.code == "apiserver.private-dns-link"}
+    assert f"{ZONE}#record:prod-abc" in subjects
+    assert arm.count(f"{ZONE}/A") == 1
+
+
+def test_dns_servers_in_a_vnet_behind_the_hub_are_found(arm, tls):
+    shared = f"{HUBNET}/virtualNetworks/vnet-shared"
+    arm.add_cluster(cluster(private=True))
+    network(arm, allow_mcr=True, private=True)
+    hub = arm._resources[HUB.lower()]
+    hub["properties"]["virtualNetworkPeerings"] = [
+        {"name": "to-shared", "properties": {"remoteVirtualNetwork": {"id": shared}}}
+    ]
+    arm.add(
+        props(
+            shared,
+            "Microsoft.Network/virtualNetworks",
+            subnets=[],
+            addressSpace={"addressPrefixes": ["10.0.2.0/24"]},
+        )
+    )
+    hub["properties"]["addressSpace"] = {"addressPrefixes": ["10.0.0.0/23"]}
+    report = run("node-api", live(arm, tls))
+    (f,) = [f for f in report.findings if f.code == "nodeapi.private-dns-link"]
+    assert "vnet-shared" in f.title and arm.count(shared) == 1

@@ -581,7 +581,7 @@ def test_firewall_is_context_when_nothing_fails(tmp_path):
     ):
         assert needed in rules
     assert "9000" not in rules  # konnectivity runs here: the old tunnel ports are not needed
-    assert "UDP 123" not in rules and "NTP" not in rules  # NTP is not needed by nodes provisioned after March 2021
+    assert "UDP 123" not in rules  # NTP: not needed by nodes provisioned after March 2021
     assert "\nmcr.microsoft.com TCP 443" in rules  # one destination per line
     (test,) = [c for c in commands(f) if "run-command" in c]
     assert test.startswith(

@@ -69,6 +69,38 @@ def _finding(ctx: CheckContext, code: str, links: DnsLinks, who: str) -> Iterato
         )
 
 
+def _no_record(ctx: CheckContext, code: str, links: DnsLinks) -> Iterator[Finding]:
+    c, zone, label = cluster_of(ctx), links.zone, links.missing_record
+    if zone is None or not label:
+        return
+    from diagnostics.checks.netpath_common import api_ips
+
+    ip = next(iter(api_ips(ctx.snapshot)), "") or "API_SERVER_PRIVATE_IP"
+    rg, flag = q(rg_of(zone.id)), sub_flag(zone.id, ctx)
+    yield Finding(
+        code=code,
+        severity=Severity.CRITICAL,
+        title=f"Private DNS zone {zone.name} has no A record for the API server ({label})",
+        subject=f"{zone.id}#record:{label}",
+        evidence=(
+            f"private DNS zone {zone.name} ({zone.id})",
+            f"API server private FQDN: {c.private_fqdn}; no A record named {label} in the zone",
+        ),
+        cause="The zone answers NXDOMAIN for the API server's private name: the record was "
+        "deleted, or the private endpoint's DNS registration failed (a custom zone whose "
+        "identity lacks Private DNS Zone Contributor).",
+        remediation=(
+            Step(
+                "Recreate the record with the private endpoint's address"
+                + (" (from default/kubernetes)." if ip[0].isdigit() else "."),
+                f"az network private-dns record-set a add-record --resource-group {rg} "
+                f"--zone-name {q(zone.name)} --record-set-name {q(label)} --ipv4-address {ip}{flag}",
+            ),
+        ),
+        docs=DOCS["private-dns"],
+    )
+
+
 def nodeapi_link(ctx: CheckContext) -> Iterator[Finding]:
     c = cluster_of(ctx)
     net = ctx.snapshot.network
@@ -77,6 +109,7 @@ def nodeapi_link(ctx: CheckContext) -> Iterator[Finding]:
     links = evaluate(c, net)
     if links is not None:
         yield from _finding(ctx, "nodeapi.private-dns-link", links, "nodes")
+        yield from _no_record(ctx, "nodeapi.private-dns-link", links)
 
 
 def apiserver_link(ctx: CheckContext) -> Iterator[Finding]:
@@ -89,3 +122,4 @@ def apiserver_link(ctx: CheckContext) -> Iterator[Finding]:
         yield from _finding(
             ctx, "apiserver.private-dns-link", links, "clients using these resolvers"
         )
+        yield from _no_record(ctx, "apiserver.private-dns-link", links)

@@ -124,10 +124,12 @@ def hops(snap: Snapshot) -> tuple[list[Hop], list[str]]:
                 )
             )
         else:
-            bad = links.unlinked
+            bad = [*links.unlinked, *([links.missing_record] if links.missing_record else [])]
             detail = "; ".join(
                 f"{n.why}: {'linked' if n.linked else 'NOT linked'}" for n in links.needs
             )
+            if links.missing_record:
+                detail += f"; NO A record {links.missing_record} for the API server"
             out.append(
                 Hop(
                     f"private DNS zone {links.zone.name}",
@@ -157,7 +159,7 @@ def hops(snap: Snapshot) -> tuple[list[Hop], list[str]]:
                     (
                         f"blocked: {', '.join(blocked)}"
                         if blocked
-                        else f"{len(others)} destination(s) pass the same hops"
+                        else f"all {len(others)} other required destination(s) pass their NSGs, routes and firewall"
                     ),
                 )
             )

@@ -118,7 +118,11 @@ def private_dns(ctx: CheckContext) -> Iterator[Finding]:
         )
     steps.append(
         Step(
-            "Custom DNS servers must forward the zone (or everything) to Azure DNS "
+            "With privateDNSZone none the name is in public DNS: custom DNS servers must "
+            "resolve public names and must not drop public answers that carry a private IP "
+            "(DNS rebinding protection); no zone link is involved."
+            if zone.lower() == "none"
+            else "Custom DNS servers must forward the zone (or everything) to Azure DNS "
             "168.63.129.16 from a virtual network linked to the private DNS zone "
             "(hub and spoke with custom DNS)."
         )

@@ -34,6 +34,10 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
         return  # no public path from the nodes that the ranges could block
     outbound = c.outbound_type.lower()
     listed = ", ".join(c.authorized_ip_ranges)
+    if outbound == UDR and (fw_ips := _firewall_egress_ips(ctx)):
+        name, fw_pairs = fw_ips
+        yield from _compare(ctx, fw_pairs, f"Azure Firewall {name}")
+        return
     if outbound == UDR:
         yield _unverified(
             ctx,
@@ -75,9 +79,7 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
             ),
         )
         return
-    ranges, _ = parse_ranges(c.authorized_ip_ranges)
-    excluded: list[tuple[str, str]] = []
-    covered: list[str] = []
+    pairs: list[tuple[str, str]] = []
     for rid in c.nat_outbound_ip_ids:
         ip = ctx.snapshot.public_ips.get(rid.lower())
         if not ip:
@@ -95,22 +97,53 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
                     ),
                 ),
             )
-        elif covering(ip, ranges):
-            covered.append(ip)
         else:
-            excluded.append((ip, rid))
+            pairs.append((ip, rid))
+    yield from _compare(ctx, pairs, "NAT gateway")
+
+
+def _firewall_egress_ips(ctx: CheckContext) -> tuple[str, list[tuple[str, str]]] | None:
+    """(firewall name, [(public IP, resource id)]) of the Azure Firewall on the nodes' path to
+    the API server, when every one of its public IPs is known; else None."""
+    if ctx.snapshot.network is None:
+        return None
+    from diagnostics.checks.netpath_common import paths
+
+    net = ctx.snapshot.network
+    for sp in paths(ctx):
+        for flow in sp.flows:
+            fw = flow.firewall
+            if not flow.target.api_server or fw is None:
+                continue
+            pairs = [(ip, f"{fw.name} (Virtual WAN hub)") for ip in fw.public_ips]
+            for rid in fw.public_ip_ids:
+                ip = net.public_ips.get(rid.lower()) or ctx.snapshot.public_ips.get(rid.lower())
+                if not ip:
+                    return None
+                pairs.append((ip, rid))
+            return (fw.name, pairs) if pairs else None
+    return None
+
+
+def _compare(ctx: CheckContext, pairs: list[tuple[str, str]], who: str) -> Iterator[Finding]:
+    """The egress IPs `who` (a NAT gateway, an Azure Firewall) sends from, against the ranges."""
+    c = cluster_of(ctx)
+    listed = ", ".join(c.authorized_ip_ranges)
+    ranges, _ = parse_ranges(c.authorized_ip_ranges)
+    covered = [ip for ip, _ in pairs if covering(ip, ranges)]
+    excluded = [(ip, rid) for ip, rid in pairs if ip not in covered]
     if not excluded:
         return
     new_list = replacement_list(c.authorized_ip_ranges, [ip for ip, _ in excluded])
     evidence = [
         f"outboundType = {c.outbound_type}: nodes reach the public API server from the "
-        "NAT gateway's IPs, which AKS does not add to the ranges by itself",
+        f"{who}'s IPs, which AKS does not add to the ranges by itself",
         f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}",
     ]
     evidence += [
-        f"NAT gateway IP {ip} ({rid.rsplit('/', 1)[-1]}) is in none of them" for ip, rid in excluded
+        f"{who} IP {ip} ({rid.rsplit('/', 1)[-1]}) is in none of them" for ip, rid in excluded
     ]
-    evidence += [f"NAT gateway IP {ip} is covered" for ip in covered]
+    evidence += [f"{who} IP {ip} is covered" for ip in covered]
     evidence += egress_symptoms(ctx.snapshot)
     ips = ", ".join(ip for ip, _ in excluded)
     yield Finding(
@@ -120,7 +153,8 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
         subject=f"{c.id or c.name}#egress",
         evidence=tuple(evidence),
         cause="With authorized IP ranges on, the API server drops connections from addresses "
-        "outside them — including the nodes' own when they leave through a NAT gateway. "
+        "outside them — including the nodes' own when they leave through "
+        f"{'a NAT gateway' if who == 'NAT gateway' else 'a firewall'}. "
         "Kubelets, the konnectivity agents and every pod that calls the API server time out.",
         remediation=(
             Step(
@@ -321,7 +355,7 @@ def register(registry: CheckRegistry) -> None:
             ("nodeapi.authorized-ip.egress-excluded", "nodeapi.authorized-ip.egress-unverified"),
             egress_in_authorized_ranges,
             needs=(CLUSTER,),
-            uses=(PUBLIC_IPS, "pods", "nodes", "events"),
+            uses=(PUBLIC_IPS, "pods", "nodes", "events", NETWORK, "endpointslices"),
         )
     )
     registry.add(

@@ -29,22 +29,31 @@ ROUTE_DOCS = "https://learn.microsoft.com/en-us/azure/virtual-network/virtual-ne
 USES = ("endpointslices", "endpoints", EGRESS_ENDPOINTS, "pods", "nodes", "events")
 
 
-def _nsg_destination(flow: Flow, region: str) -> str:
+def _nsg_destination(flow: Flow) -> str:
+    """What an allow rule must name: the address, the endpoint's service tag, or Internet
+    (NSGs cannot match FQDNs)."""
     t = flow.target
     if t.dst.ip:
         return f"{t.dst.ip}/32" if ":" not in t.dst.ip else f"{t.dst.ip}/128"
-    return f"AzureCloud.{region}" if region else "AzureCloud"
+    return t.service_tag or "Internet"
+
+
+def _public(cidr: str) -> bool:
+    from diagnostics.netpath.match import is_public
+
+    return is_public(cidr.split("/")[0])
 
 
 def nsg_blocks_egress(ctx: CheckContext) -> Iterator[Finding]:
-    c = cluster_of(ctx)
     blocked: dict[tuple[str, str], tuple[NsgVerdict, SubnetPath, list[Flow]]] = {}
     for sp in paths(ctx):
         for flow in sp.flows:
             v = flow.nsg_block
             if v is not None:
                 key = (v.nsg.id.lower(), v.rule.name)
-                blocked.setdefault(key, (v, sp, []))[2].append(flow)
+                entry = blocked.setdefault(key, (v, sp, []))
+                if all(f.target.text != flow.target.text for f in entry[2]):
+                    entry[2].append(flow)  # a subnet sharing the NSG adds nothing new
     symptoms = egress_symptoms(ctx.snapshot)
     for v, sp, flows in blocked.values():
         nsg, rule = v.nsg, v.rule
@@ -64,7 +73,9 @@ def nsg_blocks_egress(ctx: CheckContext) -> Iterator[Finding]:
         used = {r.priority for r in nsg.rules if r.direction.lower() == "outbound"}
         prio = free_priority(used, rule.priority)
         first = flows[0]
-        dests = sorted({_nsg_destination(f, c.location) for f in flows})
+        dests = sorted({_nsg_destination(f) for f in flows})
+        if "Internet" in dests:
+            dests = ["Internet", *(d for d in dests if d[0].isdigit() and not _public(d))]
         ports = sorted({str(f.target.port) for f in flows})
         proto = "Udp" if all(f.target.protocol == "UDP" for f in flows) else "Tcp"
         steps = []
@@ -72,7 +83,12 @@ def nsg_blocks_egress(ctx: CheckContext) -> Iterator[Finding]:
             steps.append(
                 Step(
                     f"Allow it ahead of {rule.name}: a rule with a lower priority number ({prio}) "
-                    "is evaluated first.",
+                    "is evaluated first."
+                    + (
+                        " NSGs cannot match names: to restrict egress by FQDN, use a firewall."
+                        if "Internet" in dests
+                        else ""
+                    ),
                     f"az network nsg rule create --resource-group {rg} --nsg-name {q(nsg.name)} "
                     f"--name {q('allow-aks-' + ports[0])} --priority {prio} --direction Outbound "
                     f"--access Allow --protocol {proto} --source-address-prefixes VirtualNetwork "

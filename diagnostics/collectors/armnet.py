@@ -24,6 +24,7 @@ from azure.mgmt.core.tools import parse_resource_id
 
 from diagnostics.collectors.arm import ArmClient, arm_error
 from diagnostics.netpath.analysis import node_subnet_ids, vnet_id_of
+from diagnostics.netpath.match import contains
 from diagnostics.netpath.model import AzureNetwork, EgressEndpoint
 from diagnostics.netpath.parse import add_resource, parse_egress_endpoints, project
 from diagnostics.snapshot import ClusterInfo
@@ -191,10 +192,20 @@ class _Reader:
                 sub = _parts(peer).get("subscriptions", "")
                 if sub and sub.lower() != c.subscription.lower():
                     out.append(self._firewalls_in(sub))
+        out += self._dns_host_tasks(subnets)
         firewalls = list(net.firewalls.values())
         if hops:
             firewalls = [f for f in firewalls if set(f.private_ips) & hops]
         for fw in firewalls[:MAX_FIREWALLS]:
+            for pip in fw.public_ip_ids:  # its egress IPs, for the authorized ranges
+                if pip.lower() not in net.public_ips:
+                    out.append(
+                        self._get(
+                            pip,
+                            "public IP",
+                            lambda n, rg, name: n.public_ip_addresses.get(rg, name),
+                        )
+                    )
             policy = fw.policy_id
             while policy:
                 known = net.policies.get(policy.lower())
@@ -203,6 +214,32 @@ class _Reader:
                     break
                 policy = known.base_policy_id
         return [t for t in out if t is not None]
+
+    def _dns_host_tasks(self, subnets: list[str]) -> list[Callable[[], None] | None]:
+        """Custom DNS servers in none of the VNets read: read the peers' peers (a shared
+        services VNet behind the hub), one level further."""
+        c, net = self.c, self.out.network
+        out: list[Callable[[], None] | None] = []
+        if not c.private_cluster:
+            return out
+        for vid in {vnet_id_of(s) for s in subnets}:
+            vnet = net.vnet(vid)
+            if vnet is None or all(
+                any(contains(v.address_space, ip) for v in net.vnets.values())
+                for ip in vnet.dns_servers
+            ):
+                continue
+            for peer in vnet.peerings:
+                for far in p.peerings if (p := net.vnet(peer)) else ():
+                    if net.vnet(far) is None:
+                        out.append(
+                            self._get(
+                                far,
+                                "virtual network",
+                                lambda n, rg, name: n.virtual_networks.get(rg, name),
+                            )
+                        )
+        return out
 
     def _policy_tasks(self, policy_id: str) -> list[Callable[[], None] | None]:
         p = _parts(policy_id)
@@ -257,6 +294,14 @@ class _Reader:
                 lambda: dns.virtual_network_links.list(rg, name),
             )
         )
+
+        def a_records() -> list[Any]:
+            items = list(dns.record_sets.list_by_type(rg, name, "A"))
+            with self.lock:  # read, even when empty: a missing record is then a fact
+                self.out.network.a_records.setdefault(zid.lower(), {})
+            return items
+
+        out.append(self._task(f"{zid}/A", f"A records of {name}", a_records))
         return out
 
 

@@ -40,7 +40,8 @@ def capture_network(
     read = armnet.read_network(arm, cluster)
     by_type: dict[str, list[dict[str, Any]]] = {}
     for body in read.resources.values():
-        by_type.setdefault(str(body["type"]).rsplit("/", 1)[-1].lower(), []).append(body)
+        kind = str(body["type"]).lower().removeprefix("microsoft.network/").replace("/", "-")
+        by_type.setdefault(kind, []).append(body)
     (root / "arm").mkdir()
     for kind, bodies in sorted(by_type.items()):
         _write(root / "arm" / f"{kind}.json", bodies)

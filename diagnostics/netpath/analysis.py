@@ -121,10 +121,9 @@ def subnet_paths(snap: Snapshot, api_ips: tuple[str, ...]) -> list[SubnetPath]:
     if c is None or net is None:
         return []
     targets = required_targets(c, api_ips, snap.egress_endpoints, dns_servers(snap))
-    out = []
-    for sid in node_subnet_ids(c, net):
-        out.append(_subnet_path(c, net, sid, targets))
-    return out
+    pod_subnets = [p.pod_subnet_id for p in c.agent_pools if p.pod_subnet_id]
+    ids = dict.fromkeys([*node_subnet_ids(c, net), *pod_subnets])  # pods leave from their own
+    return [_subnet_path(c, net, sid, targets) for sid in ids]
 
 
 def _subnet_path(c: ClusterInfo, net: AzureNetwork, sid: str, targets: list[Target]) -> SubnetPath:
@@ -161,6 +160,11 @@ def _subnet_path(c: ClusterInfo, net: AzureNetwork, sid: str, targets: list[Targ
     flows = []
     for t in targets:
         flow = Flow(t)
+        if t.api_server and not t.dst.ip and (c.private_cluster or c.vnet_integration):
+            # its private address comes from default/kubernetes, which was not read: no guess
+            flow.unknown.append("route")
+            flows.append(flow)
+            continue
         flow.nsg = [nsgs.evaluate(g, "Outbound", src, t.dst, t.protocol, t.port) for g in path_nsgs]
         if subnet.route_table_id and table is None:
             flow.unknown.append("route")

@@ -30,6 +30,9 @@ class DnsLinks:
     needs: list[Need] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     dns_servers: tuple[str, ...] = ()
+    missing_record: str = (
+        ""  # the API server's name in the zone, when the zone has no A record for it
+    )
 
     @property
     def unlinked(self) -> list[Need]:
@@ -71,6 +74,12 @@ def evaluate(c: ClusterInfo, net: AzureNetwork) -> DnsLinks | None:
         why = net.why_missing(zone_id) if zone_id else "not in the data read"
         out.unknown.append(f"private DNS zone {zone_name or '(system)'}: {why}")
         return out
+    records = net.records_of(zone.id)
+    fqdn = c.private_fqdn.lower().rstrip(".")
+    if records is not None and fqdn.endswith("." + zone.name.lower()):
+        label = fqdn[: -len(zone.name) - 1]
+        if label not in records:
+            out.missing_record = label
     linked = {link.vnet_id.lower() for link in net.links_of(zone.id)}
     for sid in node_subnet_ids(c, net):
         vid = vnet_id_of(sid)

@@ -105,6 +105,8 @@ class Firewall:
     policy_id: str = ""
     collections: tuple[FwCollection, ...] = ()  # classic rule collections
     hub_id: str = ""  # Virtual WAN hub, for secured hubs
+    public_ip_ids: tuple[str, ...] = ()  # public IP resources of its IP configurations
+    public_ips: tuple[str, ...] = ()  # addresses given inline (a Virtual WAN hub firewall)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +178,9 @@ class AzureNetwork:
     zones: dict[str, DnsZone] = field(default_factory=dict)
     links: dict[str, VnetLink] = field(default_factory=dict)
     public_ips: dict[str, str] = field(default_factory=dict)
+    a_records: dict[str, dict[str, tuple[str, ...]]] = field(
+        default_factory=dict
+    )  # zone -> name -> IPs
     unreadable: dict[str, str] = field(default_factory=dict)
 
     def add_vnet(self, vnet: VirtualNetwork) -> None:
@@ -217,6 +222,10 @@ class AzureNetwork:
             chain.insert(0, policy)
             rid = policy.base_policy_id
         return chain
+
+    def records_of(self, zone_id: str) -> dict[str, tuple[str, ...]] | None:
+        """The zone's A records (relative name -> addresses), None when they were not read."""
+        return self.a_records.get(_k(zone_id))
 
     def links_of(self, zone_id: str) -> list[VnetLink]:
         z = _k(zone_id)

@@ -91,6 +91,7 @@ GROUP = "microsoft.network/firewallpolicies/rulecollectiongroups"
 ZONE = "microsoft.network/privatednszones"
 LINK = "microsoft.network/privatednszones/virtualnetworklinks"
 PUBLIC_IP = "microsoft.network/publicipaddresses"
+A_RECORD = "microsoft.network/privatednszones/a"
 
 FIELDS: dict[str, Spec] = {
     VNET: {
@@ -134,8 +135,11 @@ FIELDS: dict[str, Spec] = {
         "type": True,
         "firewallPolicy": ID,
         "virtualHub": ID,
-        "ipConfigurations": {"name": True, "privateIPAddress": True},
-        "hubIPAddresses": {"privateIPAddress": True},
+        "ipConfigurations": {"name": True, "privateIPAddress": True, "publicIPAddress": ID},
+        "hubIPAddresses": {
+            "privateIPAddress": True,
+            "publicIPs": {"addresses": {"address": True}},
+        },
         "applicationRuleCollections": {**_COLLECTION, "rules": {**_RULE, "protocols": _PROTOCOL}},
         "networkRuleCollections": _COLLECTION,
     },
@@ -156,6 +160,7 @@ FIELDS: dict[str, Spec] = {
         "virtualNetworkLinkState": True,
     },
     PUBLIC_IP: {"id": True, "name": True, "type": True, "ipAddress": True},
+    A_RECORD: {"id": True, "name": True, "type": True, "aRecords": {"ipv4Address": True}},
 }
 
 
@@ -370,6 +375,10 @@ def _firewall(d: dict[str, Any]) -> Firewall:
     ips += _strs(hub.get("privateIPAddress") if isinstance(hub, dict) else None)
     colls = tuple(_collection(c, "application") for c in d.get("applicationRuleCollections") or ())
     colls += tuple(_collection(c, "network") for c in d.get("networkRuleCollections") or ())
+    configs = d.get("ipConfigurations") or ()
+    pip_ids = tuple(r for c in configs if (r := _ref(c.get("publicIPAddress"))))
+    hub_pips = (hub.get("publicIPs") or {}) if isinstance(hub, dict) else {}
+    literal = _strs(*[a.get("address") for a in hub_pips.get("addresses") or ()])
     return Firewall(
         _s(d.get("id")),
         _s(d.get("name")),
@@ -377,6 +386,8 @@ def _firewall(d: dict[str, Any]) -> Firewall:
         _ref(d.get("firewallPolicy")),
         colls,
         _ref(d.get("virtualHub")),
+        pip_ids,
+        literal,
     )
 
 
@@ -427,6 +438,10 @@ def add_resource(net: AzureNetwork, obj: dict[str, Any]) -> bool:
             _ref(d.get("virtualNetwork")),
             _s(d.get("virtualNetworkLinkState")),
         )
+    elif kind == A_RECORD:
+        zone = rid.split("/a/")[0]
+        ips = _strs(*[r.get("ipv4Address") for r in d.get("aRecords") or ()])
+        net.a_records.setdefault(zone, {})[_s(d.get("name")).lower()] = ips
     elif kind == PUBLIC_IP and d.get("ipAddress"):
         net.public_ips[rid] = _s(d.get("ipAddress"))
     return True

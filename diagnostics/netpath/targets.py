@@ -70,6 +70,7 @@ class Target:
     critical: bool
     why: str
     api_server: bool = False
+    service_tag: str = ""  # the NSG service tag that covers it (MicrosoftContainerRegistry...)
 
     @property
     def text(self) -> str:
@@ -154,7 +155,7 @@ def required_targets(
             dst = Endpoint(
                 name, tags=_tags("", region, tag, bool(tag)), fqdn=sample_name(name, region)
             )
-            out.append(Target(dst, 443, "TCP", critical, why))
+            out.append(Target(dst, 443, "TCP", critical, why, service_tag=tag))
     for ip in dns_servers:
         dst = Endpoint(f"DNS server {ip}", ip=ip, tags=_tags(ip, region))
         out.append(Target(dst, 53, "UDP", True, "custom DNS server of the node VNet"))
