@@ -19,11 +19,12 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
+from diagnostics.checks.base import Check, CheckContext, CheckRegistry, q
 from diagnostics.checks.nodeapi_common import API_PORT, SCENARIO, api_endpoints
 from diagnostics.checks.policies import (
     for_namespace,
     namespaces_with_policies,
+    policy_docs,
     read_commands,
     selects,
 )
@@ -322,7 +323,7 @@ def _finding(
         f"address on TCP {API_PORT}. Operators, controllers and any pod using a Kubernetes "
         "client time out calling it (`dial tcp ...:443: i/o timeout`).",
         remediation=tuple(steps),
-        docs=DOCS["network-policy"],
+        docs=policy_docs(involved),
     )
 
 

@@ -17,6 +17,10 @@ from diagnostics.snapshot import AgentPool, ClusterInfo
 AZURE_RESERVED = 5  # Azure keeps the first four and the last address of every subnet
 MANAGED_SUBNET = "10.224.0.0/16"  # the node subnet of an AKS-managed virtual network
 SUBNET_FULL = "NCUpdateSubnetFullError"
+AKS = "https://learn.microsoft.com/en-us/azure/aks/"
+AZURE_CNI_DOCS = AKS + "configure-azure-cni#plan-ip-addressing-for-your-cluster"
+STATIC_BLOCK_DOCS = AKS + "configure-azure-cni-static-block-allocation"
+KUBENET_DOCS = AKS + "configure-kubenet"
 
 
 def _usable(cidr: str) -> int:
@@ -177,7 +181,7 @@ def _pod_cidr_capacity(ctx: CheckContext, c: ClusterInfo) -> Iterator[Finding]:
         cause="A node whose /24 cannot be carved from the pod CIDR gets no pod CIDR: its pods "
         "never get an address and scale-outs or upgrades stall.",
         remediation=tuple(steps),
-        docs=DOCS["ip-planning"],
+        docs=DOCS["ip-planning"] if mode != "kubenet" else KUBENET_DOCS,
     )
 
 
@@ -269,7 +273,9 @@ def _subnet_capacity(
         cause="Every node reserves its pod addresses from this subnet; when it runs out, new "
         "nodes fail to join and pods on existing nodes cannot get an address.",
         remediation=tuple(steps),
-        docs=DOCS["dynamic-ip"] if kind == "pod subnet" else DOCS["ip-planning"],
+        docs=(STATIC_BLOCK_DOCS if "/28 blocks" in formula else DOCS["dynamic-ip"])
+        if kind == "pod subnet"
+        else AZURE_CNI_DOCS,
     )
 
 

@@ -39,6 +39,13 @@ def selects(policy: NetworkPolicy, pod: Pod) -> bool:
     return policy.pod_selector.matches({**pod.labels, NS_LABEL: pod.namespace})
 
 
+def policy_docs(policies: list[NetworkPolicy]) -> str:
+    """The AKS page the verdict rests on: Cilium's when Cilium policies take part."""
+    if any(p.kind in CILIUM_KINDS for p in policies):
+        return "https://learn.microsoft.com/en-us/azure/aks/azure-cni-powered-by-cilium"
+    return "https://learn.microsoft.com/en-us/azure/aks/use-network-policies"
+
+
 def read_commands(policies: list[NetworkPolicy], namespace: str) -> list[str]:
     """`kubectl get ... -o yaml` for each kind among `policies`."""
     out = []

@@ -10,7 +10,13 @@ from collections.abc import Iterator
 
 from diagnostics.checks.base import DOCS, CheckContext, q
 from diagnostics.checks.podip_nodes import allocation_pattern
-from diagnostics.checks.policies import CILIUM_KINDS, for_namespace, read_commands, selects
+from diagnostics.checks.policies import (
+    CILIUM_KINDS,
+    for_namespace,
+    policy_docs,
+    read_commands,
+    selects,
+)
 from diagnostics.checks.service_common import (
     backends,
     curl_steps,
@@ -179,7 +185,7 @@ def _policy_finding(
         cause="Once any policy selects a pod, only traffic some policy admits reaches it; "
         "none of these admits the port the service forwards to.",
         remediation=tuple(steps),
-        docs=DOCS["network-policy"],
+        docs=policy_docs([p for _, sel, _ in blocked for p in sel]),
     )
 
 
