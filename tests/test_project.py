@@ -17,9 +17,10 @@ README = (ROOT / "README.md").read_text()
 
 
 def make_dry_run(target: str) -> list[str]:
-    """The commands `make TARGET` would run (`make -n`: nothing is run or installed)."""
+    """The commands `make TARGET` runs on a fresh clone (`-B`: as if nothing were installed
+    yet; `-n`: printed, not run, so nothing is installed)."""
     out = subprocess.run(
-        ["make", "--no-print-directory", "-n", target],
+        ["make", "--no-print-directory", "-n", "-B", target],
         cwd=ROOT,
         capture_output=True,
         text=True,
