@@ -208,7 +208,7 @@ def event(raw: Raw) -> Event:
         kind=intern(obj.get("kind", "") or ""),
         name=obj.get("name", "") or "",
         reason=intern(raw.get("reason", "") or ""),
-        message=redact_text(message[:MAX_MESSAGE]),
+        message=redact_text(str(message), MAX_MESSAGE),  # capped first, saying so
         type=intern(raw.get("type", "Normal") or "Normal"),
         count=count,
         first=first,
@@ -437,8 +437,8 @@ def namespace(raw: Raw) -> Namespace:
 
 def configmap(raw: Raw) -> ConfigMap:
     meta = raw.get("metadata") or {}
-    data = {str(k): str(v)[:4000] for k, v in (raw.get("data") or {}).items()}
-    return ConfigMap(meta.get("namespace", ""), meta.get("name", ""), redact_mapping(data))
+    data = {str(k): str(v) for k, v in (raw.get("data") or {}).items()}
+    return ConfigMap(meta.get("namespace", ""), meta.get("name", ""), redact_mapping(data, 4000))
 
 
 def _rules(raw: Raw) -> tuple[RbacRule, ...]:
