@@ -83,7 +83,7 @@ def handle_action(deps: Deps, body: dict[str, Any], action_id: str) -> None:
         deps.metrics.refusals.inc()
         where.tell(deps, messages.forged_button())
         return
-    allowed, _rule = access.check(deps, req.cluster, channel, user, f"button {action_id}")
+    allowed, _ = access.check(deps, req.cluster, channel, user, f"button {action_id}")
     if allowed is False:  # the same answer as a button naming an unknown cluster
         where.tell(deps, messages.forged_button())
         return
