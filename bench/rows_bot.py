@@ -156,7 +156,8 @@ def burst(base: str, n: int, concurrency: int, text: Callable[[int], str],
     def one(i: int) -> tuple[Answer, float]:
         sent = time.monotonic()
         try:
-            return client.command(text(i), channel=channel(i)), sent
+            # one person per channel: a storm is many people (bot/limits.py limits one person)
+            return client.command(text(i), channel=channel(i), user=f"U{channel(i)[1:]}"), sent
         except OSError as exc:  # a refused or reset connection is a failed ack, not a crash
             return Answer(0, f"{type(exc).__name__}: {exc}", time.monotonic() - sent), sent
 

@@ -75,15 +75,24 @@ def _masked(value: str) -> str:
     return f"{MASK[:-1]}:{digest}]"
 
 
+@lru_cache(maxsize=4096)
+def _key(key: str) -> tuple[str, bool]:
+    """A label key redacted, and whether it says its value is a secret (keys repeat a lot)."""
+    return intern(redact_text(key, 256) if len(key) >= 20 else key), is_secret_key(key)
+
+
 @lru_cache(maxsize=1 << 16)
+def _secret_value(value: str) -> bool:
+    return redact_text(value, 256) != value
+
+
 def _label(key: str, value: str) -> tuple[str, str]:
     """A label (or selector) pair with secrets masked; label values are at most 63 characters
-    of `[A-Za-z0-9._-]`, so only token formats and high-entropy runs can apply."""
-    if (is_secret_key(key) and value) or (len(value) >= 20 and redact_text(value, 256) != value):
+    of `[A-Za-z0-9._-]`, so only token formats and high-entropy runs (20+ characters) apply."""
+    clean, secret = _key(key)
+    if (secret and value) or (len(value) >= 20 and _secret_value(value)):
         value = _masked(value)
-    if len(key) >= 20:
-        key = redact_text(key, 256)
-    return intern(key), intern(value)
+    return clean, intern(value)
 
 
 def label_map(raw: Any) -> dict[str, str]:
@@ -201,7 +210,7 @@ def event(raw: Raw) -> Event:
         kind=intern(obj.get("kind", "") or ""),
         name=obj.get("name", "") or "",
         reason=intern(raw.get("reason", "") or ""),
-        message=redact_text(message[:MAX_MESSAGE]),
+        message=redact_text(str(message), MAX_MESSAGE),  # capped first, saying so
         type=intern(raw.get("type", "Normal") or "Normal"),
         count=count,
         first=first,
@@ -431,8 +440,8 @@ def namespace(raw: Raw) -> Namespace:
 
 def configmap(raw: Raw) -> ConfigMap:
     meta = raw.get("metadata") or {}
-    data = {str(k): str(v)[:4000] for k, v in (raw.get("data") or {}).items()}
-    return ConfigMap(meta.get("namespace", ""), meta.get("name", ""), redact_mapping(data))
+    data = {str(k): str(v) for k, v in (raw.get("data") or {}).items()}
+    return ConfigMap(meta.get("namespace", ""), meta.get("name", ""), redact_mapping(data, 4000))
 
 
 def _rules(raw: Raw) -> tuple[RbacRule, ...]:

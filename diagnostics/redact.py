@@ -114,7 +114,7 @@ _VALUE = re.compile(r"\"[^\"\n]*+\"|'[^'\n]*+'|[^\s\"',;&)}\]]++")
 _FLAG = re.compile(
     r"(?<![0-9A-Za-z_-])(--?[A-Za-z][0-9A-Za-z_.-]{0,127}+)([ \t]++)([^\s\"'-][^\s\"']*+)"
 )
-# candidate high-entropy runs (base64, base64url without `-`/`_` ambiguity with names)
+# candidate high-entropy runs (base64 and base64url); `_looks_random` decides
 _RUN = re.compile(r"(?<![0-9A-Za-z+/_-])[0-9A-Za-z+/_-]{32,}+=*+")
 _HEX = re.compile(r"[0-9A-Fa-f-]++")
 _SEPARATORS = re.compile(r"[/_-]++")

@@ -62,8 +62,8 @@ def handle_command(deps: Deps, ack: Ack, command: dict[str, Any]) -> None:
         return
     allowed, _ = access.check(deps, parsed.cluster, where.channel, where.user, parsed.scenario)
     if allowed is False:
-        ack(text=access.refusal(deps, parsed.cluster, where.channel, where.user),
-            response_type="ephemeral")  # fmt: skip
+        refusal = access.refusal(deps, parsed.cluster, where.channel, where.user)
+        ack(text=refusal, response_type="ephemeral")
         return
     ack()
     work = decide_then_run if allowed is None else run_diagnosis
@@ -79,8 +79,9 @@ def _once(deps: Deps, trigger: str, work: Callable[..., None], *args: Any) -> No
     work(*args)
 
 
-def limited(deps: Deps, work: Callable[..., None], req: RunRequest, where: Where,
-            **kw: Any) -> None:  # fmt: skip
+def limited(
+    deps: Deps, work: Callable[..., None], req: RunRequest, where: Where, **kw: Any
+) -> None:
     """Run a diagnosis within the user's and the channel's limits (`bot/limits.py`), or tell
     the requester, ephemerally, which limit is reached; the slot is freed when it answered."""
     ticket = deps.limits.admit(where.user, where.channel) if deps.limits else None

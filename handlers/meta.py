@@ -85,7 +85,7 @@ def background(deps: Deps, meta: Meta, where: Where) -> None:
 
 def _authorized(deps: Deps, cluster: str, where: Where, action: str) -> bool:
     """Decide (waiting for user groups if needed); tell the user when refused."""
-    allowed, _rule = access.check(deps, cluster, where.channel, where.user, action)
+    allowed, _ = access.check(deps, cluster, where.channel, where.user, action)
     if allowed is None:
         deps.usergroups.wait_ready(10.0)
         allowed, _ = access.check(deps, cluster, where.channel, where.user, action)
