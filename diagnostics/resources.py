@@ -60,6 +60,7 @@ ACCESS_REVIEW = "accessreview"  # SubjectAccessReview answers for --as
 
 NETWORK = "network"  # the Azure network path: VNets, NSGs, routes, firewalls, DNS (arm/)
 EGRESS_ENDPOINTS = "egressendpoints"  # the cluster's outbound dependencies (egress-endpoints.json)
+PRIVATE_DNS = "privatedns"  # the private DNS part of the network path only (arm/), for apiserver
 
 ALL_SOURCES: tuple[str, ...] = (CLUSTER, PUBLIC_IPS, *K8S_RESOURCES, PROBE, ACCESS_REVIEW, NETWORK,
-                                EGRESS_ENDPOINTS)  # fmt: skip
+                                EGRESS_ENDPOINTS, PRIVATE_DNS)  # fmt: skip

@@ -379,3 +379,11 @@ def test_dns_servers_in_a_vnet_behind_the_hub_are_found(arm, tls):
     report = run("node-api", live(arm, tls))
     (f,) = [f for f in report.findings if f.code == "nodeapi.private-dns-link"]
     assert "vnet-shared" in f.title and arm.count(shared) == 1
+
+
+def test_apiserver_on_a_public_cluster_reads_no_network_resource(arm, tls):
+    arm.add_cluster(cluster())
+    network(arm, allow_mcr=True)
+    report = run("apiserver", live(arm, tls, "none"))
+    assert "privatedns" in report.collected
+    assert sum(n for p, n in arm.counts.items() if "microsoft.network" in p) == 0

@@ -934,3 +934,9 @@ def test_an_unparsable_arm_file_is_named_and_the_others_still_count(tmp_path):
     assert "nodeapi.nsg-blocks-egress" in codes(r)
     (u,) = [u for u in r.unavailable if u.source == "network"]
     assert "arm/broken.json" in u.reason
+
+
+def test_a_public_cluster_apiserver_run_needs_no_network_data(tmp_path):
+    folder = write_snapshot(tmp_path / "snap", cluster=cluster(), **kubernetes_api(API_IP))
+    r = report(folder, "apiserver")
+    assert not {"network", "privatedns"} & {u.source for u in r.unavailable}

@@ -103,6 +103,34 @@ class _Reader:
             lambda: net.azure_firewalls.list_all(),
         )
 
+    def dns_tasks(self) -> list[Callable[[], None]]:
+        """Only what the private DNS checks need: the node VNets, their peers, the zone, its
+        links and records (nothing at all for a public cluster or `privateDNSZone: none`)."""
+        c, net = self.c, self.out.network
+        if not c.private_cluster or c.private_dns_zone.strip().lower() == "none":
+            return []
+        subnets = [p.vnet_subnet_id for p in c.agent_pools if p.vnet_subnet_id]
+        out: list[Callable[[], None] | None] = []
+        if not subnets and c.node_resource_group:
+            main, nrg = self.arm.network(c.subscription), c.node_resource_group
+            out.append(
+                self._task(
+                    f"vnets:{nrg}",
+                    f"virtual networks in {nrg}",
+                    lambda: main.virtual_networks.list(nrg),
+                )
+            )
+        for vid in sorted({vnet_id_of(s) for s in subnets} - {""}):
+            vnet = net.vnet(vid)
+            for rid in [vid] if vnet is None else [p for p in vnet.peerings if net.vnet(p) is None]:
+                out.append(
+                    self._get(
+                        rid, "virtual network", lambda n, rg, name: n.virtual_networks.get(rg, name)
+                    )
+                )
+        out += self._dns_tasks() + self._dns_host_tasks(subnets)
+        return [t for t in out if t is not None]
+
     def tasks(self) -> list[Callable[[], None]]:
         c, net = self.c, self.out.network
         out: list[Callable[[], None] | None] = []
@@ -286,17 +314,23 @@ class _Reader:
         return out
 
 
-def read_network(arm: ArmClient, cluster: ClusterInfo, workers: int = 8) -> NetworkRead:
-    """Read the network path of `cluster`, in parallel rounds."""
+def read_network(
+    arm: ArmClient, cluster: ClusterInfo, workers: int = 8, dns_only: bool = False
+) -> NetworkRead:
+    """Read the network path of `cluster` (or only its private DNS part), in parallel rounds."""
     with ThreadPoolExecutor(workers, thread_name_prefix="aksdiag-net") as pool:
         reader = _Reader(arm, cluster, pool)
         for n in range(1, MAX_ROUNDS + 1):
-            tasks = reader.tasks()
+            tasks = reader.dns_tasks() if dns_only else reader.tasks()
             if not tasks:
                 break
             reader.out.rounds = n
             list(pool.map(lambda t: t(), tasks))
     return reader.out
+
+
+def read_private_dns(arm: ArmClient, cluster: ClusterInfo) -> NetworkRead:
+    return read_network(arm, cluster, dns_only=True)
 
 
 def read_egress_endpoints(

@@ -28,6 +28,7 @@ from diagnostics.resources import (
     EGRESS_ENDPOINTS,
     K8S_RESOURCES,
     NETWORK,
+    PRIVATE_DNS,
     PROBE,
     PUBLIC_IPS,
 )
@@ -106,7 +107,7 @@ def read_snapshot(
             f"{root} is not a folder; a snapshot is a folder (see `aksdiag capture`)"
         )
     wanted = set(sources) if sources is not None else {CLUSTER, PUBLIC_IPS, *K8S_RESOURCES,
-                                                       NETWORK, EGRESS_ENDPOINTS}  # fmt: skip
+                                                       NETWORK, EGRESS_ENDPOINTS, PRIVATE_DNS}  # fmt: skip
     snap = Snapshot(label=label or root.name, path=f"snapshot {root}")
 
     meta_file = root / "snapshot.json"
@@ -129,6 +130,8 @@ def read_snapshot(
         snapshot_net.read_network(root, snap)
     if EGRESS_ENDPOINTS in wanted:
         snapshot_net.read_egress_endpoints(root, snap)
+    if PRIVATE_DNS in wanted:
+        snapshot_net.read_private_dns(root, snap)
 
     k8s_dir = root / "k8s"
     with gc_paused():
