@@ -25,8 +25,11 @@ def read_private_dns(root: Path, snap: Snapshot) -> None:
     """The private DNS part (apiserver): nothing to read for a public cluster or a cluster with
     `privateDNSZone: none`; else arm/, unless the whole network path was read already."""
     c = snap.cluster
-    zone = c.private_dns_zone.strip().lower() if c else ""
-    if snap.network is None and c is not None and c.private_cluster and zone != "none":
+    if c is None:
+        snap.missing[PRIVATE_DNS] = "needs cluster.json, which could not be read"
+        return
+    zone = c.private_dns_zone.strip().lower()
+    if snap.network is None and c.private_cluster and zone != "none":
         read_network(root, snap, PRIVATE_DNS)
         return
     snap.read.append(PRIVATE_DNS)
