@@ -368,7 +368,7 @@ def write_snapshot(folder: Path, cluster: dict[str, Any] | None = None,
 
 # ---------------------------------------------------------------- node-api builders
 def kubernetes_api(address: str = "203.0.113.10", port: int = 443, cluster_ip: str = "10.0.0.1",
-                   ready: bool = True) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+                   ready: bool = True) -> dict[str, Any]:  # fmt: skip
     """default/kubernetes as the API server writes it: the Service, its EndpointSlice named
     `kubernetes` and the v1 Endpoints. Pass as `write_snapshot(..., **kubernetes_api())`."""
     svc = service("kubernetes", "default", None, [("https", 443, 443)], cluster_ip)

@@ -234,6 +234,7 @@ ACTIONS_BY_CALL: dict[str, set[str]] = {
     "route_tables.get": {"Microsoft.Network/routeTables/read"},
     "azure_firewalls.list_all": {"Microsoft.Network/azureFirewalls/read"},
     "firewall_policies.get": {"Microsoft.Network/firewallPolicies/read"},
+    "firewall_policies.list_all": {"Microsoft.Network/firewallPolicies/read"},
     "firewall_policy_rule_collection_groups.list": {
         "Microsoft.Network/firewallPolicies/ruleCollectionGroups/read"
     },

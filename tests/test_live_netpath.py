@@ -260,7 +260,8 @@ def test_healthy_path_raises_nothing_live(arm, tls):
 def test_an_unreadable_policy_is_named_and_not_guessed(arm, tls, status, word):
     arm.add_cluster(cluster())
     network(arm, allow_mcr=False)
-    arm.fault(f"{POLICY}*", status)
+    arm.fault(f"{POLICY}*", status)  # the policy and its rule collection groups
+    arm.fault(f"/subscriptions/{HUB_SUB}/providers/Microsoft.Network/firewallPolicies", status)
     report = run("node-api", live(arm, tls))
     assert "nodeapi.firewall-rules-missing" not in codes(report)
     assert "nodeapi.firewall-egress" in codes(report)  # unverifiable, with the list to allow
@@ -381,3 +382,65 @@ def test_dns_servers_in_a_vnet_behind_the_hub_are_found(arm, tls):
     report = run("node-api", live(arm, tls))
     (f,) = [f for f in report.findings if f.code == "nodeapi.private-dns-link"]
     assert "vnet-shared" in f.title and arm.count(shared) == 1
+
+
+def test_apiserver_on_a_public_cluster_reads_no_network_resource(arm, tls):
+    arm.add_cluster(cluster())
+    network(arm, allow_mcr=True)
+    report = run("apiserver", live(arm, tls, "none"))
+    assert "privatedns" in report.collected
+    assert sum(n for p, n in arm.counts.items() if "microsoft.network" in p) == 0
+
+
+def test_rule_collection_groups_unreadable_are_named(arm, tls):
+    arm.add_cluster(cluster())
+    network(arm, allow_mcr=False)
+    arm.fault(f"{POLICY}/ruleCollectionGroups", 403)
+    report = run("node-api", live(arm, tls))
+    assert "nodeapi.firewall-rules-missing" not in codes(report)
+    (u,) = [u for u in report.unavailable if "rcg-aks" in u.source]
+    assert "forbidden" in u.reason and "fwp-hub" in u.reason
+
+
+def test_a_base_policy_is_read_within_three_rounds(arm, tls):
+    base = f"{HUBNET}/firewallPolicies/fwp-base"
+    arm.add_cluster(cluster())
+    network(arm, allow_mcr=False)
+    arm._resources[POLICY.lower()]["properties"]["basePolicy"] = {"id": base}
+    arm.add(
+        props(
+            base,
+            "Microsoft.Network/firewallPolicies",
+            ruleCollectionGroups=[{"id": f"{base}/ruleCollectionGroups/rcg-base"}],
+        )
+    )
+    app = {
+        "ruleType": "ApplicationRule",
+        "name": "aks",
+        "sourceAddresses": ["*"],
+        "protocols": [{"protocolType": "Https", "port": 443}],
+        "fqdnTags": ["AzureKubernetesService"],
+    }
+    arm.add(
+        props(
+            f"{base}/ruleCollectionGroups/rcg-base",
+            "Microsoft.Network/firewallPolicies/ruleCollectionGroups",
+            priority=100,
+            ruleCollections=[
+                {
+                    "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
+                    "name": "aks",
+                    "priority": 100,
+                    "action": {"type": "Allow"},
+                    "rules": [app],
+                }
+            ],
+        )
+    )
+    from diagnostics.collectors.armnet import read_network
+
+    src = live(arm, tls, "none")
+    info, _ = src.clients.arm().cluster("rg-prod", "prod")
+    read = read_network(src.clients.arm(), info)
+    assert read.rounds == 3 and not read.network.unreadable
+    assert "nodeapi.firewall-rules-missing" not in codes(run("node-api", src))  # base allows it

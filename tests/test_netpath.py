@@ -924,3 +924,19 @@ def test_the_zone_must_hold_the_api_servers_record(tmp_path, records, raised):
             "--zone-name privatelink.westeurope.azmk8s.io --record-set-name prod-abc "
             "--ipv4-address 10.224.0.9"
         )
+
+
+def test_an_unparsable_arm_file_is_named_and_the_others_still_count(tmp_path):
+    folder = snap(tmp_path, [vnet(subnets=[subnet(nsg=NSG)]), nsg(rule("deny", 200, "Deny", "*"))])
+    (folder / "arm" / "broken.json").write_text("{not json")
+    (folder / "arm" / "utf16.json").write_bytes(json.dumps([]).encode("utf-16"))
+    r = report(folder)
+    assert "nodeapi.nsg-blocks-egress" in codes(r)
+    (u,) = [u for u in r.unavailable if u.source == "network"]
+    assert "arm/broken.json" in u.reason
+
+
+def test_a_public_cluster_apiserver_run_needs_no_network_data(tmp_path):
+    folder = write_snapshot(tmp_path / "snap", cluster=cluster(), **kubernetes_api(API_IP))
+    r = report(folder, "apiserver")
+    assert not {"network", "privatedns"} & {u.source for u in r.unavailable}

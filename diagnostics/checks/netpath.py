@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from diagnostics.checks import netpath_dns, nodeapi_path, service_azure
 from diagnostics.checks.base import Check, CheckRegistry
-from diagnostics.resources import CLUSTER, NETWORK
+from diagnostics.resources import CLUSTER, NETWORK, PRIVATE_DNS
 
 
 def register(registry: CheckRegistry) -> None:
@@ -30,7 +30,7 @@ def register(registry: CheckRegistry) -> None:
             "apiserver",
             ("apiserver.private-dns-link",),
             netpath_dns.apiserver_link,
-            needs=(CLUSTER, NETWORK),
+            needs=(CLUSTER, PRIVATE_DNS),
         )
     )
     registry.add(

@@ -22,6 +22,9 @@ _CODES = {
 }
 
 
+_DNS_UNKNOWN = ("private DNS zone", "the VNet hosting", "node VNet", "peered VNet")
+
+
 def _unavailable(text: str) -> Unavailable:
     what, _, why = text.partition(": ")
     codes = next((c for k, c in _CODES.items() if what.startswith(k) or k in what), ())
@@ -179,8 +182,13 @@ def annotate(report: Report, snap: Snapshot, scenario: str) -> None:
     path, unknown = hops(snap)
     if scenario != "apiserver":
         report.path = path
-    else:
-        report.path = [h for h in path if h.kind in ("subnet", "dns", "apiserver")]
+    else:  # clients resolve the name: the DNS part of the path only
+        dns = [h for h in path if h.kind == "dns"]
+        subnet = [h for h in path if h.kind == "subnet"][:1]
+        api = [h for h in path if h.kind == "apiserver"][:1]
+        verdict = dns[0].verdict if dns else UNKNOWN
+        report.path = subnet + dns + [Hop(h.name, h.kind, verdict, h.detail) for h in api]
+        unknown = [u for u in unknown if u.startswith(_DNS_UNKNOWN)]
     seen = {u.source for u in report.unavailable}
     for text in dict.fromkeys(unknown):
         u = _unavailable(text)

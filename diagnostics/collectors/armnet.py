@@ -5,8 +5,10 @@ subnets' NSGs and route tables, peered VNets, Azure Firewalls (cluster subscript
 peers' subscriptions), their policies with rule collection groups and base policies, a private
 cluster's DNS zone and its VNet links, and the cluster's outbound dependency endpoints.
 
-Reads run in parallel in rounds; each round reads what the previous one revealed (at most
-`MAX_ROUNDS`). Every failure is kept as a reason for that resource (`AzureNetwork.unreadable`),
+Reads run in parallel in rounds; each round reads what the previous one revealed: three rounds
+for a hub firewall in another subscription with a parent policy (VNet; route table, peers and
+the peer subscription's firewalls and policies; rule collection groups), a fourth only for a
+policy outside the listed subscriptions (`MAX_ROUNDS`). Every failure is kept as a reason for that resource (`AzureNetwork.unreadable`),
 never raised. Bodies are kept projected onto `diagnostics.netpath.parse.FIELDS`, which is also
 what `aksdiag capture` writes.
 """
@@ -114,13 +116,50 @@ class _Reader:
         net = self._net(rid)
         return self._task(rid, f"{what} {name}", lambda: op(net, rg, name))
 
-    def _firewalls_in(self, sub: str) -> Callable[[], None] | None:
+    def _firewalls_in(self, sub: str) -> list[Callable[[], None] | None]:
+        """The subscription's Azure Firewalls and firewall policies (listing the policies with
+        the firewalls saves a round per parent policy)."""
         net = self.arm.network(sub)
-        return self._task(
-            f"firewalls:{sub}",
-            f"Azure Firewalls in subscription {sub}",
-            lambda: net.azure_firewalls.list_all(),
-        )
+        return [
+            self._task(
+                f"firewalls:{sub}",
+                f"Azure Firewalls in subscription {sub}",
+                lambda: net.azure_firewalls.list_all(),
+            ),
+            self._task(
+                f"policies:{sub}",
+                f"firewall policies in subscription {sub}",
+                lambda: net.firewall_policies.list_all(),
+            ),
+        ]
+
+    def dns_tasks(self) -> list[Callable[[], None]]:
+        """Only what the private DNS checks need: the node VNets, their peers, the zone, its
+        links and records (nothing at all for a public cluster or `privateDNSZone: none`)."""
+        c, net = self.c, self.out.network
+        if not c.private_cluster or c.private_dns_zone.strip().lower() == "none":
+            return []
+        subnets = [p.vnet_subnet_id for p in c.agent_pools if p.vnet_subnet_id]
+        out: list[Callable[[], None] | None] = []
+        if not subnets and c.node_resource_group:
+            main, nrg = self.arm.network(c.subscription), c.node_resource_group
+            out.append(
+                self._task(
+                    f"vnets:{nrg}",
+                    f"virtual networks in {nrg}",
+                    lambda: main.virtual_networks.list(nrg),
+                )
+            )
+        for vid in sorted({vnet_id_of(s) for s in subnets} - {""}):
+            vnet = net.vnet(vid)
+            for rid in [vid] if vnet is None else [p for p in vnet.peerings if net.vnet(p) is None]:
+                out.append(
+                    self._get(
+                        rid, "virtual network", lambda n, rg, name: n.virtual_networks.get(rg, name)
+                    )
+                )
+        out += self._dns_tasks() + self._dns_host_tasks(subnets)
+        return [t for t in out if t is not None]
 
     def tasks(self) -> list[Callable[[], None]]:
         c, net = self.c, self.out.network
@@ -152,7 +191,7 @@ class _Reader:
                     lambda: main.network_security_groups.list(nrg),
                 )
             )
-        out.append(self._firewalls_in(c.subscription))
+        out += self._firewalls_in(c.subscription)
         out += self._dns_tasks()
         hops: set[str] = set()
         for sid in node_subnet_ids(c, net) + subnets:
@@ -191,7 +230,7 @@ class _Reader:
                     )
                 sub = _parts(peer).get("subscriptions", "")
                 if sub and sub.lower() != c.subscription.lower():
-                    out.append(self._firewalls_in(sub))
+                    out += self._firewalls_in(sub)
         out += self._dns_host_tasks(subnets)
         firewalls = list(net.firewalls.values())
         if hops:
@@ -206,13 +245,13 @@ class _Reader:
                             lambda n, rg, name: n.public_ip_addresses.get(rg, name),
                         )
                     )
-            policy = fw.policy_id
-            while policy:
+            policy, chain = fw.policy_id, 0
+            while policy and chain < 8:  # the policies were listed with the firewalls
                 known = net.policies.get(policy.lower())
+                out += self._policy_tasks(policy, known is None)
                 if known is None:
-                    out += self._policy_tasks(policy)
                     break
-                policy = known.base_policy_id
+                policy, chain = known.base_policy_id, chain + 1
         return [t for t in out if t is not None]
 
     def _dns_host_tasks(self, subnets: list[str]) -> list[Callable[[], None] | None]:
@@ -241,14 +280,16 @@ class _Reader:
                         )
         return out
 
-    def _policy_tasks(self, policy_id: str) -> list[Callable[[], None] | None]:
+    def _policy_tasks(self, policy_id: str, get: bool) -> list[Callable[[], None] | None]:
+        """The policy's rule collection groups, and the policy itself when it was not listed."""
         p = _parts(policy_id)
         rg, name = p.get("resourcegroups", ""), p.get("firewallpolicies", "")
         ops = self._net(policy_id)
+        policy = self._get(
+            policy_id, "firewall policy", lambda n, rg, name: n.firewall_policies.get(rg, name)
+        )
         return [
-            self._get(
-                policy_id, "firewall policy", lambda n, rg, name: n.firewall_policies.get(rg, name)
-            ),
+            policy if get else None,
             self._task(
                 f"{policy_id}/ruleCollectionGroups",
                 f"rule collection groups of {name}",
@@ -305,17 +346,23 @@ class _Reader:
         return out
 
 
-def read_network(arm: ArmClient, cluster: ClusterInfo, workers: int = 8) -> NetworkRead:
-    """Read the network path of `cluster`, in parallel rounds."""
+def read_network(
+    arm: ArmClient, cluster: ClusterInfo, workers: int = 8, dns_only: bool = False
+) -> NetworkRead:
+    """Read the network path of `cluster` (or only its private DNS part), in parallel rounds."""
     with ThreadPoolExecutor(workers, thread_name_prefix="aksdiag-net") as pool:
         reader = _Reader(arm, cluster, pool)
         for n in range(1, MAX_ROUNDS + 1):
-            tasks = reader.tasks()
+            tasks = reader.dns_tasks() if dns_only else reader.tasks()
             if not tasks:
                 break
             reader.out.rounds = n
             list(pool.map(lambda t: t(), tasks))
     return reader.out
+
+
+def read_private_dns(arm: ArmClient, cluster: ClusterInfo) -> NetworkRead:
+    return read_network(arm, cluster, dns_only=True)
 
 
 def read_egress_endpoints(

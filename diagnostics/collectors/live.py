@@ -40,6 +40,7 @@ from diagnostics.resources import (
     K8S_RESOURCES,
     NETWORK,
     POLICY_KINDS,
+    PRIVATE_DNS,
     PROBE,
     PUBLIC_IPS,
 )
@@ -51,7 +52,12 @@ NO_AZURE = (
     "is not configured for it (give the cluster subscription, resource_group and name)"
 )
 PROBE_TTL = 15.0
-NEEDS_CLUSTER = (PUBLIC_IPS, NETWORK, EGRESS_ENDPOINTS)  # ARM reads that start from the cluster
+NEEDS_CLUSTER = (
+    PUBLIC_IPS,
+    NETWORK,
+    EGRESS_ENDPOINTS,
+    PRIVATE_DNS,
+)  # ARM reads that start from the cluster
 
 
 def list_requests(
@@ -320,9 +326,13 @@ class LiveSource:
         reads: tuple[tuple[str, str, Callable[[Any, ClusterInfo], Any]], ...] = (
             (NETWORK, "network", armnet.read_network),
             (EGRESS_ENDPOINTS, "egress", armnet.read_egress_endpoints),
+            (PRIVATE_DNS, "privatedns", armnet.read_private_dns),
         )
         for src, prefix, fn in reads:
             if src not in wanted:
+                continue
+            if src == PRIVATE_DNS and NETWORK in out:
+                out[src] = out[NETWORK]  # the whole path holds the DNS part
                 continue
             if cluster is None:
                 out[src] = ("cluster", cluster_fut)  # its failure explains this one
@@ -385,6 +395,8 @@ class LiveSource:
                 snap.network = value.network
             elif src == EGRESS_ENDPOINTS:
                 snap.egress_endpoints = list(value[0])
+            elif src == PRIVATE_DNS:
+                snap.network = snap.network or value.network
             elif src == ACCESS_REVIEW:
                 snap.access_reviews = list(value)
             elif src == DIAGNOSTIC_SETTINGS:

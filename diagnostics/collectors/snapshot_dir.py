@@ -30,6 +30,7 @@ from diagnostics.resources import (
     EGRESS_ENDPOINTS,
     K8S_RESOURCES,
     NETWORK,
+    PRIVATE_DNS,
     PROBE,
     PUBLIC_IPS,
 )
@@ -131,6 +132,8 @@ def read_snapshot(
         snapshot_net.read_network(root, snap)
     if EGRESS_ENDPOINTS in wanted:
         snapshot_net.read_egress_endpoints(root, snap)
+    if PRIVATE_DNS in wanted:
+        snapshot_net.read_private_dns(root, snap)
 
     k8s_dir = root / "k8s"
     with gc_paused():

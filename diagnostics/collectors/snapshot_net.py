@@ -10,7 +10,7 @@ from pathlib import Path
 
 from diagnostics.netpath.model import AzureNetwork
 from diagnostics.netpath.parse import add_resource, parse_egress_endpoints, resources_in
-from diagnostics.resources import EGRESS_ENDPOINTS, NETWORK
+from diagnostics.resources import EGRESS_ENDPOINTS, NETWORK, PRIVATE_DNS
 from diagnostics.snapshot import Snapshot
 
 
@@ -21,10 +21,24 @@ def _load(path: Path) -> object:
     return json.loads(raw.decode("utf-8-sig"))
 
 
-def read_network(root: Path, snap: Snapshot) -> None:
+def read_private_dns(root: Path, snap: Snapshot) -> None:
+    """The private DNS part (apiserver): nothing to read for a public cluster or a cluster with
+    `privateDNSZone: none`; else arm/, unless the whole network path was read already."""
+    c = snap.cluster
+    if c is None:
+        snap.missing[PRIVATE_DNS] = "needs cluster.json, which could not be read"
+        return
+    zone = c.private_dns_zone.strip().lower()
+    if snap.network is None and c.private_cluster and zone != "none":
+        read_network(root, snap, PRIVATE_DNS)
+        return
+    snap.read.append(PRIVATE_DNS)
+
+
+def read_network(root: Path, snap: Snapshot, source: str = NETWORK) -> None:
     folder = root / "arm"
     if not folder.is_dir():
-        snap.missing[NETWORK] = "not collected in this snapshot (no arm/ folder)"
+        snap.missing[source] = "not collected in this snapshot (no arm/ folder)"
         return
     net = AzureNetwork()
     bad: list[str] = []
@@ -37,9 +51,9 @@ def read_network(root: Path, snap: Snapshot) -> None:
     for rid, why in _recorded_errors(folder).items():
         net.unreadable[rid.lower()] = why
     if bad:
-        snap.missing[NETWORK] = "could not parse " + "; ".join(bad)
+        snap.missing[source] = "could not parse " + "; ".join(bad)
     snap.network = net
-    snap.read.append(NETWORK)
+    snap.read.append(source)
 
 
 def _recorded_errors(folder: Path) -> dict[str, str]:

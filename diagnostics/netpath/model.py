@@ -202,8 +202,14 @@ class AzureNetwork:
         return self.route_tables.get(_k(rid))
 
     def why_missing(self, rid: str) -> str:
-        """Why `rid` is not here: the read error, or 'not in the data'."""
-        return self.unreadable.get(_k(rid)) or "not in the data read (arm/ holds no such resource)"
+        """Why `rid` is not here: the read error (of it, or of the list it comes from), or
+        'not in the data'."""
+        key = _k(rid)
+        return (
+            self.unreadable.get(key)
+            or self.unreadable.get(key.rsplit("/", 1)[0])
+            or "not in the data read (arm/ holds no such resource)"
+        )
 
     def firewall_at(self, ip: str) -> Firewall | None:
         """The Azure Firewall whose private IP (or Virtual WAN hub private IP) is `ip`."""
