@@ -1,7 +1,7 @@
 """Every command the bot can print parses in the real azure-cli and the real kubectl
 (tools/check_commands.py). The full run needs the cached azure-cli virtualenv: it runs when that
-exists or when AKSDIAG_COMMAND_CHECK=1 (then it is created, which takes minutes once); CI runs
-`make check-commands`. Splitting commands into invocations is tested always."""
+exists or when AKSDIAG_COMMAND_CHECK=1 (then it is created, which takes minutes once); .ci/run
+sets it, so CI always runs the full check. Splitting commands into invocations is tested always."""
 
 from __future__ import annotations
 
@@ -56,3 +56,35 @@ def test_every_printed_command_parses(capsys):
     status = cc.main([])
     out = capsys.readouterr().out
     assert status == 0, out
+
+
+def test_a_command_substitution_is_checked_inside_and_out():
+    cmd = (
+        'az network route-table show --ids "$(az network vnet subnet show --ids /subscriptions/'
+        's/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/n '
+        '--query routeTable.id -o tsv)" -o table'
+    )
+    inner, outer = cc.calls(cmd, "x")
+    assert inner.argv[:4] == ("network", "vnet", "subnet", "show")
+    assert outer.argv[:3] == ("network", "route-table", "show")
+    assert outer.argv[4].startswith("/subscriptions/")  # an id of the shape az checks
+
+
+def test_every_step_that_needs_an_az_extension_says_which_to_add():
+    """Extension commands cannot be parse-checked offline (the extension index is not on PyPI):
+    the finding that prints one must tell the reader how to get the command."""
+    from diagnostics.collectors.snapshot_dir import read_snapshot
+    from diagnostics.runner import analyse
+
+    seen = 0
+    for folder in cc.example_folders():
+        snap = read_snapshot(folder, folder.name)
+        for scenario in ("apiserver", "pod-ip", "node-api", "health"):
+            for f in analyse(scenario, snap).findings:
+                text = " ".join([f.cause, *f.evidence, *(s.text for s in f.remediation)])
+                for step in f.remediation:
+                    for call in cc.calls(step.command or "", f.code):
+                        if ext := cc.extension_for(call.argv):
+                            seen += 1
+                            assert f"az extension add --name {ext}" in text, (f.code, step)
+    assert seen  # the examples do print firewall commands (hub-spoke-firewall, firewall-udr)

@@ -85,6 +85,10 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("networkpolicies.crd.projectcalico.org", "crd.projectcalico.org", "v1", "NetworkPolicy",
              True, plural="networkpolicies"),
     Resource("globalnetworkpolicies", "crd.projectcalico.org", "v1", "GlobalNetworkPolicy", False),
+    # API Priority and Fairness, which the apiserver-throttled advice reads
+    Resource("flowschemas", "flowcontrol.apiserver.k8s.io", "v1", "FlowSchema", False),
+    Resource("prioritylevelconfigurations", "flowcontrol.apiserver.k8s.io", "v1",
+             "PriorityLevelConfiguration", False),
 )  # fmt: skip
 NNC = "nodenetworkconfigs"
 PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version"}
