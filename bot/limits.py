@@ -1,4 +1,4 @@
-"""Per-user and per-channel limits on diagnoses: how many may be in flight at once, and how
+"""Per-user and per-channel limits on diagnoses and digests posted on demand: how many may be in flight at once, and how
 many may start per minute (each one posts a thread, so this bounds posts per minute). Shared
 by every replica through Redis; during a Redis outage each replica keeps the same counts in
 its own memory, so a flood is still bounded.
@@ -124,16 +124,16 @@ class Limits:
         token = uuid.uuid4().hex
         checks: list[tuple[str, float, int, str]] = [
             (f"{PREFIX}flight:user:{user}", s.hold_s, s.user_in_flight,
-             f"you have {s.user_in_flight} diagnoses running already; this one starts when "
+             f"you have {s.user_in_flight} diagnoses or digests running already; this one starts when "
              "one of them has answered. Ask again then."),
             (f"{PREFIX}flight:channel:{channel}", s.hold_s, s.channel_in_flight,
-             f"{s.channel_in_flight} diagnoses are running in this channel already; ask again "
+             f"{s.channel_in_flight} diagnoses or digests are running in this channel already; ask again "
              "when one has answered."),
             (f"{PREFIX}rate:user:{user}", 60.0, s.user_per_minute,
-             f"you asked for {s.user_per_minute} diagnoses in the last minute, the most one "
+             f"you asked for {s.user_per_minute} diagnoses or digests in the last minute, the most one "
              "person may; ask again in a minute."),
             (f"{PREFIX}rate:channel:{channel}", 60.0, s.channel_per_minute,
-             f"this channel had {s.channel_per_minute} diagnoses in the last minute, the most "
+             f"this channel had {s.channel_per_minute} diagnoses or digests in the last minute, the most "
              "one channel may; ask again in a minute."),
         ]  # fmt: skip
         taken: list[str] = []

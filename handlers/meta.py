@@ -104,15 +104,23 @@ def _history(deps: Deps, cluster: str, where: Where) -> None:
 
 
 def _digest(deps: Deps, name: str, where: Where) -> None:
-    digest = deps.config.digest(name)
-    assert digest is not None
     refusal = _digest_refusal(deps, name, where)
-    if refusal:
-        where.tell(deps, refusal)
+    digest = deps.config.digest(name)
+    if refusal or digest is None:
+        where.tell(deps, refusal or messages.unknown_digest(name, "", []))
         return
-    where.tell(deps, messages.digest_started(name, digest.channel))
-    deps.digests.post_now(name, requested_by=where.user)
-    where.tell(deps, messages.digest_done(name, digest.channel))
+    # a digest is a whole message in its channel: it counts against the same limits
+    ticket = deps.limits.admit(where.user, digest.channel) if deps.limits else None
+    if isinstance(ticket, str):
+        where.tell(deps, ticket)
+        return
+    try:
+        where.tell(deps, messages.digest_started(name, digest.channel))
+        deps.digests.post_now(name, requested_by=where.user)
+        where.tell(deps, messages.digest_done(name, digest.channel))
+    finally:
+        if ticket is not None and deps.limits is not None:
+            deps.limits.release(ticket)
 
 
 def _known(deps: Deps, cluster: str, where: Where) -> str:

@@ -80,13 +80,13 @@ def test_diagnoses_in_flight_are_limited_per_user_with_an_ephemeral_answer_then_
         bot.command("pod-ip prod", user=MALLORY, response_url=url)
         (third,) = bot.slack.wait_for(lambda: bot.slack.responses(token))
         assert third["response_type"] == "ephemeral"
-        assert "you have 2 diagnoses running already" in third["text"]
+        assert "you have 2 diagnoses or digests running already" in third["text"]
         token, url = bot.response_url()  # another user in the same channel may still ask
         bot.command("apiserver staging", user=ALICE, response_url=url)
         token2, url2 = bot.response_url()  # the channel's limit (3) is now reached
         bot.command("apiserver staging", user=BOB, response_url=url2)
         (channel_full,) = bot.slack.wait_for(lambda: bot.slack.responses(token2))
-        assert "3 diagnoses are running in this channel already" in channel_full["text"]
+        assert "3 diagnoses or digests are running in this channel already" in channel_full["text"]
         gate.release()
         bot.finished_parents(OPS, count=3, timeout=30)
         bot.command("pod-ip prod", user=MALLORY)  # the slots were freed when they answered
@@ -109,7 +109,7 @@ def test_two_replicas_share_the_limits_through_redis(tmp_path, redis_url):
         token, url = two.response_url()
         two.command("pod-ip prod", user=MALLORY, response_url=url)  # the third, on either one
         (said,) = two.slack.wait_for(lambda: two.slack.responses(token))
-        assert "you have 2 diagnoses running already" in said["text"]
+        assert "you have 2 diagnoses or digests running already" in said["text"]
         for g in gates:
             g.release()
         one.finished_parents(OPS)
@@ -117,3 +117,25 @@ def test_two_replicas_share_the_limits_through_redis(tmp_path, redis_url):
     finally:
         one.stop()
         two.stop()
+
+
+def test_digests_posted_on_demand_count_against_the_same_limits(tmp_path, redis_url):
+    bot = Bot(tmp_path, redis_url, limits=DEFAULTS)
+    try:
+        urls = [bot.response_url() for _ in range(15)]
+        with ThreadPoolExecutor(5) as pool:
+            list(pool.map(lambda tu: bot.command("digest morning", user=ALICE,
+                                                 response_url=tu[1]), urls))  # fmt: skip
+
+        def final(token: str) -> str:
+            said = [r["text"] for r in bot.slack.responses(token)]
+            return next((t for t in said if NOT_NOW in t or "digest is posted" in t), "")
+
+        texts = bot.slack.wait_for(lambda: all(final(t) for t, _ in urls) and
+                                   [final(t) for t, _ in urls], timeout=60)  # fmt: skip
+        posted = [t for t in texts if "digest is posted" in t]
+        assert 1 <= len(posted) <= DEFAULTS.user_per_minute
+        assert len(texts) - len(posted) >= 15 - DEFAULTS.user_per_minute
+        assert len(_parents(bot, OPS)) <= DEFAULTS.user_per_minute  # the digests themselves
+    finally:
+        bot.stop()
