@@ -141,7 +141,10 @@ def constructions(paths: Iterable[Path]) -> list[Construction]:
 
 def _construction(module: ast.AST, scope: ast.AST, call: ast.Call) -> Construction | None:
     kw = {k.arg: k.value for k in call.keywords if k.arg}
-    text = _template(kw["code"]) if "code" in kw else None
+    code = kw.get("code")
+    if isinstance(code, ast.Name):  # a module constant (CODE = "...")
+        code = next(iter(_module_constant(module, code.id)), code)
+    text = _template(code) if code is not None else None
     if text is None:
         return None
     c = Construction(re.compile(".+".join(re.escape(p) for p in text.split("…"))))
