@@ -131,8 +131,11 @@ def test_digests_posted_on_demand_count_against_the_same_limits(tmp_path, redis_
             said = [r["text"] for r in bot.slack.responses(token)]
             return next((t for t in said if NOT_NOW in t or "digest is posted" in t), "")
 
-        texts = bot.slack.wait_for(lambda: all(final(t) for t, _ in urls) and
-                                   [final(t) for t, _ in urls], timeout=60)  # fmt: skip
+        def finals() -> list[str]:
+            got = [final(t) for t, _ in urls]
+            return got if all(got) else []
+
+        texts = bot.slack.wait_for(finals, timeout=60)
         posted = [t for t in texts if "digest is posted" in t]
         assert 1 <= len(posted) <= DEFAULTS.user_per_minute
         assert len(texts) - len(posted) >= 15 - DEFAULTS.user_per_minute
