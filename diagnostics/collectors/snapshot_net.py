@@ -52,6 +52,12 @@ def read_network(root: Path, snap: Snapshot, source: str = NETWORK) -> None:
         net.unreadable[rid.lower()] = why
     if bad:
         snap.missing[source] = "could not parse " + "; ".join(bad)
+    elif not (
+        net.vnets or net.subnets or net.nsgs or net.route_tables or net.zones or net.unreadable
+    ):
+        # arm/ may hold only other items (diagnostic settings): the path was not collected
+        snap.missing[source] = "not collected in this snapshot (no network resources in arm/)"
+        return
     snap.network = net
     snap.read.append(source)
 
