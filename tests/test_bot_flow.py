@@ -177,7 +177,7 @@ def test_a_message_slack_rejects_as_too_long_arrives_as_a_file(bot):
     uploads = bot.slack.wait_for(lambda: bot.slack.calls_to("upload"))
     (parent,) = bot.slack.wait_for(lambda: [m for m in bot.slack.top_level(OPS) if buttons(m)])
     assert CODE in uploads[0].params["content"]
-    (done,) = bot.slack.calls_to("files.completeUploadExternal")
+    (done,) = bot.slack.wait_for(lambda: bot.slack.calls_to("files.completeUploadExternal"))
     assert done.params["thread_ts"] == parent["ts"] and done.params["channel_id"] == OPS
     assert (
         bot.metric(
