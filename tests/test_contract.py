@@ -3,14 +3,20 @@ the bundled examples raise every code a snapshot can raise."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+import re
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-from diagnostics.checks import default_registry
+from diagnostics.checks import check_modules, default_registry
 from diagnostics.checks.base import Check, CheckRegistry, DuplicateCode, UnknownSource
 from diagnostics.collectors.snapshot_dir import SnapshotSource
+from diagnostics.diagnosis import Link
 from diagnostics.resources import CLUSTER, K8S_RESOURCES, PUBLIC_IPS
 from diagnostics.runner import analyse
 
@@ -31,6 +37,7 @@ SPEC_CODES = {
 }  # fmt: skip
 LIVE_ONLY = {c for c in SPEC_CODES if c.startswith("apiserver.probe.")}
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 
 # Scenario arguments the examples are meant to be run with (README shows the same).
 EXAMPLE_ARGS: dict[str, dict[str, Any]] = {
@@ -109,3 +116,64 @@ def test_example_commands_are_pasteable():
 def test_examples_together_raise_every_snapshot_code():
     missing = (SPEC_CODES - LIVE_ONLY) - _raised_by_examples()
     assert missing == set(), f"no bundled example raises {sorted(missing)}"
+
+
+# Registration: one style. Each check module declares `CHECKS` next to its functions (and its
+# causal links as `EXPLAINS`); `check_modules()` lists every such module once.
+CHECKS_PACKAGE = Path(__file__).resolve().parent.parent / "diagnostics" / "checks"
+# Public check-shaped functions that are not checks of their own (another check calls them).
+NOT_REGISTERED = {"diagnostics.checks.nodeapi_logs.audit_forbidden"}  # via nodeapi.rbac
+
+
+def _check_shaped(module: ModuleType) -> list[str]:
+    """The module's own public `fn(ctx: CheckContext) -> Iterator[Finding]` functions."""
+    out = []
+    for name, obj in vars(module).items():
+        if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ != module.__name__:
+            continue
+        params = list(inspect.signature(obj).parameters.values())
+        returns = str(inspect.signature(obj).return_annotation)
+        if len(params) == 1 and params[0].annotation == "CheckContext" and "Finding" in returns:
+            out.append(f"{module.__name__}.{name}")
+    return out
+
+
+def _all_check_package_modules() -> list[ModuleType]:
+    names = sorted(m.name for m in pkgutil.iter_modules([str(CHECKS_PACKAGE)]))
+    return [importlib.import_module(f"diagnostics.checks.{n}") for n in names]
+
+
+def test_every_module_with_checks_is_listed_once():
+    """A new module that declares checks, or defines a check function, but is not listed in
+    `check_modules()` would silently never run."""
+    listed = check_modules()
+    assert len(set(listed)) == len(listed), "a module is listed twice"
+    for module in _all_check_package_modules():
+        declares = hasattr(module, "CHECKS") or hasattr(module, "EXPLAINS")
+        if declares or _check_shaped(module):
+            assert module in listed, f"{module.__name__} is not in check_modules()"
+        assert not hasattr(module, "register"), f"{module.__name__}: declare CHECKS instead"
+    for module in listed:
+        assert hasattr(module, "CHECKS") or hasattr(module, "EXPLAINS"), module.__name__
+
+
+def test_checks_are_declared_next_to_their_functions():
+    registered = set()
+    for module in check_modules():
+        checks = getattr(module, "CHECKS", ())
+        assert isinstance(checks, tuple), f"{module.__name__}.CHECKS must be a tuple"
+        for check in checks:
+            assert isinstance(check, Check), f"{module.__name__}.CHECKS holds {check!r}"
+            assert check.fn.__module__ == module.__name__, (check.name, check.fn.__module__)
+            registered.add(f"{check.fn.__module__}.{check.fn.__name__}")
+        assert all(isinstance(link, Link) for link in getattr(module, "EXPLAINS", ()))
+    shaped = {f for m in _all_check_package_modules() for f in _check_shaped(m)}
+    assert shaped - registered == NOT_REGISTERED, "a check function is in no CHECKS"
+
+
+def test_the_registry_holds_every_documented_code_and_no_other():
+    documented = set(re.findall(r"^\| `([^`]+)` \|", (DOCS_DIR / "findings.md").read_text(), re.M))
+    registry = default_registry()
+    assert set(registry.codes()) == documented
+    assert len(registry.all()) == sum(len(getattr(m, "CHECKS", ())) for m in check_modules())
+    assert len(registry.links()) == sum(len(getattr(m, "EXPLAINS", ())) for m in check_modules())

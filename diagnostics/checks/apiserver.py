@@ -16,8 +16,7 @@ from diagnostics.checks.authorized import (
     parse_ranges,
     replacement_list,
 )
-from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
-from diagnostics.checks.cluster_state import cluster_state
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.diagnosis import Link
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.resources import CLUSTER, PROBE
@@ -360,19 +359,41 @@ EXPLAINS = (
 )  # fmt: skip
 
 
-def register(registry: CheckRegistry) -> None:
-    registry.explains(EXPLAINS)
-    registry.add(Check("apiserver.cluster_state", SCENARIO,
-                       ("cluster.stopped", "cluster.provisioning-failed", "cluster.version-outdated"),
-                       cluster_state, needs=(CLUSTER,)))  # fmt: skip
-    registry.add(Check("apiserver.authorized_ranges", SCENARIO,
-                       ("apiserver.authorized-ip.client-excluded", "apiserver.authorized-ip.enabled",
-                        "apiserver.authorized-ip.disabled", "apiserver.authorized-ip.client-not-public"),
-                       authorized_ranges, needs=(CLUSTER,)))  # fmt: skip
-    registry.add(Check("apiserver.private_cluster", SCENARIO, ("apiserver.private-cluster",),
-                       private_cluster, needs=(CLUSTER,), uses=(PROBE,)))  # fmt: skip
-    registry.add(Check("apiserver.private_dns", SCENARIO, ("apiserver.private-dns",),
-                       private_dns, needs=(CLUSTER,), uses=(PROBE,)))  # fmt: skip
-    registry.add(Check("apiserver.probe", SCENARIO,
-                       tuple(f"apiserver.probe.{o}" for o in PROBE_OUTCOMES),
-                       probe, needs=(PROBE,), live_only=True))  # fmt: skip
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="apiserver.authorized_ranges",
+        scenario=SCENARIO,
+        codes=(
+            "apiserver.authorized-ip.client-excluded",
+            "apiserver.authorized-ip.enabled",
+            "apiserver.authorized-ip.disabled",
+            "apiserver.authorized-ip.client-not-public",
+        ),
+        fn=authorized_ranges,
+        needs=(CLUSTER,),
+    ),
+    Check(
+        name="apiserver.private_cluster",
+        scenario=SCENARIO,
+        codes=("apiserver.private-cluster",),
+        fn=private_cluster,
+        needs=(CLUSTER,),
+        uses=(PROBE,),
+    ),
+    Check(
+        name="apiserver.private_dns",
+        scenario=SCENARIO,
+        codes=("apiserver.private-dns",),
+        fn=private_dns,
+        needs=(CLUSTER,),
+        uses=(PROBE,),
+    ),
+    Check(
+        name="apiserver.probe",
+        scenario=SCENARIO,
+        codes=tuple(f"apiserver.probe.{o}" for o in PROBE_OUTCOMES),
+        fn=probe,
+        needs=(PROBE,),
+        live_only=True,
+    ),
+)

@@ -13,8 +13,9 @@ import calendar
 import math
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, CheckContext, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.model import Finding, Severity, Step
+from diagnostics.resources import CLUSTER
 from diagnostics.snapshot import ClusterInfo
 
 IN_PROGRESS = {"creating", "updating", "upgrading", "scaling", "starting", "stopping",
@@ -275,3 +276,14 @@ def version_support(ctx: CheckContext, c: ClusterInfo) -> Iterator[Finding]:
         remediation=tuple(steps),
         docs=LTS_DOCS if lts else VERSIONS_DOCS,
     )
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="apiserver.cluster_state",
+        scenario="apiserver",
+        codes=("cluster.stopped", "cluster.provisioning-failed", "cluster.version-outdated"),
+        fn=cluster_state,
+        needs=(CLUSTER,),
+    ),
+)

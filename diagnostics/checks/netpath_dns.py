@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, CheckContext, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.checks.netpath_common import rg_of, sub_flag
 from diagnostics.checks.nodeapi_common import cluster_of, egress_symptoms
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.netpath.dns import DnsLinks, evaluate
+from diagnostics.resources import CLUSTER, NETWORK, PRIVATE_DNS
 
 
 def _finding(ctx: CheckContext, code: str, links: DnsLinks, who: str) -> Iterator[Finding]:
@@ -123,3 +124,22 @@ def apiserver_link(ctx: CheckContext) -> Iterator[Finding]:
             ctx, "apiserver.private-dns-link", links, "clients using these resolvers"
         )
         yield from _no_record(ctx, "apiserver.private-dns-link", links)
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="nodeapi.private_dns_link",
+        scenario="node-api",
+        codes=("nodeapi.private-dns-link",),
+        fn=nodeapi_link,
+        needs=(CLUSTER, NETWORK),
+        uses=("pods", "nodes", "events"),
+    ),
+    Check(
+        name="apiserver.private_dns_link",
+        scenario="apiserver",
+        codes=("apiserver.private-dns-link",),
+        fn=apiserver_link,
+        needs=(CLUSTER, PRIVATE_DNS),
+    ),
+)

@@ -1,9 +1,9 @@
 """`node-api`: why nodes and pods cannot reach the API server (the article's last section).
 
 This module holds the checks on the in-cluster path itself — the `default/kubernetes` service
-and its endpoints, and the API server tunnel — and registers every node-api check. Egress
+and its endpoints, and the API server tunnel — and the scenario's causal links. Egress
 (authorized ranges, firewall, private DNS), network policies and RBAC live in the sibling
-`nodeapi_*` modules.
+`nodeapi_*` modules, each declaring its own `CHECKS`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from diagnostics.checks import nodeapi_dns, nodeapi_egress, nodeapi_policy, nodeapi_rbac
-from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.checks.nodeapi_common import (
     API_PORT,
     SCENARIO,
@@ -280,29 +279,21 @@ EXPLAINS = (
 )  # fmt: skip
 
 
-def register(registry: CheckRegistry) -> None:
-    registry.explains(EXPLAINS)
-    registry.add(
-        Check(
-            "nodeapi.kubernetes_service",
-            SCENARIO,
-            ("nodeapi.kubernetes-service", "nodeapi.kubernetes-service.ok"),
-            kubernetes_service,
-            needs=("services",),
-            uses=("endpointslices", "endpoints", CLUSTER),
-        )
-    )
-    registry.add(
-        Check(
-            "nodeapi.tunnel",
-            SCENARIO,
-            ("nodeapi.tunnel-unhealthy",),
-            tunnel,
-            needs=("pods",),
-            uses=(CLUSTER, "nodes", "events"),
-        )
-    )
-    nodeapi_egress.register(registry)
-    nodeapi_dns.register(registry)
-    nodeapi_policy.register(registry)
-    nodeapi_rbac.register(registry)
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="nodeapi.kubernetes_service",
+        scenario=SCENARIO,
+        codes=("nodeapi.kubernetes-service", "nodeapi.kubernetes-service.ok"),
+        fn=kubernetes_service,
+        needs=("services",),
+        uses=("endpointslices", "endpoints", CLUSTER),
+    ),
+    Check(
+        name="nodeapi.tunnel",
+        scenario=SCENARIO,
+        codes=("nodeapi.tunnel-unhealthy",),
+        fn=tunnel,
+        needs=("pods",),
+        uses=(CLUSTER, "nodes", "events"),
+    ),
+)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.checks.nodeapi_common import (
     SCENARIO,
     cluster_of,
@@ -152,14 +152,13 @@ def private_dns(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
-def register(registry: CheckRegistry) -> None:
-    registry.add(
-        Check(
-            "nodeapi.private_dns",
-            SCENARIO,
-            ("nodeapi.private-dns",),
-            private_dns,
-            needs=(CLUSTER,),
-            uses=("configmaps", "pods", "nodes", "events"),
-        )
-    )
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="nodeapi.private_dns",
+        scenario=SCENARIO,
+        codes=("nodeapi.private-dns",),
+        fn=private_dns,
+        needs=(CLUSTER,),
+        uses=("configmaps", "pods", "nodes", "events"),
+    ),
+)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from diagnostics.checks.authorized import covering, parse_ranges, replacement_list
-from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.checks.nodeapi_common import (
     SCENARIO,
     api_host,
@@ -347,24 +347,21 @@ def firewall_egress(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
-def register(registry: CheckRegistry) -> None:
-    registry.add(
-        Check(
-            "nodeapi.egress_authorized_ranges",
-            SCENARIO,
-            ("nodeapi.authorized-ip.egress-excluded", "nodeapi.authorized-ip.egress-unverified"),
-            egress_in_authorized_ranges,
-            needs=(CLUSTER,),
-            uses=(PUBLIC_IPS, "pods", "nodes", "events", NETWORK, "endpointslices"),
-        )
-    )
-    registry.add(
-        Check(
-            "nodeapi.firewall_egress",
-            SCENARIO,
-            ("nodeapi.firewall-egress",),
-            firewall_egress,
-            needs=(CLUSTER,),
-            uses=("pods", "nodes", "events", NETWORK, EGRESS_ENDPOINTS, "endpointslices"),
-        )
-    )
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="nodeapi.egress_authorized_ranges",
+        scenario=SCENARIO,
+        codes=("nodeapi.authorized-ip.egress-excluded", "nodeapi.authorized-ip.egress-unverified"),
+        fn=egress_in_authorized_ranges,
+        needs=(CLUSTER,),
+        uses=(PUBLIC_IPS, "pods", "nodes", "events", NETWORK, "endpointslices"),
+    ),
+    Check(
+        name="nodeapi.firewall_egress",
+        scenario=SCENARIO,
+        codes=("nodeapi.firewall-egress",),
+        fn=firewall_egress,
+        needs=(CLUSTER,),
+        uses=("pods", "nodes", "events", NETWORK, EGRESS_ENDPOINTS, "endpointslices"),
+    ),
+)

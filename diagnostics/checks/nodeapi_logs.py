@@ -17,8 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
 
-from diagnostics.checks import nodeapi_logs_off
-from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, duration_text, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, duration_text, q
 from diagnostics.checks.nodeapi_common import SCENARIO
 from diagnostics.controlplane import AuditRow
 from diagnostics.model import Finding, Severity, Step
@@ -369,14 +368,12 @@ def throttled(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
-def register(registry: CheckRegistry) -> None:
-    registry.add(
-        Check(
-            "nodeapi.throttled",
-            SCENARIO,
-            ("nodeapi.apiserver-throttled",),
-            throttled,
-            needs=(AUDIT_LOG,),
-        )
-    )
-    nodeapi_logs_off.register(registry)
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="nodeapi.throttled",
+        scenario=SCENARIO,
+        codes=("nodeapi.apiserver-throttled",),
+        fn=throttled,
+        needs=(AUDIT_LOG,),
+    ),
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diagnostics.checks.base import Check, CheckContext, CheckRegistry, q
+from diagnostics.checks.base import Check, CheckContext, q
 from diagnostics.checks.nodeapi_common import SCENARIO
 from diagnostics.controlplane import APISERVER_CATEGORY, audit_destination
 from diagnostics.model import Finding, Severity, Step
@@ -77,14 +77,13 @@ def logs_off(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
-def register(registry: CheckRegistry) -> None:
-    registry.add(
-        Check(
-            "nodeapi.logs_off",
-            SCENARIO,
-            ("cluster.control-plane-logs-off",),
-            logs_off,
-            needs=(DIAGNOSTIC_SETTINGS,),
-            uses=(CLUSTER,),
-        )
-    )
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="nodeapi.logs_off",
+        scenario=SCENARIO,
+        codes=("cluster.control-plane-logs-off",),
+        fn=logs_off,
+        needs=(DIAGNOSTIC_SETTINGS,),
+        uses=(CLUSTER,),
+    ),
+)

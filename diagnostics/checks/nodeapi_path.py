@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.checks.netpath_common import (
     free_priority,
     name_of,
@@ -317,10 +317,29 @@ def firewall_rules_missing(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
-def register(registry: CheckRegistry) -> None:
-    for name, codes, fn in (
-        ("nodeapi.nsg_egress", ("nodeapi.nsg-blocks-egress",), nsg_blocks_egress),
-        ("nodeapi.route_blackhole", ("nodeapi.route-blackhole",), route_blackhole),
-        ("nodeapi.firewall_rules", ("nodeapi.firewall-rules-missing",), firewall_rules_missing),
-    ):
-        registry.add(Check(name, SCENARIO, codes, fn, needs=(CLUSTER, NETWORK), uses=USES))
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="nodeapi.nsg_egress",
+        scenario=SCENARIO,
+        codes=("nodeapi.nsg-blocks-egress",),
+        fn=nsg_blocks_egress,
+        needs=(CLUSTER, NETWORK),
+        uses=USES,
+    ),
+    Check(
+        name="nodeapi.route_blackhole",
+        scenario=SCENARIO,
+        codes=("nodeapi.route-blackhole",),
+        fn=route_blackhole,
+        needs=(CLUSTER, NETWORK),
+        uses=USES,
+    ),
+    Check(
+        name="nodeapi.firewall_rules",
+        scenario=SCENARIO,
+        codes=("nodeapi.firewall-rules-missing",),
+        fn=firewall_rules_missing,
+        needs=(CLUSTER, NETWORK),
+        uses=USES,
+    ),
+)

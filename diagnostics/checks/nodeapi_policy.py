@@ -19,7 +19,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterator
 
-from diagnostics.checks.base import Check, CheckContext, CheckRegistry, q
+from diagnostics.checks.base import Check, CheckContext, q
 from diagnostics.checks.nodeapi_common import API_PORT, SCENARIO, api_endpoints
 from diagnostics.checks.policies import (
     for_namespace,
@@ -327,14 +327,13 @@ def _finding(
     )
 
 
-def register(registry: CheckRegistry) -> None:
-    registry.add(
-        Check(
-            "nodeapi.policy_egress",
-            SCENARIO,
-            ("nodeapi.network-policy-egress",),
-            policy_egress,
-            needs=("networkpolicies", "pods"),
-            uses=("endpointslices", "endpoints", *POLICY_KINDS),
-        )
-    )
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="nodeapi.policy_egress",
+        scenario=SCENARIO,
+        codes=("nodeapi.network-policy-egress",),
+        fn=policy_egress,
+        needs=("networkpolicies", "pods"),
+        uses=("endpointslices", "endpoints", *POLICY_KINDS),
+    ),
+)

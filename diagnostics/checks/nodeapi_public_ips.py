@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from diagnostics.checks.authorized import covering, max_ranges, parse_ranges, replacement_list
-from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.resources import CLUSTER, PUBLIC_IPS
 from diagnostics.snapshot import AgentPool, ClusterInfo
@@ -112,14 +112,13 @@ def _finding(
     )
 
 
-def register(registry: CheckRegistry) -> None:
-    registry.add(
-        Check(
-            "nodeapi.node_public_ips",
-            SCENARIO,
-            (CODE,),
-            node_public_ips,
-            needs=(CLUSTER,),
-            uses=(PUBLIC_IPS,),
-        )
-    )
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="nodeapi.node_public_ips",
+        scenario=SCENARIO,
+        codes=(CODE,),
+        fn=node_public_ips,
+        needs=(CLUSTER,),
+        uses=(PUBLIC_IPS,),
+    ),
+)

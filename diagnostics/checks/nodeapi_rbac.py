@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from diagnostics.checks import nodeapi_logs
-from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry, ScenarioArgs, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, ScenarioArgs, q
 from diagnostics.checks.nodeapi_common import SCENARIO, in_pod_test_step
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.resources import ACCESS_REVIEW, AUDIT_LOG
@@ -395,16 +395,14 @@ def _for_args(check: Check, args: ScenarioArgs) -> Check:
     return replace(check, needs_any=(*check.needs_any, (AUDIT_LOG,)))
 
 
-def register(registry: CheckRegistry) -> None:
-    registry.add(
-        Check(
-            "nodeapi.rbac",
-            SCENARIO,
-            ("nodeapi.rbac-forbidden", "nodeapi.rbac-allowed", "nodeapi.rbac-managed"),
-            rbac,
-            needs_any=((ACCESS_REVIEW,), RBAC_SOURCES),
-            uses=("pods", AUDIT_LOG),
-            adapt=_for_args,
-        )
-    )
-    nodeapi_logs.register(registry)
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="nodeapi.rbac",
+        scenario=SCENARIO,
+        codes=("nodeapi.rbac-forbidden", "nodeapi.rbac-allowed", "nodeapi.rbac-managed"),
+        fn=rbac,
+        needs_any=((ACCESS_REVIEW,), RBAC_SOURCES),
+        uses=("pods", AUDIT_LOG),
+        adapt=_for_args,
+    ),
+)

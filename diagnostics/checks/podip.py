@@ -11,14 +11,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, Check, CheckContext, CheckRegistry
-from diagnostics.checks.podip_backlog import terminated_pods_backlog
-from diagnostics.checks.podip_failures import allocation_failed, ip_leak, node_ip_exhausted
+from diagnostics.checks.base import DOCS, Check, CheckContext
 from diagnostics.checks.podip_nodes import SCENARIO
-from diagnostics.checks.podip_subnet import subnet_capacity
 from diagnostics.diagnosis import Link, same_node_subnet, same_subject
 from diagnostics.model import Finding, Severity, Step
-from diagnostics.resources import CLUSTER
 
 EVENTS, PODS, NODES, NNC = "events", "pods", "nodes", "nodenetworkconfigs"
 
@@ -72,65 +68,13 @@ EXPLAINS = (
 )  # fmt: skip
 
 
-def register(registry: CheckRegistry) -> None:
-    registry.explains(EXPLAINS)
-    registry.add(
-        Check(
-            "podip.node_not_found",
-            SCENARIO,
-            ("podip.node-not-found",),
-            node_not_found,
-            needs=(NODES,),
-            uses=(PODS,),
-        )
-    )
-    registry.add(
-        Check(
-            "podip.allocation_failed",
-            SCENARIO,
-            ("podip.allocation-failed",),
-            allocation_failed,
-            needs=(EVENTS,),
-            uses=(PODS, NODES, NNC, CLUSTER),
-        )
-    )
-    registry.add(
-        Check(
-            "podip.ip_leak",
-            SCENARIO,
-            ("podip.ip-leak",),
-            ip_leak,
-            needs=(EVENTS, PODS),
-            uses=(NNC, NODES, CLUSTER),
-        )
-    )
-    registry.add(
-        Check(
-            "podip.node_ip_exhausted",
-            SCENARIO,
-            ("podip.node-ip-exhausted",),
-            node_ip_exhausted,
-            needs=(PODS,),
-            uses=(EVENTS, NNC, NODES, CLUSTER),
-        )
-    )
-    registry.add(
-        Check(
-            "podip.terminated_pods_backlog",
-            SCENARIO,
-            ("podip.terminated-pods-backlog",),
-            terminated_pods_backlog,
-            needs=(PODS,),
-            uses=(NODES, EVENTS, CLUSTER),
-        )
-    )
-    registry.add(
-        Check(
-            "podip.subnet_capacity",
-            SCENARIO,
-            ("podip.subnet-capacity",),
-            subnet_capacity,
-            needs=(CLUSTER,),
-            uses=(NODES, NNC),
-        )
-    )
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="podip.node_not_found",
+        scenario=SCENARIO,
+        codes=("podip.node-not-found",),
+        fn=node_not_found,
+        needs=(NODES,),
+        uses=(PODS,),
+    ),
+)

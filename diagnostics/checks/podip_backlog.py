@@ -8,9 +8,10 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, CheckContext, q
-from diagnostics.checks.podip_nodes import allocation_failures, listing, pool_of, when
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
+from diagnostics.checks.podip_nodes import SCENARIO, allocation_failures, listing, pool_of, when
 from diagnostics.model import Finding, Severity, Step
+from diagnostics.resources import CLUSTER
 from diagnostics.snapshot import Pod
 
 # A Job a CronJob made is named <cronjob>-<scheduled minutes since the epoch>.
@@ -171,3 +172,15 @@ def terminated_pods_backlog(ctx: CheckContext) -> Iterator[Finding]:
             remediation=tuple(_cleanup_steps(node, owners)),
             docs=DOCS["gc"],
         )
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="podip.terminated_pods_backlog",
+        scenario=SCENARIO,
+        codes=("podip.terminated-pods-backlog",),
+        fn=terminated_pods_backlog,
+        needs=("pods",),
+        uses=("nodes", "events", CLUSTER),
+    ),
+)

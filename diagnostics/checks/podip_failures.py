@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, CheckContext, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.checks.nodecmd import add_pool_command, replace_node_steps
 from diagnostics.checks.podip_nodes import (
     MODE_TEXT,
+    SCENARIO,
     NodeFailures,
     NodeIps,
     allocation_failures,
@@ -20,6 +21,7 @@ from diagnostics.checks.podip_nodes import (
     when,
 )
 from diagnostics.model import Finding, Severity, Step
+from diagnostics.resources import CLUSTER
 from diagnostics.snapshot import Snapshot
 
 
@@ -331,3 +333,31 @@ def _capacity_steps(ctx: CheckContext, ips: NodeIps) -> list[Step]:
                 )
             )
     return steps
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="podip.allocation_failed",
+        scenario=SCENARIO,
+        codes=("podip.allocation-failed",),
+        fn=allocation_failed,
+        needs=("events",),
+        uses=("pods", "nodes", "nodenetworkconfigs", CLUSTER),
+    ),
+    Check(
+        name="podip.ip_leak",
+        scenario=SCENARIO,
+        codes=("podip.ip-leak",),
+        fn=ip_leak,
+        needs=("events", "pods"),
+        uses=("nodenetworkconfigs", "nodes", CLUSTER),
+    ),
+    Check(
+        name="podip.node_ip_exhausted",
+        scenario=SCENARIO,
+        codes=("podip.node-ip-exhausted",),
+        fn=node_ip_exhausted,
+        needs=("pods",),
+        uses=("events", "nodenetworkconfigs", "nodes", CLUSTER),
+    ),
+)

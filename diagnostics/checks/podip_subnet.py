@@ -8,10 +8,11 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
-from diagnostics.checks.base import DOCS, CheckContext, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.checks.nodecmd import add_pool_command
-from diagnostics.checks.podip_nodes import listing, node_ips
+from diagnostics.checks.podip_nodes import SCENARIO, listing, node_ips
 from diagnostics.model import Finding, Severity, Step
+from diagnostics.resources import CLUSTER
 from diagnostics.snapshot import AgentPool, ClusterInfo
 
 AZURE_RESERVED = 5  # Azure keeps the first four and the last address of every subnet
@@ -402,3 +403,15 @@ def subnet_capacity(ctx: CheckContext) -> Iterator[Finding]:
             pools = [p for p in c.agent_pools if (p.pod_subnet_id or p.vnet_subnet_id) == subnet]
         yield from _azure_cni_capacity(ctx, pools)
     yield from _already_full(ctx)
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="podip.subnet_capacity",
+        scenario=SCENARIO,
+        codes=("podip.subnet-capacity",),
+        fn=subnet_capacity,
+        needs=(CLUSTER,),
+        uses=("nodes", "nodenetworkconfigs"),
+    ),
+)

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diagnostics.checks.base import CheckContext, q
+from diagnostics.checks.base import Check, CheckContext, q
 from diagnostics.checks.netpath_common import rg_of, sub_flag
-from diagnostics.checks.service_common import backends, resolve_target, services_in_scope, subject
+from diagnostics.checks.service_common import (
+    SCENARIO,
+    backends,
+    resolve_target,
+    services_in_scope,
+    subject,
+)
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.netpath.analysis import node_subnet_ids
 from diagnostics.netpath.match import Endpoint, contains, network
 from diagnostics.netpath.nsg import evaluate
+from diagnostics.resources import CLUSTER, NETWORK
 
 KUBENET_DOCS = "https://learn.microsoft.com/en-us/azure/aks/configure-kubenet#bring-your-own-subnet-and-route-table-with-kubenet"
 NSG_DOCS = "https://learn.microsoft.com/en-us/azure/aks/concepts-network#network-security-groups"
@@ -159,3 +166,25 @@ def nsg_blocks_pods(ctx: CheckContext) -> Iterator[Finding]:
                 docs=NSG_DOCS,
             )
             break
+
+
+# The service checks only use the network path: without arm/ the report lists `network` as not
+# read, and the service's own checks stay unaffected.
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="service.kubenet_routes",
+        scenario=SCENARIO,
+        codes=("service.kubenet-routes-missing",),
+        fn=kubenet_routes,
+        needs=(CLUSTER, "nodes"),
+        uses=(NETWORK,),
+    ),
+    Check(
+        name="service.nsg_pods",
+        scenario=SCENARIO,
+        codes=("service.nsg-blocks-pods",),
+        fn=nsg_blocks_pods,
+        needs=(CLUSTER, "services", "pods"),
+        uses=(NETWORK,),
+    ),
+)

@@ -7,8 +7,9 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, CheckContext, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.checks.service_common import (
+    SCENARIO,
     EndpointView,
     backends,
     curl_steps,
@@ -339,3 +340,22 @@ def _port_mismatch(svc: Service, pods: list[Pod], bad: list[tuple[int, ServicePo
         remediation=tuple(steps),
         docs=CONTAINER_PORTS_DOCS,
     )
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="service.backends",
+        scenario=SCENARIO,
+        codes=("service.selector-matches-no-pods", "service.no-ready-endpoints"),
+        fn=backends_check,
+        needs=("services", "pods"),
+        uses=("endpointslices", "endpoints", "events"),
+    ),
+    Check(
+        name="service.target_ports",
+        scenario=SCENARIO,
+        codes=("service.target-port-mismatch",),
+        fn=target_ports,
+        needs=("services", "pods"),
+    ),
+)

@@ -13,9 +13,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from diagnostics.checks.base import CheckContext, q
+from diagnostics.checks.base import Check, CheckContext, q
 from diagnostics.checks.nodecmd import DEBUG_IMAGE
-from diagnostics.checks.service_common import endpoint_view, latest_warning, listing, short
+from diagnostics.checks.service_common import (
+    SCENARIO,
+    endpoint_view,
+    latest_warning,
+    listing,
+    short,
+)
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.snapshot import ConfigMap, Pod, Snapshot
 
@@ -289,3 +295,15 @@ def _custom_rejected(cm: ConfigMap, cf: Corefile) -> Finding:
         ),
         docs=CUSTOM_DOCS,
     )
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="service.cluster_dns",
+        scenario=SCENARIO,
+        codes=("service.dns",),
+        fn=cluster_dns,
+        needs=("pods",),
+        uses=("services", "endpointslices", "endpoints", "configmaps", "events"),
+    ),
+)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, CheckContext, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.checks.nodecmd import DEBUG_IMAGE
 from diagnostics.checks.service_common import (
+    SCENARIO,
     EndpointView,
     endpoint_view,
     listing,
@@ -127,3 +128,15 @@ def _no_selector(svc: Service, view: EndpointView | None, searched: bool) -> Fin
         remediation=(Step("See the endpoints it has.", slices_cmd(svc)),),
         docs=DOCS["service"],
     )
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="service.lookup",
+        scenario=SCENARIO,
+        codes=("service.not-found", "service.no-selector", "service.external-name"),
+        fn=lookup,
+        needs=("services",),
+        uses=("endpointslices", "endpoints", "namespaces", "pods"),
+    ),
+)

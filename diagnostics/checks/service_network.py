@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, CheckContext, q
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.checks.podip_nodes import allocation_pattern
 from diagnostics.checks.policies import (
     CILIUM_KINDS,
@@ -18,6 +18,7 @@ from diagnostics.checks.policies import (
     selects,
 )
 from diagnostics.checks.service_common import (
+    SCENARIO,
     backends,
     curl_steps,
     listing,
@@ -29,6 +30,7 @@ from diagnostics.checks.service_common import (
 )
 from diagnostics.checks.service_proxy import cilium_dataplane
 from diagnostics.model import Finding, Severity, Step
+from diagnostics.resources import CLUSTER, POLICY_KINDS
 from diagnostics.snapshot import NetworkPolicy, Pod, PolicyRule, Service, ServicePort, Snapshot
 
 
@@ -316,3 +318,23 @@ def _cni_finding(
         remediation=tuple(steps),
         docs=DOCS["service"],
     )
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="service.network_policy",
+        scenario=SCENARIO,
+        codes=("service.network-policy",),
+        fn=network_policy,
+        needs=("services", "pods", "networkpolicies"),
+        uses=(CLUSTER, "nodes", *POLICY_KINDS),
+    ),
+    Check(
+        name="service.cni_errors",
+        scenario=SCENARIO,
+        codes=("service.cni-errors",),
+        fn=cni_errors,
+        needs=("services", "pods", "events"),
+        uses=("nodes",),
+    ),
+)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diagnostics.checks.base import DOCS, CheckContext, q
-from diagnostics.checks.service_common import listing
+from diagnostics.checks.base import DOCS, Check, CheckContext, q
+from diagnostics.checks.service_common import SCENARIO, listing
 from diagnostics.model import Finding, Severity, Step
+from diagnostics.resources import CLUSTER
 from diagnostics.snapshot import DaemonSet, Node, Snapshot
 
 SYSTEM = "kube-system"
@@ -188,3 +189,15 @@ def kube_proxy(ctx: CheckContext) -> Iterator[Finding]:
         ),
         docs=DOCS["service"],
     )
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        name="service.kube_proxy",
+        scenario=SCENARIO,
+        codes=("service.kube-proxy-unhealthy",),
+        fn=kube_proxy,
+        needs=("daemonsets",),
+        uses=("pods", "nodes", CLUSTER),
+    ),
+)
