@@ -73,17 +73,24 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # the row says why; the run goes on, then fails
                 traceback.print_exc()
                 del results.rows[before:]
-                results.rows.append(not_measured(name, "the whole group", unit, "measured",
-                                                 f"{type(exc).__name__}: {exc}"))  # fmt: skip
+                results.rows.append(
+                    not_measured(
+                        name, "the whole group", unit, "measured", f"{type(exc).__name__}: {exc}"
+                    )
+                )
             print(f"[bench] {name}: {time.monotonic() - started:.0f} s", flush=True)
     doc = results.write(ns.out)
     print()
     print(results.table())
-    print(f"\nwrote {ns.out / 'benchmarks.md'} and {ns.out / 'benchmarks.json'} "
-          f"({doc['duration_s'] / 60:.1f} min)")  # fmt: skip
+    print(
+        f"\nwrote {ns.out / 'benchmarks.md'} and {ns.out / 'benchmarks.json'} "
+        f"({doc['duration_s'] / 60:.1f} min)"
+    )
     for row in results.missed:
-        print(f"TARGET MISSED: {row.group}: {row.name}: {row.value:.4g} {row.unit}, target "
-              f"{row.target}")  # fmt: skip
+        print(
+            f"TARGET MISSED: {row.group}: {row.name}: {row.value:.4g} {row.unit}, target "
+            f"{row.target}"
+        )
     if results.unmeasured:
         for row in results.unmeasured:
             print(f"NOT MEASURED: {row.group}: {row.name}: {row.notes}", file=sys.stderr)

@@ -45,16 +45,26 @@ IMAGE_ID = "mcr.microsoft.com/example/app@sha256:" + "4f0c" * 16
 
 # Shared, never mutated: the parts every pod of a ReplicaSet has in common.
 _TOLERATIONS = [
-    {"effect": "NoExecute", "key": "node.kubernetes.io/not-ready", "operator": "Exists",
-     "tolerationSeconds": 300},
-    {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "operator": "Exists",
-     "tolerationSeconds": 300},
-]  # fmt: skip
-_RESOURCES = {"limits": {"cpu": "500m", "memory": "512Mi"},
-              "requests": {"cpu": "100m", "memory": "128Mi"}}  # fmt: skip
+    {
+        "effect": "NoExecute",
+        "key": "node.kubernetes.io/not-ready",
+        "operator": "Exists",
+        "tolerationSeconds": 300,
+    },
+    {
+        "effect": "NoExecute",
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "tolerationSeconds": 300,
+    },
+]
+_RESOURCES = {
+    "limits": {"cpu": "500m", "memory": "512Mi"},
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+}
 _ENV = [
     {"name": "ASPNETCORE_URLS", "value": "http://+:8080"},
-]  # fmt: skip
+]
 
 
 def _node_name(i: int) -> str:
@@ -83,29 +93,59 @@ def _realistic(p: dict[str, Any], k: int, host_ip: str, rs_uid: str) -> dict[str
     vol = f"kube-api-access-{k % 100000:05x}"
     container = spec["containers"][0]
     container.update(
-        env=_ENV, resources=_RESOURCES, imagePullPolicy="IfNotPresent",
-        terminationMessagePath="/dev/termination-log", terminationMessagePolicy="File",
-        volumeMounts=[{"mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
-                       "name": vol, "readOnly": True}],
-    )  # fmt: skip
+        env=_ENV,
+        resources=_RESOURCES,
+        imagePullPolicy="IfNotPresent",
+        terminationMessagePath="/dev/termination-log",
+        terminationMessagePolicy="File",
+        volumeMounts=[
+            {
+                "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+                "name": vol,
+                "readOnly": True,
+            }
+        ],
+    )
     spec.update(
-        dnsPolicy="ClusterFirst", enableServiceLinks=True, preemptionPolicy="PreemptLowerPriority",
-        priority=0, schedulerName="default-scheduler", securityContext={},
-        serviceAccount="default", terminationGracePeriodSeconds=30, tolerations=_TOLERATIONS,
-        volumes=[{"name": vol, "projected": {"defaultMode": 420, "sources": [
-            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-            {"configMap": {"items": [{"key": "ca.crt", "path": "ca.crt"}], "name": "kube-root-ca.crt"}},
-        ]}}],
-    )  # fmt: skip
+        dnsPolicy="ClusterFirst",
+        enableServiceLinks=True,
+        preemptionPolicy="PreemptLowerPriority",
+        priority=0,
+        schedulerName="default-scheduler",
+        securityContext={},
+        serviceAccount="default",
+        terminationGracePeriodSeconds=30,
+        tolerations=_TOLERATIONS,
+        volumes=[
+            {
+                "name": vol,
+                "projected": {
+                    "defaultMode": 420,
+                    "sources": [
+                        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                        {
+                            "configMap": {
+                                "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                                "name": "kube-root-ca.crt",
+                            }
+                        },
+                    ],
+                },
+            }
+        ],
+    )
     status["conditions"] = [
         {"lastProbeTime": None, "lastTransitionTime": STARTED, "status": "True", "type": t}
         for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
-    ]  # fmt: skip
+    ]
     cs = status["containerStatuses"][0]
     cs.update(
         containerID=f"containerd://{uuid.UUID(int=k * 7919 + 1).hex}{k:032x}",
-        imageID=IMAGE_ID, lastState={}, started=True, state={"running": {"startedAt": STARTED}},
-    )  # fmt: skip
+        imageID=IMAGE_ID,
+        lastState={},
+        started=True,
+        state={"running": {"startedAt": STARTED}},
+    )
     status.update(hostIP=host_ip, hostIPs=[{"ip": host_ip}], startTime=CREATED)
     return p
 
@@ -145,39 +185,63 @@ def objects(nodes: int, pods_per_node: int = 30) -> dict[str, Iterator[dict[str,
 
     def gen_nodes() -> Iterator[dict[str, Any]]:
         for i in range(nodes):
-            yield node(_node_name(i), pool=f"pool{i // 1000:02d}", max_pods=pods_per_node + 10,
-                       ip=_node_ip(i))  # fmt: skip
+            yield node(
+                _node_name(i),
+                pool=f"pool{i // 1000:02d}",
+                max_pods=pods_per_node + 10,
+                ip=_node_ip(i),
+            )
 
     def gen_pods() -> Iterator[dict[str, Any]]:
         ds_uid = _uid("kube-system", "kube-proxy", "ds")
         for i in range(nodes):
             n, host_ip = _node_name(i), _node_ip(i)
-            proxy = pod(f"kube-proxy-{i:05x}", "kube-system", node=n, ip=host_ip,
-                        labels={"k8s-app": "kube-proxy", "controller-revision-hash": "5c8f7b9d6"},
-                        host_network=True, owner=("DaemonSet", "kube-proxy"))  # fmt: skip
+            proxy = pod(
+                f"kube-proxy-{i:05x}",
+                "kube-system",
+                node=n,
+                ip=host_ip,
+                labels={"k8s-app": "kube-proxy", "controller-revision-hash": "5c8f7b9d6"},
+                host_network=True,
+                owner=("DaemonSet", "kube-proxy"),
+            )
             yield _realistic(proxy, app_pods + i, host_ip, ds_uid)
             if i < 2:  # the API server tunnel's agents run on the first two nodes
-                agent = pod(f"konnectivity-agent-6b9c4d7f58-{i:05x}", "kube-system", node=n,
-                            ip=f"10.15.0.{i + 10}", labels={"app": "konnectivity-agent"},
-                            owner=("ReplicaSet", "konnectivity-agent-6b9c4d7f58"))  # fmt: skip
+                agent = pod(
+                    f"konnectivity-agent-6b9c4d7f58-{i:05x}",
+                    "kube-system",
+                    node=n,
+                    ip=f"10.15.0.{i + 10}",
+                    labels={"app": "konnectivity-agent"},
+                    owner=("ReplicaSet", "konnectivity-agent-6b9c4d7f58"),
+                )
                 yield _realistic(
                     agent, app_pods + nodes + i, host_ip, _rs_uid("kube-system", "konnectivity")
                 )
             for k in range(i * per_node, (i + 1) * per_node):
                 ns, app, ip, _ = _app_pod(k, per_node, spaces)
                 p = pod(
-                    f"{app}-7d9f8b6c4-{k:06x}", ns, node=n, ip=ip,
+                    f"{app}-7d9f8b6c4-{k:06x}",
+                    ns,
+                    node=n,
+                    ip=ip,
                     labels={"app": app, "pod-template-hash": "7d9f8b6c4", "tier": "web"},
-                    ports=[("http", 8080)], owner=("ReplicaSet", f"{app}-7d9f8b6c4"),
-                )  # fmt: skip
+                    ports=[("http", 8080)],
+                    owner=("ReplicaSet", f"{app}-7d9f8b6c4"),
+                )
                 yield _realistic(p, k, host_ip, _rs_uid(ns, app))
 
     def gen_services() -> Iterator[dict[str, Any]]:
         yield from kubernetes_api()["services"]
         for ns_i in range(spaces):
             for a in range(APPS):
-                yield service(f"app-{a:02d}", f"team-{ns_i:02d}", selector={"app": f"app-{a:02d}"},
-                              ports=[("http", 80, "http")], cluster_ip=f"10.0.{ns_i}.{a + 10}")  # fmt: skip
+                yield service(
+                    f"app-{a:02d}",
+                    f"team-{ns_i:02d}",
+                    selector={"app": f"app-{a:02d}"},
+                    ports=[("http", 80, "http")],
+                    cluster_ip=f"10.0.{ns_i}.{a + 10}",
+                )
 
     def gen_slices() -> Iterator[dict[str, Any]]:
         yield from kubernetes_api()["endpointslices"]
@@ -185,10 +249,18 @@ def objects(nodes: int, pods_per_node: int = 30) -> dict[str, Iterator[dict[str,
             for a in range(APPS):
                 ks = range(ns_i + spaces * a, app_pods, spaces * APPS)
                 for chunk in range(0, max(len(ks), 1), 100):  # 100 endpoints per slice at most
-                    s = endpointslice(f"app-{a:02d}", f"team-{ns_i:02d}", endpoints=[
-                        (_app_pod(k, per_node, spaces)[2], True, f"app-{a:02d}-7d9f8b6c4-{k:06x}")
-                        for k in ks[chunk : chunk + 100]
-                    ])  # fmt: skip
+                    s = endpointslice(
+                        f"app-{a:02d}",
+                        f"team-{ns_i:02d}",
+                        endpoints=[
+                            (
+                                _app_pod(k, per_node, spaces)[2],
+                                True,
+                                f"app-{a:02d}-7d9f8b6c4-{k:06x}",
+                            )
+                            for k in ks[chunk : chunk + 100]
+                        ],
+                    )
                     s["metadata"]["name"] = f"app-{a:02d}-{chunk // 100:05x}"
                     for e, k in zip(s["endpoints"], ks[chunk : chunk + 100], strict=True):
                         e["nodeName"] = _node_name(k // per_node)
@@ -196,18 +268,29 @@ def objects(nodes: int, pods_per_node: int = 30) -> dict[str, Iterator[dict[str,
 
     def gen_events() -> Iterator[dict[str, Any]]:
         for i in range(0, nodes, 50):
-            e = event("FailedCreatePodSandBox",
-                      "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network "
-                      "for sandbox: plugin type=\"azure-vnet\" failed (add): IPAM Invoker Add failed with error: "
-                      "Failed to get IP address from CNS with error: %w: AllocateIPConfig failed: not enough IPs "
-                      "available, waiting on Azure CNS to allocate more",
-                      name=f"app-01-7d9f8b6c4-{i:06x}", namespace="team-01", count=12,
-                      host=_node_name(i), first="2026-11-20T07:00:00Z", last="2026-11-20T07:59:00Z")  # fmt: skip
+            e = event(
+                "FailedCreatePodSandBox",
+                "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network "
+                'for sandbox: plugin type="azure-vnet" failed (add): IPAM Invoker Add failed with error: '
+                "Failed to get IP address from CNS with error: %w: AllocateIPConfig failed: not enough IPs "
+                "available, waiting on Azure CNS to allocate more",
+                name=f"app-01-7d9f8b6c4-{i:06x}",
+                namespace="team-01",
+                count=12,
+                host=_node_name(i),
+                first="2026-11-20T07:00:00Z",
+                last="2026-11-20T07:59:00Z",
+            )
             e["metadata"]["name"] = f"app-01-7d9f8b6c4-{i:06x}.{i:016x}"
             yield e
         for i in range(nodes * 2):
-            e = event("Scheduled", "Successfully assigned pod", type="Normal",
-                      name=f"p{i}", namespace="team-02")  # fmt: skip
+            e = event(
+                "Scheduled",
+                "Successfully assigned pod",
+                type="Normal",
+                name=f"p{i}",
+                namespace="team-02",
+            )
             e["metadata"]["name"] = f"p{i}.{i:016x}"
             yield e
 
@@ -245,11 +328,17 @@ def big_cluster(nodes: int, pods_per_node: int = 30) -> dict[str, Any]:
     net = doc["networkProfile"]
     net.update(networkPluginMode=None, podCidr=None, podCidrs=None)
     doc["agentPoolProfiles"] = [
-        {**doc["agentPoolProfiles"][0], "name": f"pool{p:02d}", "count": min(1000, nodes - p * 1000),
-         "maxPods": pods_per_node + 10, "mode": "System" if p == 0 else "User",
-         "vnetSubnetId": f"{vnet}/subnets/nodes", "podSubnetId": f"{vnet}/subnets/pods"}
+        {
+            **doc["agentPoolProfiles"][0],
+            "name": f"pool{p:02d}",
+            "count": min(1000, nodes - p * 1000),
+            "maxPods": pods_per_node + 10,
+            "mode": "System" if p == 0 else "User",
+            "vnetSubnetId": f"{vnet}/subnets/nodes",
+            "podSubnetId": f"{vnet}/subnets/pods",
+        }
         for p in range(max(1, -(-nodes // 1000)))
-    ]  # fmt: skip
+    ]
     return doc
 
 

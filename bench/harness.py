@@ -50,11 +50,25 @@ class Scale:
 
 FULL = Scale("full")
 TOY = Scale(
-    "toy", ack_commands=12, ack_concurrency=4, ack_bursts=1, storm=6, cached_runs=1,
-    sizes=(4, 8), pods_per_node=5, repeats=1, fleet=3, fleet_nodes=2, fleet_latency_s=0.05,
-    fleet_runs=1, offline_nodes=8, offline_runs=1, kubectl_timeout_s=60.0,
-    netpath_latency_s=0.05, netpath_runs=1,
-)  # fmt: skip
+    "toy",
+    ack_commands=12,
+    ack_concurrency=4,
+    ack_bursts=1,
+    storm=6,
+    cached_runs=1,
+    sizes=(4, 8),
+    pods_per_node=5,
+    repeats=1,
+    fleet=3,
+    fleet_nodes=2,
+    fleet_latency_s=0.05,
+    fleet_runs=1,
+    offline_nodes=8,
+    offline_runs=1,
+    kubectl_timeout_s=60.0,
+    netpath_latency_s=0.05,
+    netpath_runs=1,
+)
 
 
 @dataclass
@@ -125,17 +139,24 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {
-        "cpu": model or platform.processor(), "cores": os.cpu_count(), "memory_gb": mem_gb,
-        "os": platform.platform(), "python": platform.python_version(),
-    }  # fmt: skip
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def commit() -> str:
     try:
         out = subprocess.run(
             ["git", "describe", "--always", "--dirty", "--abbrev=12"],
-            cwd=ROOT, capture_output=True, text=True, timeout=10, check=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -191,16 +212,26 @@ class Results:
         lines = []
         for r in self.rows:
             base = f"{_num(r.baseline, r.unit)} ({r.baseline_name})" if r.baseline_name else "—"
-            lines.append([f"{r.group}: {r.name}", _num(r.value, r.unit), base, _ratio(r),
-                          r.target or "—", _met(r)])  # fmt: skip
+            lines.append(
+                [
+                    f"{r.group}: {r.name}",
+                    _num(r.value, r.unit),
+                    base,
+                    _ratio(r),
+                    r.target or "—",
+                    _met(r),
+                ]
+            )
         if markdown:
             out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             out += ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in lines]
             return "\n".join(out)
         widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
         fmt = "  ".join(f"{{:{w}}}" for w in widths)
-        return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))]
-                         + [fmt.format(*line) for line in lines])  # fmt: skip
+        return "\n".join(
+            [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+            + [fmt.format(*line) for line in lines]
+        )
 
     def markdown(self, doc: dict[str, Any]) -> str:
         m = doc["machine"]

@@ -83,8 +83,13 @@ class FastKubeEmulator(KubeEmulator):
                 start = int(json.loads(base64.urlsafe_b64decode(cont.encode()))["start"])
             except (ValueError, KeyError, TypeError):
                 return super()._list(res, namespace, query)
-        key = (res.name, namespace, query.get("labelSelector", ""),
-               query.get("fieldSelector", ""), limit)  # fmt: skip
+        key = (
+            res.name,
+            namespace,
+            query.get("labelSelector", ""),
+            query.get("fieldSelector", ""),
+            limit,
+        )
         pages = self.pages(res, key)
         index = start // limit if limit else 0
         if pages is None or (limit and start % limit) or index >= len(pages):
@@ -113,8 +118,12 @@ class FastKubeEmulator(KubeEmulator):
                         json.dumps({"rv": int(rv), "start": start + limit}).encode()
                     ).decode()
                     meta["remainingItemCount"] = len(items) - start - limit
-                page = {"kind": body["kind"], "apiVersion": body["apiVersion"], "metadata": meta,
-                        "items": items[start : start + step]}  # fmt: skip
+                page = {
+                    "kind": body["kind"],
+                    "apiVersion": body["apiVersion"],
+                    "metadata": meta,
+                    "items": items[start : start + step],
+                }
                 out.append(json.dumps(page).encode())
             self._pages[key] = out
             return out
@@ -160,10 +169,12 @@ def _main() -> None:
         for s, p in zip(servers, paths, strict=True)
     ]
     ready = {
-        "urls": [s.url for s in servers], "kubeconfigs": configs, "ca": str(tls.ca_pem),
+        "urls": [s.url for s in servers],
+        "kubeconfigs": configs,
+        "ca": str(tls.ca_pem),
         "build_s": round(time.monotonic() - started, 2),
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-    }  # fmt: skip
+    }
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
     sys.stdin.read()  # until the parent closes our stdin (or ends)

@@ -32,8 +32,11 @@ class BenchError(RuntimeError):
 
 def env(**extra: str) -> dict[str, str]:
     """The environment for a child: ours without AKSDIAG_/SLACK_/REDIS_ settings, plus extra."""
-    out = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AKSDIAG_", "SLACK_", "REDIS_", "KUBECONFIG"))}  # fmt: skip
+    out = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AKSDIAG_", "SLACK_", "REDIS_", "KUBECONFIG"))
+    }
     out["PYTHONPATH"] = str(ROOT)
     out.update(extra)
     return out
@@ -43,15 +46,26 @@ class Helper:
     """A serving child that prints one JSON line when ready and stops when its stdin closes
     (or at `stop()`: SIGTERM, then SIGKILL after a grace period)."""
 
-    def __init__(self, args: list[str], *, log: Path, ready_timeout: float = 300.0,
-                 environ: dict[str, str] | None = None, ready_line: bool = True,
-                 cpus: set[int] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        log: Path,
+        ready_timeout: float = 300.0,
+        environ: dict[str, str] | None = None,
+        ready_line: bool = True,
+        cpus: set[int] | None = None,
+    ) -> None:
         self.log = log
         self._log = log.open("wb")
         self.proc = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE if ready_line else self._log,
-            stderr=self._log, cwd=ROOT, env=environ or env(),
-        )  # fmt: skip
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE if ready_line else self._log,
+            stderr=self._log,
+            cwd=ROOT,
+            env=environ or env(),
+        )
         if cpus:
             pin(self.proc.pid, cpus)
         self.info: dict[str, Any] = {}
@@ -173,14 +187,25 @@ def _wait4(proc: subprocess.Popen[bytes]) -> float:
     return usage.ru_maxrss / 1024  # kilobytes on Linux
 
 
-def measure(args: list[str], *, timeout: float, environ: dict[str, str] | None = None,
-            stdout_limit: int = 1 << 20) -> Measured:  # fmt: skip
+def measure(
+    args: list[str],
+    *,
+    timeout: float,
+    environ: dict[str, str] | None = None,
+    stdout_limit: int = 1 << 20,
+) -> Measured:
     """Run one command to its end; wall time and its own peak RSS."""
     return pipeline([args], timeout=timeout, environ=environ, stdout_limit=stdout_limit)
 
 
-def pipeline(commands: list[list[str]], *, timeout: float, max_rss_mb: float = 0.0,
-             environ: dict[str, str] | None = None, stdout_limit: int = 1 << 20) -> Measured:  # fmt: skip
+def pipeline(
+    commands: list[list[str]],
+    *,
+    timeout: float,
+    max_rss_mb: float = 0.0,
+    environ: dict[str, str] | None = None,
+    stdout_limit: int = 1 << 20,
+) -> Measured:
     """Run `a | b | c`; wall time until the last exits, peak RSS of each process. Stops the
     whole pipeline (SIGKILL, by pid) when it runs past `timeout` or, with `max_rss_mb`, when
     the processes together hold more memory than that."""
@@ -190,9 +215,13 @@ def pipeline(commands: list[list[str]], *, timeout: float, max_rss_mb: float = 0
     for i, args in enumerate(commands):
         last = i == len(commands) - 1
         p = subprocess.Popen(
-            args, stdin=prev, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE if last else subprocess.DEVNULL, cwd=ROOT, env=environ or env(),
-        )  # fmt: skip
+            args,
+            stdin=prev,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if last else subprocess.DEVNULL,
+            cwd=ROOT,
+            env=environ or env(),
+        )
         if prev is not None:
             prev.close()  # the next process owns the read end now
         prev = p.stdout
@@ -207,8 +236,10 @@ def pipeline(commands: list[list[str]], *, timeout: float, max_rss_mb: float = 0
                 into.extend(chunk[: stdout_limit - len(into)])
 
     last_proc = procs[-1]
-    readers = [threading.Thread(target=drain, args=(last_proc.stdout, out), daemon=True),
-               threading.Thread(target=drain, args=(last_proc.stderr, err), daemon=True)]  # fmt: skip
+    readers = [
+        threading.Thread(target=drain, args=(last_proc.stdout, out), daemon=True),
+        threading.Thread(target=drain, args=(last_proc.stderr, err), daemon=True),
+    ]
     for t in readers:
         t.start()
     peaks_seen = [0.0] * len(procs)

@@ -40,11 +40,17 @@ STORM = "2. Incident storm"
 EXAMPLES = ROOT / "examples"
 # What the burst asks, in turn: every scenario over the bundled example clusters.
 MIX = (
-    "health broken-service", "apiserver broken-apiserver", "pod-ip broken-podip-cni",
-    "service broken-service shop/web", "node-api broken-nodeapi", "health healthy",
-    "pod-ip broken-podip-kubenet", "health firewall-udr", "apiserver private-cluster",
+    "health broken-service",
+    "apiserver broken-apiserver",
+    "pod-ip broken-podip-cni",
+    "service broken-service shop/web",
+    "node-api broken-nodeapi",
+    "health healthy",
+    "pod-ip broken-podip-kubenet",
+    "health firewall-udr",
+    "apiserver private-cluster",
     "health stopped",
-)  # fmt: skip
+)
 
 METHOD_ACK = """
 A burst of signed slash commands (`/aksdiag <scenario> <cluster>`, every scenario over the
@@ -93,8 +99,9 @@ class Slack:
         self.api_url = str(self.helper.info["api_url"])
 
     def state(self) -> dict[str, dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.api_url.rsplit('/api/', 1)[0]}/_bench/state",
-                                    timeout=30) as resp:  # fmt: skip
+        with urllib.request.urlopen(
+            f"{self.api_url.rsplit('/api/', 1)[0]}/_bench/state", timeout=30
+        ) as resp:
             return dict(json.loads(resp.read())["channels"])
 
     def wait_answered(self, channels: list[str], timeout: float) -> dict[str, dict[str, Any]]:
@@ -122,14 +129,29 @@ class BotProcess:
         path.write_text(yaml.safe_dump(config))
         self.redis = EmbeddedRedis().start()
         port = free_port()
-        environ = env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                      SLACK_API_URL=slack.api_url, REDIS_URL=self.redis.url)  # fmt: skip
+        environ = env(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=slack.api_url,
+            REDIS_URL=self.redis.url,
+        )
         try:
             self.helper = Helper(
-                [str(BIN / "aksdiag"), "serve", "--config", str(path), "--host", "127.0.0.1",
-                 "--port", str(port)],
-                log=work / "bot.log", environ=environ, ready_line=False, cpus=cpus,
-            )  # fmt: skip
+                [
+                    str(BIN / "aksdiag"),
+                    "serve",
+                    "--config",
+                    str(path),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                log=work / "bot.log",
+                environ=environ,
+                ready_line=False,
+                cpus=cpus,
+            )
             self.base = f"http://127.0.0.1:{port}"
             _wait_http(self.base + "/healthz", 60)
         except BaseException:
@@ -148,8 +170,9 @@ def example_clusters() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the load
-def burst(base: str, n: int, concurrency: int, text: Callable[[int], str],
-          channel: Callable[[int], str]) -> list[tuple[Answer, float]]:  # fmt: skip
+def burst(
+    base: str, n: int, concurrency: int, text: Callable[[int], str], channel: Callable[[int], str]
+) -> list[tuple[Answer, float]]:
     """n signed slash commands at `concurrency`; (answer, monotonic time sent) per command."""
     client = SlackClient(base)
 
@@ -188,8 +211,11 @@ def ack_latency(scale: Scale, work: Path, results: Results) -> None:
         slack = Slack(work)
         bot = None
         try:
-            bare = Helper([PYTHON, "-m", "bench.bare_bolt", SIGNING_SECRET, slack.api_url],
-                          log=work / "bare.log", cpus=sut)  # fmt: skip
+            bare = Helper(
+                [PYTHON, "-m", "bench.bare_bolt", SIGNING_SECRET, slack.api_url],
+                log=work / "bare.log",
+                cpus=sut,
+            )
             try:
                 base_url = f"http://127.0.0.1:{bare.info['port']}"
                 cpu0 = cpu_seconds(bare.pid)
@@ -223,23 +249,56 @@ def ack_latency(scale: Scale, work: Path, results: Results) -> None:
     value, baseline = median(p99), median(base_p99)
     bursts = scale.ack_bursts
     results.rows += [
-        Row(ACK, f"ack p99, {n} commands at concurrency {conc}", value, "ms", baseline,
-            "bare Bolt app p99", "≤ 1.5× baseline and < 100 ms",
+        Row(
+            ACK,
+            f"ack p99, {n} commands at concurrency {conc}",
+            value,
+            "ms",
+            baseline,
+            "bare Bolt app p99",
+            "≤ 1.5× baseline and < 100 ms",
             value <= 1.5 * baseline and value < 100,
             f"p99 per burst: bot {_ms(p99)}, bare Bolt {_ms(base_p99)}. CPU per command: bot "
             f"{bot_cpu * 1000:.1f} ms (ack, then the answer, in the same process), bare Bolt "
             f"{base_cpu * 1000:.2f} ms; each server has one CPU and {conc} requests in flight",
-            bursts, p99),
-        Row(ACK, "ack p50", median([percentile(r, 50) for r in bot_runs]), "ms",
-            median([percentile(r, 50) for r in base_runs]), "bare Bolt app p50", runs=bursts),
-        Row(ACK, "slowest ack", slowest, "ms", max(max(r) for r in base_runs),
-            "bare Bolt app slowest", "< 3,000 ms, every ack HTTP 200", slowest < 3000 and not failed,
-            f"{failed} of {n * bursts} acks were not HTTP 200", bursts),
-        Row(ACK, "commands answered in a thread", answered, "", n * bursts, "commands sent",
-            f"all {n * bursts}", answered == n * bursts,
+            bursts,
+            p99,
+        ),
+        Row(
+            ACK,
+            "ack p50",
+            median([percentile(r, 50) for r in bot_runs]),
+            "ms",
+            median([percentile(r, 50) for r in base_runs]),
+            "bare Bolt app p50",
+            runs=bursts,
+        ),
+        Row(
+            ACK,
+            "slowest ack",
+            slowest,
+            "ms",
+            max(max(r) for r in base_runs),
+            "bare Bolt app slowest",
+            "< 3,000 ms, every ack HTTP 200",
+            slowest < 3000 and not failed,
+            f"{failed} of {n * bursts} acks were not HTTP 200",
+            bursts,
+        ),
+        Row(
+            ACK,
+            "commands answered in a thread",
+            answered,
+            "",
+            n * bursts,
+            "commands sent",
+            f"all {n * bursts}",
+            answered == n * bursts,
             "an answer = parent with the verdict and buttons + at least one thread reply, "
-            "counted at the Slack emulator", bursts),
-    ]  # fmt: skip
+            "counted at the Slack emulator",
+            bursts,
+        ),
+    ]
 
 
 def _ms(values: list[float]) -> str:
@@ -249,8 +308,10 @@ def _ms(values: list[float]) -> str:
 def _require_ok(answers: list[tuple[Answer, float]], who: str) -> None:
     bad = [a for a, _ in answers if a.status != 200]
     if bad:
-        raise BenchError(f"{who}: {len(bad)} commands were not acked (first: {bad[0].status} "
-                         f"{bad[0].body[:200]})")  # fmt: skip
+        raise BenchError(
+            f"{who}: {len(bad)} commands were not acked (first: {bad[0].status} "
+            f"{bad[0].body[:200]})"
+        )
 
 
 # ---------------------------------------------------------------- group 2
@@ -262,14 +323,17 @@ def incident_storm(scale: Scale, work: Path, results: Results) -> None:
     results.methods[STORM] = METHOD_STORM
     n = scale.storm
     tls = make_tls(work / "storm-tls")
-    emu = FastKubeEmulator(certfile=str(tls.server_pem),
-                       **{k: list(v) for k, v in objects(20, 30).items()}).start()  # fmt: skip
+    emu = FastKubeEmulator(
+        certfile=str(tls.server_pem), **{k: list(v) for k, v in objects(20, 30).items()}
+    ).start()
     slack = Slack(work)
     bot = None
     try:
         kubeconfig = emu.write_kubeconfig(work / "storm-kubeconfig", ca_file=str(tls.ca_pem))
-        config = {"cache_ttl_seconds": 300,
-                  "clusters": {"storm": {"kubernetes": {"kubeconfig": str(kubeconfig)}}}}  # fmt: skip
+        config = {
+            "cache_ttl_seconds": 300,
+            "clusters": {"storm": {"kubernetes": {"kubeconfig": str(kubeconfig)}}},
+        }
         bot = BotProcess(work / "bot-storm", config, slack)
         emu.reset_counts()
         channels = _channels("STORM", n)
@@ -279,8 +343,11 @@ def incident_storm(scale: Scale, work: Path, results: Results) -> None:
         _require_ok(answers, "the bot")
         state = slack.wait_answered(channels, timeout=180)
         answered = sum(1 for s in state.values() if s.get("answered"))
-        fresh = [state[c]["last_at"] - t for c, t in zip(channels, sent, strict=True)
-                 if state[c].get("answered")]  # fmt: skip
+        fresh = [
+            state[c]["last_at"] - t
+            for c, t in zip(channels, sent, strict=True)
+            if state[c].get("answered")
+        ]
         reads = _list_reads(emu)
 
         cached = []
@@ -300,18 +367,39 @@ def incident_storm(scale: Scale, work: Path, results: Results) -> None:
     most = max(reads.values(), default=0)
     counts = ", ".join(f"{p.rsplit('/', 1)[-1]} {c}" for p, c in sorted(reads.items()))
     results.rows += [
-        Row(STORM, f"cluster reads for {n} identical commands", most, "reads of each list",
-            target="exactly 1", met=bool(reads) and set(reads.values()) == {1} and reads_after == reads,
+        Row(
+            STORM,
+            f"cluster reads for {n} identical commands",
+            most,
+            "reads of each list",
+            target="exactly 1",
+            met=bool(reads) and set(reads.values()) == {1} and reads_after == reads,
             notes=f"sent within {window:.2f} s; requests per list at the API emulator: {counts}; "
-                  f"no request during the {len(cached)} cached answers after it: "
-                  f"{'yes' if reads_after == reads else 'NO'}"),
-        Row(STORM, "storm commands answered in a thread", answered, "", n, "commands sent",
-            f"all {n}", answered == n),
-        Row(STORM, "answer served from the cache", median(cached) * 1000 if cached else None, "ms",
-            median(fresh) * 1000 if fresh else None, "storm answer, one shared read",
+            f"no request during the {len(cached)} cached answers after it: "
+            f"{'yes' if reads_after == reads else 'NO'}",
+        ),
+        Row(
+            STORM,
+            "storm commands answered in a thread",
+            answered,
+            "",
+            n,
+            "commands sent",
+            f"all {n}",
+            answered == n,
+        ),
+        Row(
+            STORM,
+            "answer served from the cache",
+            median(cached) * 1000 if cached else None,
+            "ms",
+            median(fresh) * 1000 if fresh else None,
+            "storm answer, one shared read",
             notes=f"command sent → last Slack post of the answer; {len(cached)} runs",
-            runs=len(cached), samples=[c * 1000 for c in cached]),
-    ]  # fmt: skip
+            runs=len(cached),
+            samples=[c * 1000 for c in cached],
+        ),
+    ]
 
 
 def _list_reads(emu: Any) -> dict[str, int]:

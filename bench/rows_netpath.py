@@ -50,8 +50,10 @@ def network_path(scale: Scale, work: Path, results: Results) -> None:
     results.methods[NETPATH] = METHOD
     tls = make_tls(work / "tls")
     latency = scale.netpath_latency_s
-    with KubeEmulator(certfile=str(tls.server_pem), tokens=(AAD_TOKEN,), **sample_objects()) as k8s, \
-            ArmEmulator(k8s=k8s, certfile=str(tls.server_pem)) as arm:  # fmt: skip
+    with (
+        KubeEmulator(certfile=str(tls.server_pem), tokens=(AAD_TOKEN,), **sample_objects()) as k8s,
+        ArmEmulator(k8s=k8s, certfile=str(tls.server_pem)) as arm,
+    ):
         arm.ca_data = tls.ca_data
         arm.add_cluster(cluster())
         network(arm, allow_mcr=True)
@@ -74,12 +76,21 @@ def network_path(scale: Scale, work: Path, results: Results) -> None:
                 if name == "with" and "network" not in report.collected:
                     raise RuntimeError(f"the network path was not read: {report.unavailable}")
     value, base = median(times["with"]), median(times["without"])
-    results.rows.append(Row(
-        NETPATH, f"node-api with every network read, {latency * 1000:.0f} ms per ARM and "
-        "Kubernetes call", value, "s", base, "the same run without them", "≤ 1.5× baseline",
-        value <= 1.5 * base,
-        f"ARM requests per run: {arm_calls.get('with', 0)} with, {arm_calls.get('without', 0)} "
-        f"without; runs with: {', '.join(f'{t:.2f}' for t in times['with'])} s; without: "
-        f"{', '.join(f'{t:.2f}' for t in times['without'])} s",
-        len(times["with"]), times["with"],
-    ))  # fmt: skip
+    results.rows.append(
+        Row(
+            NETPATH,
+            f"node-api with every network read, {latency * 1000:.0f} ms per ARM and "
+            "Kubernetes call",
+            value,
+            "s",
+            base,
+            "the same run without them",
+            "≤ 1.5× baseline",
+            value <= 1.5 * base,
+            f"ARM requests per run: {arm_calls.get('with', 0)} with, {arm_calls.get('without', 0)} "
+            f"without; runs with: {', '.join(f'{t:.2f}' for t in times['with'])} s; without: "
+            f"{', '.join(f'{t:.2f}' for t in times['without'])} s",
+            len(times["with"]),
+            times["with"],
+        )
+    )

@@ -36,7 +36,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="configuration file (default: $AKSDIAG_CONFIG)")
-    p.add_argument("-v", "--verbose", action="store_true", help="every step, all evidence and fingerprints; progress on stderr")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="every step, all evidence and fingerprints; progress on stderr",
+    )
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -108,8 +113,12 @@ def _scenario_tokens(ns: argparse.Namespace) -> list[str]:
     tokens: list[str] = []
     if ns.target:
         tokens.append(ns.target)
-    for flag, value in (("--from", ns.from_ips), ("--node", ns.node), ("--as", ns.as_account),
-                        ("--since", ns.since)):  # fmt: skip
+    for flag, value in (
+        ("--from", ns.from_ips),
+        ("--node", ns.node),
+        ("--as", ns.as_account),
+        ("--since", ns.since),
+    ):
         if value is not None:
             tokens += [flag, value]
     return tokens
@@ -151,8 +160,12 @@ def cmd_run(ns: argparse.Namespace) -> int:
     report = run(scenario, source, args, operator_networks=networks)
     missing = missing_subject(report)
     if missing is not None and ns.format != "json":  # a usage error, not a finding to show
-        hints = "; ".join(e for e in missing.evidence if e.startswith(("did you mean", "a service")))
-        sys.stderr.write(f"aksdiag: error: {missing.title}" + (f" ({hints})" if hints else "") + "\n")
+        hints = "; ".join(
+            e for e in missing.evidence if e.startswith(("did you mean", "a service"))
+        )
+        sys.stderr.write(
+            f"aksdiag: error: {missing.title}" + (f" ({hints})" if hints else "") + "\n"
+        )
         return EXIT_USAGE
     _emit(report, ns.format, verbose=ns.verbose)
     if ns.fail_on and report.findings:

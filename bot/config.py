@@ -185,8 +185,10 @@ class Config(_Strict):
                     )
                 # everyone in the digest's channel reads it: a cluster restricted to users or
                 # user groups may be posted only where its allow.channels says so explicitly
-                if allow and (allow.users is not None or allow.usergroups is not None) and (
-                    allow.channels is None
+                if (
+                    allow
+                    and (allow.users is not None or allow.usergroups is not None)
+                    and (allow.channels is None)
                 ):
                     raise ValueError(
                         f"digests[{i}] ({d.name}): cluster {c!r} is restricted to "

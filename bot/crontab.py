@@ -61,10 +61,12 @@ def crontab_trigger(cron: str, timezone: str) -> BaseTrigger:
     tz = ZoneInfo(timezone)
     days = crontab_weekdays(weekday)
     if not day.startswith("*") and not weekday.startswith("*"):
-        return OrTrigger([
-            CronTrigger(minute=minute, hour=hour, day=day, month=month, timezone=tz),
-            CronTrigger(minute=minute, hour=hour, month=month, day_of_week=days, timezone=tz),
-        ])  # fmt: skip
+        return OrTrigger(
+            [
+                CronTrigger(minute=minute, hour=hour, day=day, month=month, timezone=tz),
+                CronTrigger(minute=minute, hour=hour, month=month, day_of_week=days, timezone=tz),
+            ]
+        )
     return CronTrigger(
         minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=tz
     )

@@ -106,9 +106,14 @@ def build_deps(
     settings = settings or Settings()
     metrics = metrics or Metrics()
     runs = RunService(
-        config, redis, metrics, clock=clock, run_timeout_s=settings.run_timeout_s,
-        run_workers=settings.run_workers, source_factory=source_factory,
-    )  # fmt: skip
+        config,
+        redis,
+        metrics,
+        clock=clock,
+        run_timeout_s=settings.run_timeout_s,
+        run_workers=settings.run_workers,
+        source_factory=source_factory,
+    )
     by_alias = None
     if source_factory is not None:
         factory = source_factory
@@ -118,13 +123,19 @@ def build_deps(
 
     silences = SilenceStore(redis)
     deps = Deps(
-        config=config, redis=redis, client=client,
+        config=config,
+        redis=redis,
+        client=client,
         executor=ContextExecutor(max_workers=settings.workers, thread_name_prefix="aksdiag-work"),
-        runs=runs, metrics=metrics, sender=Sender(client, metrics),
-        usergroups=UsergroupCache(client, config), silences=silences,
+        runs=runs,
+        metrics=metrics,
+        sender=Sender(client, metrics),
+        usergroups=UsergroupCache(client, config),
+        silences=silences,
         digests=DigestService(config, redis, client, by_alias, silences, clock),
-        settings=settings, clock=clock,
-    )  # fmt: skip
+        settings=settings,
+        clock=clock,
+    )
     deps.inflight = InFlight(redis, runs.guard, lease_s=settings.lease_s, sweep_s=settings.sweep_s)
     deps.limits = Limits(redis, runs.guard, LimitSettings.from_env(), clock=clock)
     return deps

@@ -73,10 +73,20 @@ log = logging.getLogger(__name__)
 
 STATE_TTL_S = 90 * 86400
 MAX_ATTEMPTS = 3
-PERMANENT_SLACK_ERRORS = frozenset({
-    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed",
-    "account_inactive", "token_revoked", "missing_scope", "restricted_action", "invalid_blocks",
-})  # fmt: skip
+PERMANENT_SLACK_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "restricted_action",
+        "invalid_blocks",
+    }
+)
 EXIT_OK, EXIT_SOURCE = 0, 3
 
 SourceFactory = Callable[[str], ClusterSource]

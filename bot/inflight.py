@@ -211,9 +211,12 @@ class InFlight:
         self.guard.best_effort(lambda: Store(self.redis).release_run(key, run.run_id), None)
         log.warning(
             "run %s of %s on %s was interrupted: its replica %s is gone",
-            run.run_id, run.scenario, run.cluster, run.owner,
+            run.run_id,
+            run.scenario,
+            run.cluster,
+            run.owner,
             extra={"fields": {"run_id": run.run_id, "user": run.user, "channel": run.channel}},
-        )  # fmt: skip
+        )
         try:
             if self.on_orphan is not None:
                 self.on_orphan(run)
@@ -224,8 +227,12 @@ class InFlight:
                     "gave up telling %s that run %s was interrupted", run.user, run.run_id
                 )
             else:
-                log.warning("could not tell %s yet that run %s was interrupted; will retry",
-                            run.user, run.run_id, exc_info=True)  # fmt: skip
+                log.warning(
+                    "could not tell %s yet that run %s was interrupted; will retry",
+                    run.user,
+                    run.run_id,
+                    exc_info=True,
+                )
                 self.update(run)
                 self.guard.best_effort(lambda: self.redis.sadd(SET, run.run_id), None)
                 return

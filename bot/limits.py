@@ -123,19 +123,35 @@ class Limits:
         s = self.settings
         token = uuid.uuid4().hex
         checks: list[tuple[str, float, int, str]] = [
-            (f"{PREFIX}flight:user:{user}", s.hold_s, s.user_in_flight,
-             f"you have {s.user_in_flight} diagnoses or digests running already; this one starts when "
-             "one of them has answered. Ask again then."),
-            (f"{PREFIX}flight:channel:{channel}", s.hold_s, s.channel_in_flight,
-             f"{s.channel_in_flight} diagnoses or digests are running in this channel already; ask again "
-             "when one has answered."),
-            (f"{PREFIX}rate:user:{user}", 60.0, s.user_per_minute,
-             f"you asked for {s.user_per_minute} diagnoses or digests in the last minute, the most one "
-             "person may; ask again in a minute."),
-            (f"{PREFIX}rate:channel:{channel}", 60.0, s.channel_per_minute,
-             f"this channel had {s.channel_per_minute} diagnoses or digests in the last minute, the most "
-             "one channel may; ask again in a minute."),
-        ]  # fmt: skip
+            (
+                f"{PREFIX}flight:user:{user}",
+                s.hold_s,
+                s.user_in_flight,
+                f"you have {s.user_in_flight} diagnoses or digests running already; this one starts when "
+                "one of them has answered. Ask again then.",
+            ),
+            (
+                f"{PREFIX}flight:channel:{channel}",
+                s.hold_s,
+                s.channel_in_flight,
+                f"{s.channel_in_flight} diagnoses or digests are running in this channel already; ask again "
+                "when one has answered.",
+            ),
+            (
+                f"{PREFIX}rate:user:{user}",
+                60.0,
+                s.user_per_minute,
+                f"you asked for {s.user_per_minute} diagnoses or digests in the last minute, the most one "
+                "person may; ask again in a minute.",
+            ),
+            (
+                f"{PREFIX}rate:channel:{channel}",
+                60.0,
+                s.channel_per_minute,
+                f"this channel had {s.channel_per_minute} diagnoses or digests in the last minute, the most "
+                "one channel may; ask again in a minute.",
+            ),
+        ]
         taken: list[str] = []
         for key, window, limit, why in checks:
             if not self._take(key, token, window, limit):

@@ -26,9 +26,13 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "aksdiag_request_id", default=None
 )
 SECRET_ENV = (
-    "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "REDIS_URL", "REDIS_PASSWORD",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "REDIS_URL",
+    "REDIS_PASSWORD",
     "AZURE_CLIENT_SECRET",
-)  # fmt: skip
+)
 audit = logging.getLogger("aksdiag.audit")
 
 

@@ -19,13 +19,19 @@ class Metrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.runs = Counter(
-            "aksdiag_runs", "Diagnosis requests answered, by scenario and outcome "
-            "(fresh, cached, joined, failed, timeout).", ("scenario", "outcome"), registry=r,
-        )  # fmt: skip
+            "aksdiag_runs",
+            "Diagnosis requests answered, by scenario and outcome "
+            "(fresh, cached, joined, failed, timeout).",
+            ("scenario", "outcome"),
+            registry=r,
+        )
         self.duration = Histogram(
-            "aksdiag_run_duration_seconds", "Time to produce a report (fresh runs).",
-            ("scenario",), buckets=_DURATION_BUCKETS, registry=r,
-        )  # fmt: skip
+            "aksdiag_run_duration_seconds",
+            "Time to produce a report (fresh runs).",
+            ("scenario",),
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
         self.cache_hits = Counter(
             "aksdiag_cache_hits",
             "Answers served from the Redis report cache.",
@@ -33,28 +39,36 @@ class Metrics:
             registry=r,
         )
         self.singleflight_joins = Counter(
-            "aksdiag_singleflight_joins", "Requests that shared a run already in flight.",
-            ("scenario",), registry=r,
-        )  # fmt: skip
+            "aksdiag_singleflight_joins",
+            "Requests that shared a run already in flight.",
+            ("scenario",),
+            registry=r,
+        )
         self.collections = Counter(
-            "aksdiag_cluster_collections", "Runs that read a cluster (a live one through its read cache).",
-            ("cluster",), registry=r,
-        )  # fmt: skip
+            "aksdiag_cluster_collections",
+            "Runs that read a cluster (a live one through its read cache).",
+            ("cluster",),
+            registry=r,
+        )
         self.slack_errors = Counter(
-            "aksdiag_slack_api_errors", "Slack Web API calls that failed, by method and error.",
-            ("method", "error"), registry=r,
-        )  # fmt: skip
+            "aksdiag_slack_api_errors",
+            "Slack Web API calls that failed, by method and error.",
+            ("method", "error"),
+            registry=r,
+        )
         self.in_flight = Gauge(
             "aksdiag_runs_in_flight", "Cluster reads and analyses running now.", registry=r
         )
         self.redis_errors = Counter(
-            "aksdiag_redis_errors", "Redis operations that failed (answers went uncached).",
+            "aksdiag_redis_errors",
+            "Redis operations that failed (answers went uncached).",
             registry=r,
-        )  # fmt: skip
+        )
         self.refusals = Counter(
-            "aksdiag_access_refusals", "Requests refused by a cluster's allow rules.",
+            "aksdiag_access_refusals",
+            "Requests refused by a cluster's allow rules.",
             registry=r,
-        )  # fmt: skip
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -107,8 +107,10 @@ class RedisGuard:
                     self._healthy = False
                     log.error(
                         "Redis unavailable (%s: %s); answering uncached, without cross-replica "
-                        "singleflight, until it is back", type(exc).__name__, exc,
-                    )  # fmt: skip
+                        "singleflight, until it is back",
+                        type(exc).__name__,
+                        exc,
+                    )
             raise RedisDown(str(exc)) from exc
         if not self._healthy:
             with self._lock:
@@ -319,14 +321,25 @@ def _reason(exc: Exception) -> str:
 
 
 def outcome_record(
-    outcome: Outcome | None, req: RunRequest, *, run_id: str, user: str, channel: str,
-    at: float, error: RunFailed | None = None,
-) -> RunRecord:  # fmt: skip
+    outcome: Outcome | None,
+    req: RunRequest,
+    *,
+    run_id: str,
+    user: str,
+    channel: str,
+    at: float,
+    error: RunFailed | None = None,
+) -> RunRecord:
     """The history entry for one answered request."""
     base: dict[str, Any] = {
-        "run_id": run_id, "cluster": req.cluster, "scenario": req.scenario,
-        "arguments": req.args.to_dict(), "user": user, "channel": channel, "at": at,
-    }  # fmt: skip
+        "run_id": run_id,
+        "cluster": req.cluster,
+        "scenario": req.scenario,
+        "arguments": req.args.to_dict(),
+        "user": user,
+        "channel": channel,
+        "at": at,
+    }
     if outcome is None:
         kind = "timeout" if isinstance(error, RunTimeout) else "failed"
         return RunRecord(**base, outcome=kind, error=error.reason if error else None)

@@ -125,10 +125,16 @@ class HttpServer:
         self, wsgi: WsgiApp, host: str = "127.0.0.1", port: int = 0, threads: int = 16
     ) -> None:
         self._server = create_server(
-            wsgi, host=host, port=port, threads=threads, connection_limit=200,
-            channel_timeout=30, ident="aksdiag", clear_untrusted_proxy_headers=True,
+            wsgi,
+            host=host,
+            port=port,
+            threads=threads,
+            connection_limit=200,
+            channel_timeout=30,
+            ident="aksdiag",
+            clear_untrusted_proxy_headers=True,
             max_request_body_size=MAX_BODY_BYTES,
-        )  # fmt: skip
+        )
         self._thread: threading.Thread | None = None
 
     @property
@@ -295,8 +301,12 @@ def serve_command(ns: argparse.Namespace) -> int:
         if deps.inflight is not None:
             deps.inflight.start()  # heartbeat, and the sweep for answers a dead replica left
         scheduler = _start_scheduler(deps)
-        server = HttpServer(build_wsgi(deps, None if socket_mode else app, secret), ns.host, ns.port,
-                            threads=settings.listener_threads * 2).start()  # fmt: skip
+        server = HttpServer(
+            build_wsgi(deps, None if socket_mode else app, secret),
+            ns.host,
+            ns.port,
+            threads=settings.listener_threads * 2,
+        ).start()
         if socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -320,9 +330,11 @@ def serve_command(ns: argparse.Namespace) -> int:
                 ).start()
         log.info(
             "aksdiag serving in %s on %s:%s (health, readiness, metrics%s)",
-            "Socket Mode" if socket_mode else "HTTP mode", ns.host, server.port,
+            "Socket Mode" if socket_mode else "HTTP mode",
+            ns.host,
+            server.port,
             "" if socket_mode else ", /slack/events",
-        )  # fmt: skip
+        )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         stop.wait()

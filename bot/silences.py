@@ -51,11 +51,25 @@ UNSILENCE_USAGE = "unsilence CODE CLUSTER [SUBJECT]"
 _EXAMPLE = "silence podip.ip-leak prod for 2h -- known leak, fix rolling out (INC-1234)"
 
 _UNITS = {
-    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
-    "w": 604800, "wk": 604800, "wks": 604800, "week": 604800, "weeks": 604800,
-}  # fmt: skip
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "wk": 604800,
+    "wks": 604800,
+    "week": 604800,
+    "weeks": 604800,
+}
 _DURATION_PART = re.compile(r"(\d{1,6})([a-z]+)")
 _SUBJECT = re.compile(r"[A-Za-z0-9_./:@=+-]+")
 _CODE = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")

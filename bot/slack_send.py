@@ -144,9 +144,13 @@ class Sender:
         )
 
     def ephemeral(
-        self, channel: str, user: str, text: str, thread_ts: str | None = None,
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        thread_ts: str | None = None,
         blocks: list[dict[str, Any]] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._call(
             "chat.postEphemeral",
             lambda: self.client.chat_postEphemeral(
@@ -155,16 +159,22 @@ class Sender:
         )
 
     def respond(
-        self, response_url: str, text: str, *, blocks: list[dict[str, Any]] | None = None,
+        self,
+        response_url: str,
+        text: str,
+        *,
+        blocks: list[dict[str, Any]] | None = None,
         in_channel: bool = False,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """Answer through a command's or a button's `response_url` (ephemeral unless
         `in_channel`). False when Slack refused it (the URL expired after 30 minutes / 5 uses)."""
         hook = WebhookClient(response_url, timeout=15, retry_handlers=retry_handlers())
         response = hook.send(
-            text=text, blocks=blocks, replace_original=False,
+            text=text,
+            blocks=blocks,
+            replace_original=False,
             response_type="in_channel" if in_channel else "ephemeral",
-        )  # fmt: skip
+        )
         if response.status_code != 200:
             self.metrics.slack_errors.labels("response_url", str(response.status_code)).inc()
             log.warning("response_url answered %s: %s", response.status_code, response.body[:200])
@@ -176,9 +186,12 @@ class Sender:
     ) -> None:
         try:
             self.client.files_upload_v2(
-                channel=channel, thread_ts=thread_ts, filename=filename, content=content,
+                channel=channel,
+                thread_ts=thread_ts,
+                filename=filename,
+                content=content,
                 title=title,
-            )  # fmt: skip
+            )
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
             self.metrics.slack_errors.labels("files.upload", error).inc()

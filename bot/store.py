@@ -34,9 +34,12 @@ def connect(url: str) -> Redis:
     """A client with short timeouts: a Redis outage must cost a request milliseconds, not
     minutes (bot.runs then answers uncached)."""
     return Redis.from_url(
-        url, socket_timeout=2.0, socket_connect_timeout=1.0, health_check_interval=30,
+        url,
+        socket_timeout=2.0,
+        socket_connect_timeout=1.0,
+        health_check_interval=30,
         retry_on_timeout=False,
-    )  # fmt: skip
+    )
 
 
 def request_key(cluster: str, scenario: str, arguments: dict[str, Any]) -> str:

@@ -22,9 +22,11 @@ class UsergroupCache:
     def __init__(self, client: WebClient, config: Config, refresh_s: float = 300.0) -> None:
         self._client = client
         self._wanted = {
-            g for c in config.clusters.values() if c.allow and c.allow.usergroups
+            g
+            for c in config.clusters.values()
+            if c.allow and c.allow.usergroups
             for g in c.allow.usergroups
-        }  # fmt: skip
+        }
         self._refresh_s = refresh_s
         self._members: dict[str, frozenset[str]] = {}
         self._ready = threading.Event()

@@ -229,10 +229,13 @@ def _raw_key(row: Mapping[str, Any]) -> tuple[tuple[Any, ...], float | None, str
     if _get(row, "User", "ResponseStatus") is None:
         return None
     event = {
-        "user": _get(row, "User"), "verb": _get(row, "Verb"), "objectRef": _get(row, "ObjectRef"),
-        "responseStatus": _get(row, "ResponseStatus"), "userAgent": _get(row, "UserAgent"),
+        "user": _get(row, "User"),
+        "verb": _get(row, "Verb"),
+        "objectRef": _get(row, "ObjectRef"),
+        "responseStatus": _get(row, "ResponseStatus"),
+        "userAgent": _get(row, "UserAgent"),
         "requestURI": _get(row, "RequestUri", "RequestURI"),
-    }  # fmt: skip
+    }
     key, t = _event_row(event, when)
     return key, t, str(_get(row, "AuditId", "AuditID") or "")
 
@@ -292,8 +295,14 @@ def row_to_json(row: AuditRow) -> dict[str, Any]:
         return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z") if t else None
 
     return {
-        "Identity": row.identity, "Verb": row.verb, "Resource": row.resource,
-        "ApiGroup": row.api_group, "Namespace": row.namespace, "Code": row.code,
-        "UserAgent": row.user_agent, "Requests": row.count,
-        "FirstSeen": iso(row.first), "LastSeen": iso(row.last),
-    }  # fmt: skip
+        "Identity": row.identity,
+        "Verb": row.verb,
+        "Resource": row.resource,
+        "ApiGroup": row.api_group,
+        "Namespace": row.namespace,
+        "Code": row.code,
+        "UserAgent": row.user_agent,
+        "Requests": row.count,
+        "FirstSeen": iso(row.first),
+        "LastSeen": iso(row.last),
+    }

@@ -44,12 +44,16 @@ def _key(raw: Any) -> str:
 def _selector(raw: Raw | None) -> LabelSelector:
     raw = raw or {}
     return LabelSelector(
-        match_labels=tuple(sorted((_key(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items())),
+        match_labels=tuple(
+            sorted((_key(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items())
+        ),
         expressions=tuple(
-            Requirement(_key(e.get("key", "")), str(e.get("operator", "")), tuple(e.get("values") or ()))
+            Requirement(
+                _key(e.get("key", "")), str(e.get("operator", "")), tuple(e.get("values") or ())
+            )
             for e in raw.get("matchExpressions") or ()
         ),
-    )  # fmt: skip
+    )
 
 
 def _endpoint_peer(raw: Raw | None, clusterwide: bool) -> PolicyPeer:
@@ -92,7 +96,9 @@ def _rules(rules: Any, direction: str, clusterwide: bool) -> tuple[PolicyRule, .
         peers += [PolicyPeer(ip_block=str(c)) for c in rule.get(f"{side}CIDR") or ()]
         for cs in rule.get(f"{side}CIDRSet") or ():
             if cs.get("cidr"):
-                peers.append(PolicyPeer(ip_block=str(cs["cidr"]), ip_except=tuple(cs.get("except") or ())))  # fmt: skip
+                peers.append(
+                    PolicyPeer(ip_block=str(cs["cidr"]), ip_except=tuple(cs.get("except") or ()))
+                )
             else:  # a CIDR group reference: addresses this projection cannot see
                 peers.append(PolicyPeer(entities=("cidr-group",)))
         for f in rule.get("toFQDNs") or () if side == "to" else ():
@@ -128,9 +134,12 @@ def cilium_policy(raw: Raw) -> NetworkPolicy:
     default_deny = spec.get("enableDefaultDeny") or {}
     types = tuple(
         t
-        for t, keys in (("Ingress", ("ingress", "ingressDeny")), ("Egress", ("egress", "egressDeny")))
+        for t, keys in (
+            ("Ingress", ("ingress", "ingressDeny")),
+            ("Egress", ("egress", "egressDeny")),
+        )
         if any(spec.get(k) for k in keys) and default_deny.get(t.lower(), True) is not False
-    )  # fmt: skip
+    )
     selector = _selector(spec["endpointSelector"]) if "endpointSelector" in spec else _NOTHING
     return NetworkPolicy(
         namespace="" if clusterwide else intern(meta.get("namespace", "default")),

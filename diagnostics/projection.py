@@ -509,82 +509,183 @@ PROJECTORS.update(POLICY_PROJECTORS)  # Cilium and Calico policy kinds
 # writes only these. A projector that reads a new field adds it here (the capture round-trip
 # test fails until it does).
 _META = ("metadata.name", "metadata.namespace")
-_SELECTOR = ("matchLabels{}", "matchExpressions[].key", "matchExpressions[].operator",
-             "matchExpressions[].values[]")  # fmt: skip
+_SELECTOR = (
+    "matchLabels{}",
+    "matchExpressions[].key",
+    "matchExpressions[].operator",
+    "matchExpressions[].values[]",
+)
 _RBAC_RULE = ("verbs[]", "apiGroups[]", "resources[]", "resourceNames[]", "nonResourceURLs[]")
-_PEER = ("ipBlock.cidr", "ipBlock.except[]", *(f"{s}.{f}" for s in ("podSelector",
-         "namespaceSelector") for f in _SELECTOR))  # fmt: skip
+_PEER = (
+    "ipBlock.cidr",
+    "ipBlock.except[]",
+    *(f"{s}.{f}" for s in ("podSelector", "namespaceSelector") for f in _SELECTOR),
+)
 _POLICY_PORT = ("ports[].protocol", "ports[].port", "ports[].endPort")
 _STATE = "status.containerStatuses[]"
 FIELDS: dict[str, tuple[str, ...]] = {
     "pods": (
-        *_META, "metadata.labels{}", "metadata.creationTimestamp", "metadata.deletionTimestamp",
-        "metadata.ownerReferences[].kind", "metadata.ownerReferences[].name",
-        "metadata.ownerReferences[].controller", "spec.nodeName", "spec.hostNetwork",
-        "spec.serviceAccountName", "spec.containers[].name", "spec.containers[].ports[].name",
-        "spec.containers[].ports[].containerPort", "spec.containers[].ports[].protocol",
-        "status.phase", "status.podIP", f"{_STATE}.restartCount", f"{_STATE}.state.waiting.reason",
-        f"{_STATE}.state.terminated.finishedAt", "status.conditions[].type",
+        *_META,
+        "metadata.labels{}",
+        "metadata.creationTimestamp",
+        "metadata.deletionTimestamp",
+        "metadata.ownerReferences[].kind",
+        "metadata.ownerReferences[].name",
+        "metadata.ownerReferences[].controller",
+        "spec.nodeName",
+        "spec.hostNetwork",
+        "spec.serviceAccountName",
+        "spec.containers[].name",
+        "spec.containers[].ports[].name",
+        "spec.containers[].ports[].containerPort",
+        "spec.containers[].ports[].protocol",
+        "status.phase",
+        "status.podIP",
+        f"{_STATE}.restartCount",
+        f"{_STATE}.state.waiting.reason",
+        f"{_STATE}.state.terminated.finishedAt",
+        "status.conditions[].type",
         "status.conditions[].status",
     ),
     "services": (
-        *_META, "spec.type", "spec.clusterIP", "spec.selector{}", "spec.ports[].name",
-        "spec.ports[].port", "spec.ports[].targetPort", "spec.ports[].protocol",
-        "spec.publishNotReadyAddresses", "spec.externalName",
+        *_META,
+        "spec.type",
+        "spec.clusterIP",
+        "spec.selector{}",
+        "spec.ports[].name",
+        "spec.ports[].port",
+        "spec.ports[].targetPort",
+        "spec.ports[].protocol",
+        "spec.publishNotReadyAddresses",
+        "spec.externalName",
     ),
     "endpoints": (
-        *_META, "metadata.annotations{control-plane.alpha.kubernetes.io/leader}",
-        *(f"subsets[].{a}[].{f}" for a in ("addresses", "notReadyAddresses")
-          for f in ("ip", "targetRef.name", "nodeName")),
-        "subsets[].ports[].name", "subsets[].ports[].port", "subsets[].ports[].protocol",
+        *_META,
+        "metadata.annotations{control-plane.alpha.kubernetes.io/leader}",
+        *(
+            f"subsets[].{a}[].{f}"
+            for a in ("addresses", "notReadyAddresses")
+            for f in ("ip", "targetRef.name", "nodeName")
+        ),
+        "subsets[].ports[].name",
+        "subsets[].ports[].port",
+        "subsets[].ports[].protocol",
     ),
     "endpointslices": (
-        *_META, "metadata.labels{kubernetes.io/service-name}", "addressType",
-        "endpoints[].addresses[]", "endpoints[].conditions.ready", "endpoints[].conditions.serving",
-        "endpoints[].conditions.terminating", "endpoints[].nodeName", "endpoints[].targetRef.kind",
-        "endpoints[].targetRef.name", "ports[].name", "ports[].port", "ports[].protocol",
+        *_META,
+        "metadata.labels{kubernetes.io/service-name}",
+        "addressType",
+        "endpoints[].addresses[]",
+        "endpoints[].conditions.ready",
+        "endpoints[].conditions.serving",
+        "endpoints[].conditions.terminating",
+        "endpoints[].nodeName",
+        "endpoints[].targetRef.kind",
+        "endpoints[].targetRef.name",
+        "ports[].name",
+        "ports[].port",
+        "ports[].protocol",
     ),
     "events": (
-        "metadata.namespace", "metadata.creationTimestamp",
-        *(f"{o}.{f}" for o in ("involvedObject", "regarding") for f in ("namespace", "kind", "name")),
-        "count", "series.count", "series.lastObservedTime", "firstTimestamp", "eventTime",
-        "lastTimestamp", "source.host", "reportingInstance", "reason", "message", "note", "type",
+        "metadata.namespace",
+        "metadata.creationTimestamp",
+        *(
+            f"{o}.{f}"
+            for o in ("involvedObject", "regarding")
+            for f in ("namespace", "kind", "name")
+        ),
+        "count",
+        "series.count",
+        "series.lastObservedTime",
+        "firstTimestamp",
+        "eventTime",
+        "lastTimestamp",
+        "source.host",
+        "reportingInstance",
+        "reason",
+        "message",
+        "note",
+        "type",
     ),
     "nodes": (
-        "metadata.name", "metadata.labels{}", "metadata.creationTimestamp", "spec.podCIDRs[]", "spec.providerID",
-        "spec.podCIDR", "spec.unschedulable", "status.conditions[].type",
-        "status.conditions[].status", "status.addresses[].type", "status.addresses[].address",
-        "status.allocatable.pods", "status.capacity.pods",
+        "metadata.name",
+        "metadata.labels{}",
+        "metadata.creationTimestamp",
+        "spec.podCIDRs[]",
+        "spec.providerID",
+        "spec.podCIDR",
+        "spec.unschedulable",
+        "status.conditions[].type",
+        "status.conditions[].status",
+        "status.addresses[].type",
+        "status.addresses[].address",
+        "status.allocatable.pods",
+        "status.capacity.pods",
     ),
     "networkpolicies": (
-        *_META, *(f"spec.podSelector.{f}" for f in _SELECTOR), "spec.policyTypes[]",
-        *(f"spec.ingress[].from[].{f}" for f in _PEER), *(f"spec.ingress[].{f}" for f in _POLICY_PORT),
-        *(f"spec.egress[].to[].{f}" for f in _PEER), *(f"spec.egress[].{f}" for f in _POLICY_PORT),
+        *_META,
+        *(f"spec.podSelector.{f}" for f in _SELECTOR),
+        "spec.policyTypes[]",
+        *(f"spec.ingress[].from[].{f}" for f in _PEER),
+        *(f"spec.ingress[].{f}" for f in _POLICY_PORT),
+        *(f"spec.egress[].to[].{f}" for f in _PEER),
+        *(f"spec.egress[].{f}" for f in _POLICY_PORT),
     ),
     "daemonsets": (
-        *_META, "metadata.labels{}", "status.desiredNumberScheduled",
-        "status.currentNumberScheduled", "status.numberReady", "status.numberAvailable",
+        *_META,
+        "metadata.labels{}",
+        "status.desiredNumberScheduled",
+        "status.currentNumberScheduled",
+        "status.numberReady",
+        "status.numberAvailable",
         "spec.template.spec.nodeSelector{}",
     ),
     "nodenetworkconfigs": (
-        "metadata.name", "metadata.namespace", "spec.requestedIPCount", "status.assignedIPCount",
-        *(f"status.scaler.{f}" for f in ("batchSize", "releaseThresholdPercent",
-                                          "requestThresholdPercent", "maxIPCount")),
+        "metadata.name",
+        "metadata.namespace",
+        "spec.requestedIPCount",
+        "status.assignedIPCount",
+        *(
+            f"status.scaler.{f}"
+            for f in (
+                "batchSize",
+                "releaseThresholdPercent",
+                "requestThresholdPercent",
+                "maxIPCount",
+            )
+        ),
         "status.status",
-        *(f"status.networkContainers[].{f}" for f in ("id", "assignmentMode", "type", "subnetName",
-          "subnetAddressSpace", "status", "primaryIP", "ipAssignments[].ip")),
+        *(
+            f"status.networkContainers[].{f}"
+            for f in (
+                "id",
+                "assignmentMode",
+                "type",
+                "subnetName",
+                "subnetAddressSpace",
+                "status",
+                "primaryIP",
+                "ipAssignments[].ip",
+            )
+        ),
     ),
     "namespaces": ("metadata.name", "metadata.labels{}"),
     "configmaps": (*_META, "data{}"),
     "roles": (
-        *_META, "metadata.labels{}", *(f"rules[].{f}" for f in _RBAC_RULE),
+        *_META,
+        "metadata.labels{}",
+        *(f"rules[].{f}" for f in _RBAC_RULE),
         *(f"aggregationRule.clusterRoleSelectors[].{f}" for f in _SELECTOR),
     ),
     "rolebindings": (
-        *_META, "roleRef.kind", "roleRef.name", "subjects[].kind", "subjects[].name",
+        *_META,
+        "roleRef.kind",
+        "roleRef.name",
+        "subjects[].kind",
+        "subjects[].name",
         "subjects[].namespace",
     ),
-}  # fmt: skip
+}
 FIELDS["clusterroles"] = FIELDS["roles"]
 FIELDS["clusterrolebindings"] = FIELDS["rolebindings"]
 FIELDS.update(POLICY_FIELDS)

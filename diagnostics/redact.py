@@ -49,27 +49,88 @@ TOKEN_FORMATS: tuple[tuple[str, str], ...] = (
     ("shopify token", r"shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32}"),
     ("twilio key", r"(?<![0-9A-Za-z])SK[0-9a-f]{32}(?![0-9A-Za-z])"),
     ("mailgun key", r"key-[0-9a-z]{32}"),
-    ("azure devops pat", r"(?<![0-9A-Za-z])(?:[a-z2-7]{52}|[0-9A-Za-z]{76}AZDO[0-9A-Za-z]{4})(?![0-9A-Za-z])"),
+    (
+        "azure devops pat",
+        r"(?<![0-9A-Za-z])(?:[a-z2-7]{52}|[0-9A-Za-z]{76}AZDO[0-9A-Za-z]{4})(?![0-9A-Za-z])",
+    ),
     ("telegram bot token", r"(?<![0-9A-Za-z])\d{8,10}:AA[0-9A-Za-z_-]{32,}+"),
-    ("slack webhook", r"https://hooks\.slack\.com/(?:services|workflows|triggers|commands|actions)/[0-9A-Za-z/_%-]{8,}+"),
+    (
+        "slack webhook",
+        r"https://hooks\.slack\.com/(?:services|workflows|triggers|commands|actions)/[0-9A-Za-z/_%-]{8,}+",
+    ),
     ("jwt", r"(?<![0-9A-Za-z_-])eyJ[0-9A-Za-z_-]*+(?>\.[0-9A-Za-z_-]*+){1,4}"),
-    ("pem private key", r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?>[^-]++|-(?!----END))*+(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----)?"),
-)  # fmt: skip
+    (
+        "pem private key",
+        r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?>[^-]++|-(?!----END))*+(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----)?",
+    ),
+)
 _TOKENS = re.compile("|".join(f"(?:{p})" for _, p in TOKEN_FORMATS))
 
 # ---------------------------------------------------------------- secret-ish keys
-_KEY_WORDS = frozenset({
-    "password", "passwd", "pwd", "pass", "passphrase", "secret", "secrets", "token", "tokens",
-    "auth", "apikey", "key", "keys", "sig", "signature", "sas", "credential", "credentials",
-    "connectionstring", "connstr", "privatekey", "accesskey", "accountkey", "sharedaccesskey",
-    "sharedaccesssignature", "clientsecret", "cookie", "dsn",
-})  # fmt: skip
+_KEY_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "passphrase",
+        "secret",
+        "secrets",
+        "token",
+        "tokens",
+        "auth",
+        "apikey",
+        "key",
+        "keys",
+        "sig",
+        "signature",
+        "sas",
+        "credential",
+        "credentials",
+        "connectionstring",
+        "connstr",
+        "privatekey",
+        "accesskey",
+        "accountkey",
+        "sharedaccesskey",
+        "sharedaccesssignature",
+        "clientsecret",
+        "cookie",
+        "dsn",
+    }
+)
 # A key whose last word says it names or describes a secret, not holds it, stays readable.
-_NOT_A_VALUE = frozenset({
-    "name", "names", "id", "ids", "ref", "path", "file", "type", "kind", "count", "length",
-    "ttl", "version", "expiry", "expires", "expiration", "seconds", "url", "uri", "endpoint",
-    "vault", "provider", "header", "format", "mode", "enabled", "source",
-})  # fmt: skip
+_NOT_A_VALUE = frozenset(
+    {
+        "name",
+        "names",
+        "id",
+        "ids",
+        "ref",
+        "path",
+        "file",
+        "type",
+        "kind",
+        "count",
+        "length",
+        "ttl",
+        "version",
+        "expiry",
+        "expires",
+        "expiration",
+        "seconds",
+        "url",
+        "uri",
+        "endpoint",
+        "vault",
+        "provider",
+        "header",
+        "format",
+        "mode",
+        "enabled",
+        "source",
+    }
+)
 _WORD_SPLIT = re.compile(r"[^0-9A-Za-z]++|(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -84,9 +145,19 @@ def is_secret_key(key: str) -> bool:
         return False
     squashed = "".join(words)
     return any(w in _KEY_WORDS for w in words) or any(
-        s in squashed for s in ("password", "secret", "token", "apikey", "accesskey", "privatekey",
-                                "connectionstring", "credential", "accountkey")
-    )  # fmt: skip
+        s in squashed
+        for s in (
+            "password",
+            "secret",
+            "token",
+            "apikey",
+            "accesskey",
+            "privatekey",
+            "connectionstring",
+            "credential",
+            "accountkey",
+        )
+    )
 
 
 # ---------------------------------------------------------------- structural patterns
@@ -235,7 +306,9 @@ def redact_mapping(data: Mapping[str, str], limit: int = MAX_TEXT) -> dict[str, 
     keys are redacted too (a label key can carry a token)."""
     return {
         redact_text(str(k), 256): (
-            MASK if is_secret_key(str(k)) and v else redact_text(v if isinstance(v, str) else str(v), limit)
+            MASK
+            if is_secret_key(str(k)) and v
+            else redact_text(v if isinstance(v, str) else str(v), limit)
         )
         for k, v in data.items()
-    }  # fmt: skip
+    }

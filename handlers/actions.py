@@ -93,14 +93,21 @@ def _value_of(action_id: str, action: dict[str, Any], body: dict[str, Any]) -> t
     if not _FINGERPRINT.match(fp):
         raise UsageError("malformed button value")
     block: dict[str, Any] = next(
-        (b for b in (body.get("message") or {}).get("blocks") or ()
-         if b.get("block_id") == action.get("block_id")),
+        (
+            b
+            for b in (body.get("message") or {}).get("blocks") or ()
+            if b.get("block_id") == action.get("block_id")
+        ),
         {},
-    )  # fmt: skip
+    )
     details: dict[str, Any] = next(
-        (e for e in block.get("elements") or () if str(e.get("action_id", "")).startswith(DETAILS_ACTION)),
+        (
+            e
+            for e in block.get("elements") or ()
+            if str(e.get("action_id", "")).startswith(DETAILS_ACTION)
+        ),
         {},
-    )  # fmt: skip
+    )
     return details.get("value"), fp
 
 
@@ -115,9 +122,12 @@ def handle_action(deps: Deps, body: dict[str, Any], action_id: str) -> None:
         message.get("ts") if action_id == RERUN_ACTION and not message.get("thread_ts") else None
     )
     where = Where(
-        channel=channel, user=user, thread_ts=thread, response_url=body.get("response_url"),
+        channel=channel,
+        user=user,
+        thread_ts=thread,
+        response_url=body.get("response_url"),
         parent_ts=parent,
-    )  # fmt: skip
+    )
     action: dict[str, Any] = next(
         (a for a in body.get("actions") or () if str(a.get("action_id", "")).startswith(action_id)),
         {},
@@ -130,8 +140,13 @@ def handle_action(deps: Deps, body: dict[str, Any], action_id: str) -> None:
         extra = frozenset({"f"}) if action_id in (DETAILS_ACTION, SILENCE_ACTION) else frozenset()
         req = parse_value(value, deps, extra)
     except UsageError as exc:
-        audit_line("refused", rule=f"invalid button value: {exc}", user=user, channel=channel,
-                   action=action_id)  # fmt: skip
+        audit_line(
+            "refused",
+            rule=f"invalid button value: {exc}",
+            user=user,
+            channel=channel,
+            action=action_id,
+        )
         deps.metrics.refusals.inc()
         where.tell(deps, messages.forged_button())
         return
@@ -180,8 +195,9 @@ def _silence(deps: Deps, req: RunRequest, where: Where, fingerprint: str) -> Non
             where.tell(deps, "That finding is no longer reported: nothing to silence.")
             return
         reason = f"silenced from the answer's menu by {where.user}"
-        silence = deps.silences.add(req.cluster, finding.code, finding.subject, SILENCE_S, reason,
-                                    where.user)  # fmt: skip
+        silence = deps.silences.add(
+            req.cluster, finding.code, finding.subject, SILENCE_S, reason, where.user
+        )
         text = messages.silenced_from_button(
             finding.code, readable_subject(finding.subject), silence.until
         )

@@ -118,10 +118,14 @@ def _final_parent(
     deps: Deps, outcome: Outcome, report: Report, where: Where, silenced: int, note: str = ""
 ) -> SlackMessage:
     return parent_message(
-        report, requester=where.user, run_id=outcome.run_id, silenced=silenced,
+        report,
+        requester=where.user,
+        run_id=outcome.run_id,
+        silenced=silenced,
         cached_age_s=outcome.age_s if outcome.how == "cached" else None,
-        ttl_s=deps.config.cache_ttl_seconds, rerun_note=note,
-    )  # fmt: skip
+        ttl_s=deps.config.cache_ttl_seconds,
+        rerun_note=note,
+    )
 
 
 def _in_background(deps: Deps, req: RunRequest, run_id: str, fresh: bool) -> Future[Outcome]:
@@ -179,8 +183,17 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                 try:
                     outcome = pending.result()
                 except RunFailed as exc:
-                    deps.runs.record(outcome_record(None, req, run_id=exc.run_id, user=where.user,
-                                                    channel=where.channel, at=deps.clock(), error=exc))  # fmt: skip
+                    deps.runs.record(
+                        outcome_record(
+                            None,
+                            req,
+                            run_id=exc.run_id,
+                            user=where.user,
+                            channel=where.channel,
+                            at=deps.clock(),
+                            error=exc,
+                        )
+                    )
                     _fail(deps, req, where, parent_ts, thread_ts, exc.run_id, exc.reason)
                     return
             report, silenced = _split(deps, req.cluster, outcome.report)
@@ -211,8 +224,16 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                     _remember(deps, where, req, thread_ts or parent_ts)
                     deps.sender.post(where.channel, verdict_reply(report), thread_ts)
             _log_answer(req, outcome, where)
-            deps.runs.record(outcome_record(outcome, req, run_id=run_id, user=where.user,
-                                            channel=where.channel, at=deps.clock()))  # fmt: skip
+            deps.runs.record(
+                outcome_record(
+                    outcome,
+                    req,
+                    run_id=run_id,
+                    user=where.user,
+                    channel=where.channel,
+                    at=deps.clock(),
+                )
+            )
         finally:
             if tracked is not None and deps.inflight is not None:
                 deps.inflight.end(tracked.run_id)
@@ -240,8 +261,17 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
     try:
         outcome = deps.runs.get(req, run_id=run_id, fresh=True)
     except RunFailed as exc:
-        deps.runs.record(outcome_record(None, req, run_id=exc.run_id, user=where.user,
-                                        channel=where.channel, at=deps.clock(), error=exc))  # fmt: skip
+        deps.runs.record(
+            outcome_record(
+                None,
+                req,
+                run_id=exc.run_id,
+                user=where.user,
+                channel=where.channel,
+                at=deps.clock(),
+                error=exc,
+            )
+        )
         _fail(deps, req, where, None, parent_ts, exc.run_id, exc.reason)
         return
     report, silenced = _split(deps, req.cluster, outcome.report)
@@ -251,8 +281,11 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
     )
     deps.sender.thread(where.channel, parent_ts, rerun_reply(before, report, where.user))
     _log_answer(req, outcome, where)
-    deps.runs.record(outcome_record(outcome, req, run_id=run_id, user=where.user,
-                                    channel=where.channel, at=deps.clock()))  # fmt: skip
+    deps.runs.record(
+        outcome_record(
+            outcome, req, run_id=run_id, user=where.user, channel=where.channel, at=deps.clock()
+        )
+    )
 
 
 def _answer_key(where: Where, req: RunRequest) -> str:
@@ -296,10 +329,17 @@ def _track(deps: Deps, req: RunRequest, where: Where, run_id: str) -> InFlightRu
     if deps.inflight is None:
         return None
     tracked = InFlightRun(
-        run_id=run_id, owner="", scenario=req.scenario, cluster=req.cluster,
-        channel=where.channel, user=where.user, arguments=req.args.to_dict(),
-        thread_ts=where.thread_ts, response_url=where.response_url, started_at=deps.clock(),
-    )  # fmt: skip
+        run_id=run_id,
+        owner="",
+        scenario=req.scenario,
+        cluster=req.cluster,
+        channel=where.channel,
+        user=where.user,
+        arguments=req.args.to_dict(),
+        thread_ts=where.thread_ts,
+        response_url=where.response_url,
+        started_at=deps.clock(),
+    )
     deps.inflight.begin(tracked)
     return tracked
 
@@ -309,12 +349,20 @@ def tell_interrupted(deps: Deps, run: InFlightRun) -> None:
     with its run id and a Re-run button, and record the run as failed. Raises when Slack
     cannot be told (the sweeper retries)."""
     text = messages.run_interrupted(run.run_id)
-    value = button_value(Report(cluster=run.cluster, scenario=run.scenario,
-                                arguments=run.arguments))  # fmt: skip
-    rerun = {"type": "actions", "elements": [{
-        "type": "button", "action_id": RERUN_ACTION, "value": value,
-        "text": {"type": "plain_text", "text": "Re-run"},
-    }]}  # fmt: skip
+    value = button_value(
+        Report(cluster=run.cluster, scenario=run.scenario, arguments=run.arguments)
+    )
+    rerun = {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": RERUN_ACTION,
+                "value": value,
+                "text": {"type": "plain_text", "text": "Re-run"},
+            }
+        ],
+    }
     where = Where(run.channel, run.user, run.thread_ts, run.response_url)
     if run.thread_ts:
         blocks = [*_text_blocks(text), rerun]
@@ -328,28 +376,45 @@ def tell_interrupted(deps: Deps, run: InFlightRun) -> None:
             run.parent_ts,
             SlackMessage(text=failed, blocks=[*_text_blocks(failed), rerun]),
         )
-    deps.runs.record(RunRecord(
-        run_id=run.run_id, cluster=run.cluster, scenario=run.scenario, arguments=run.arguments,
-        user=run.user, channel=run.channel, at=deps.clock(), outcome="failed",
-        error=messages.INTERRUPTED,
-    ))  # fmt: skip
+    deps.runs.record(
+        RunRecord(
+            run_id=run.run_id,
+            cluster=run.cluster,
+            scenario=run.scenario,
+            arguments=run.arguments,
+            user=run.user,
+            channel=run.channel,
+            at=deps.clock(),
+            outcome="failed",
+            error=messages.INTERRUPTED,
+        )
+    )
 
 
 def _log_answer(req: RunRequest, outcome: Outcome, where: Where) -> None:
     fields = {
-        "scenario": req.scenario, "cluster": req.cluster, "user": where.user,
-        "channel": where.channel, "run_id": outcome.run_id, "how": outcome.how,
+        "scenario": req.scenario,
+        "cluster": req.cluster,
+        "user": where.user,
+        "channel": where.channel,
+        "run_id": outcome.run_id,
+        "how": outcome.how,
         "verdict": outcome.report.worst.value,
-    }  # fmt: skip
+    }
     log.info(
         "answered %s on %s (%s)", req.scenario, req.cluster, outcome.how, extra={"fields": fields}
     )
 
 
 def _fail(
-    deps: Deps, req: RunRequest, where: Where, parent_ts: str | None, thread_ts: str | None,
-    run_id: str, reason: str,
-) -> None:  # fmt: skip
+    deps: Deps,
+    req: RunRequest,
+    where: Where,
+    parent_ts: str | None,
+    thread_ts: str | None,
+    run_id: str,
+    reason: str,
+) -> None:
     """A short failure message in the thread (or to the requester when there is no thread)."""
     text = messages.run_failed(run_id, reason)
     try:
@@ -388,8 +453,13 @@ def show_commands(deps: Deps, req: RunRequest, where: Where) -> None:
             where.tell_blocks(deps, replies)
             return
         name = f"aksdiag-{report.scenario}-{report.cluster}-commands.sh"
-        deps.sender.upload(where.channel, where.thread_ts, name, commands_script(report),
-                           messages.commands_file_title(report.scenario, report.cluster))  # fmt: skip
+        deps.sender.upload(
+            where.channel,
+            where.thread_ts,
+            name,
+            commands_script(report),
+            messages.commands_file_title(report.scenario, report.cluster),
+        )
     except RunFailed as exc:
         _tell_quietly(deps, where, messages.run_failed(exc.run_id, exc.reason))
     except NotInChannel:

@@ -43,6 +43,10 @@ def validate_payload(payload: dict[str, Any]) -> None:
 
 
 def unique_action_ids(message: dict[str, Any]) -> None:
-    ids = [e.get("action_id") for b in message.get("blocks") or () for e in b.get("elements", ()) or ()
-           if isinstance(e, dict) and e.get("action_id")]  # fmt: skip
+    ids = [
+        e.get("action_id")
+        for b in message.get("blocks") or ()
+        for e in b.get("elements", ()) or ()
+        if isinstance(e, dict) and e.get("action_id")
+    ]
     assert len(ids) == len(set(ids)), f"an action_id used twice in one message: {ids}"

@@ -147,9 +147,10 @@ class Bot:
 
         def done() -> list[dict[str, Any]]:
             msgs = [
-                m for m in self.slack.top_level(channel)
+                m
+                for m in self.slack.top_level(channel)
                 if _has_buttons(m) and self.slack.replies(channel, m["ts"])
-            ]  # fmt: skip
+            ]
             return msgs if len(msgs) >= count else []
 
         self.slack.wait_for(done, timeout)

@@ -15,8 +15,13 @@ T0 = "2026-11-20T08:00:00Z"
 SUB = "00000000-0000-0000-0000-000000000000"
 
 
-def meta(name: str, namespace: str | None = None, labels: dict[str, str] | None = None,
-         created: str = T0, **extra: Any) -> dict[str, Any]:  # fmt: skip
+def meta(
+    name: str,
+    namespace: str | None = None,
+    labels: dict[str, str] | None = None,
+    created: str = T0,
+    **extra: Any,
+) -> dict[str, Any]:
     m: dict[str, Any] = {
         "name": name,
         "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{namespace}/{name}")),
@@ -35,12 +40,23 @@ def klist(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
 
 
-def pod(name: str, namespace: str = "default", node: str = "aks-nodepool1-12345678-vmss000000",
-        ip: str = "10.244.0.10", labels: dict[str, str] | None = None, phase: str = "Running",
-        ready: bool = True, ports: list[tuple[str, int]] | None = None, host_network: bool = False,
-        waiting: str | None = None, restarts: int = 0, created: str = T0,
-        finished: str | None = None, owner: tuple[str, str] | None = None,
-        service_account: str = "default") -> dict[str, Any]:  # fmt: skip
+def pod(
+    name: str,
+    namespace: str = "default",
+    node: str = "aks-nodepool1-12345678-vmss000000",
+    ip: str = "10.244.0.10",
+    labels: dict[str, str] | None = None,
+    phase: str = "Running",
+    ready: bool = True,
+    ports: list[tuple[str, int]] | None = None,
+    host_network: bool = False,
+    waiting: str | None = None,
+    restarts: int = 0,
+    created: str = T0,
+    finished: str | None = None,
+    owner: tuple[str, str] | None = None,
+    service_account: str = "default",
+) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "app", "image": "mcr.microsoft.com/example/app:1.0"}
     if ports:
         container["ports"] = [
@@ -109,9 +125,16 @@ def pod(name: str, namespace: str = "default", node: str = "aks-nodepool1-123456
     return {"apiVersion": "v1", "kind": "Pod", "metadata": m, "spec": spec, "status": status}
 
 
-def node(name: str = "aks-nodepool1-12345678-vmss000000", pool: str = "nodepool1",
-         pod_cidr: str | None = None, max_pods: int = 30, ready: bool = True,
-         ip: str = "10.224.0.4", os: str = "linux", labels: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+def node(
+    name: str = "aks-nodepool1-12345678-vmss000000",
+    pool: str = "nodepool1",
+    pod_cidr: str | None = None,
+    max_pods: int = 30,
+    ready: bool = True,
+    ip: str = "10.224.0.4",
+    os: str = "linux",
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
     lab = {
         "agentpool": pool,
         "kubernetes.azure.com/agentpool": pool,
@@ -150,9 +173,15 @@ def node(name: str = "aks-nodepool1-12345678-vmss000000", pool: str = "nodepool1
     }
 
 
-def service(name: str, namespace: str = "default", selector: dict[str, str] | None = None,
-            ports: list[tuple[str, int, int | str]] | None = None, cluster_ip: str = "10.0.120.15",
-            type: str = "ClusterIP", publish_not_ready: bool = False) -> dict[str, Any]:  # fmt: skip
+def service(
+    name: str,
+    namespace: str = "default",
+    selector: dict[str, str] | None = None,
+    ports: list[tuple[str, int, int | str]] | None = None,
+    cluster_ip: str = "10.0.120.15",
+    type: str = "ClusterIP",
+    publish_not_ready: bool = False,
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "type": type,
         "clusterIP": cluster_ip,
@@ -178,9 +207,12 @@ def service(name: str, namespace: str = "default", selector: dict[str, str] | No
     }
 
 
-def endpointslice(service_name: str, namespace: str = "default",
-                  endpoints: list[tuple[str, bool, str]] | None = None,
-                  ports: list[tuple[str, int]] | None = None) -> dict[str, Any]:  # fmt: skip
+def endpointslice(
+    service_name: str,
+    namespace: str = "default",
+    endpoints: list[tuple[str, bool, str]] | None = None,
+    ports: list[tuple[str, int]] | None = None,
+) -> dict[str, Any]:
     """endpoints: (ip, ready, pod name)."""
     return {
         "apiVersion": "discovery.k8s.io/v1",
@@ -209,9 +241,14 @@ def endpointslice(service_name: str, namespace: str = "default",
     }
 
 
-def endpoints(name: str, namespace: str = "default", ready: list[str] | None = None,
-              not_ready: list[str] | None = None, port: int = 443,
-              annotations: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+def endpoints(
+    name: str,
+    namespace: str = "default",
+    ready: list[str] | None = None,
+    not_ready: list[str] | None = None,
+    port: int = 443,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
     subset: dict[str, Any] = {"ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
     if ready:
         subset["addresses"] = [{"ip": ip} for ip in ready]
@@ -228,9 +265,18 @@ def endpoints(name: str, namespace: str = "default", ready: list[str] | None = N
     }
 
 
-def event(reason: str, message: str, kind: str = "Pod", name: str = "web-0",
-          namespace: str = "default", count: int = 1, type: str = "Warning",
-          first: str = T0, last: str | None = None, host: str = "") -> dict[str, Any]:  # fmt: skip
+def event(
+    reason: str,
+    message: str,
+    kind: str = "Pod",
+    name: str = "web-0",
+    namespace: str = "default",
+    count: int = 1,
+    type: str = "Warning",
+    first: str = T0,
+    last: str | None = None,
+    host: str = "",
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Event",
@@ -248,8 +294,15 @@ def event(reason: str, message: str, kind: str = "Pod", name: str = "web-0",
     }
 
 
-def nnc(node_name: str, requested: int = 32, assigned: int = 32, ips: int | None = None,
-        subnet: str = "10.240.0.0/16", nc_status: str = "", batch: int = 16) -> dict[str, Any]:  # fmt: skip
+def nnc(
+    node_name: str,
+    requested: int = 32,
+    assigned: int = 32,
+    ips: int | None = None,
+    subnet: str = "10.240.0.0/16",
+    nc_status: str = "",
+    batch: int = 16,
+) -> dict[str, Any]:
     count = assigned if ips is None else ips
     return {
         "apiVersion": "acn.azure.com/v1alpha",
@@ -347,9 +400,13 @@ def az_cluster(name: str = "prod", rg: str = "rg-prod", **overrides: Any) -> dic
     return body
 
 
-def write_snapshot(folder: Path, cluster: dict[str, Any] | None = None,
-                   public_ips: dict[str, str] | None = None, captured_at: str | None = None,
-                   **resources: list[dict[str, Any]]) -> Path:  # fmt: skip
+def write_snapshot(
+    folder: Path,
+    cluster: dict[str, Any] | None = None,
+    public_ips: dict[str, str] | None = None,
+    captured_at: str | None = None,
+    **resources: list[dict[str, Any]],
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     if cluster is not None:
         (folder / "cluster.json").write_text(json.dumps(cluster, indent=2))
@@ -367,28 +424,41 @@ def write_snapshot(folder: Path, cluster: dict[str, Any] | None = None,
 
 
 # ---------------------------------------------------------------- node-api builders
-def kubernetes_api(address: str = "203.0.113.10", port: int = 443, cluster_ip: str = "10.0.0.1",
-                   ready: bool = True) -> dict[str, Any]:  # fmt: skip
+def kubernetes_api(
+    address: str = "203.0.113.10", port: int = 443, cluster_ip: str = "10.0.0.1", ready: bool = True
+) -> dict[str, Any]:
     """default/kubernetes as the API server writes it: the Service, its EndpointSlice named
     `kubernetes` and the v1 Endpoints. Pass as `write_snapshot(..., **kubernetes_api())`."""
     svc = service("kubernetes", "default", None, [("https", 443, 443)], cluster_ip)
     svc["metadata"]["labels"] = {"component": "apiserver", "provider": "kubernetes"}
     eps_slice = {
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "addressType": "IPv4",
         "metadata": meta("kubernetes", "default", {"kubernetes.io/service-name": "kubernetes"}),
-        "endpoints": [{"addresses": [address], "conditions": {"ready": ready}}] if address else None,
+        "endpoints": [{"addresses": [address], "conditions": {"ready": ready}}]
+        if address
+        else None,
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
-    }  # fmt: skip
-    eps = endpoints("kubernetes", "default", ready=[address] if address and ready else None,
-                    not_ready=[address] if address and not ready else None, port=port)  # fmt: skip
+    }
+    eps = endpoints(
+        "kubernetes",
+        "default",
+        ready=[address] if address and ready else None,
+        not_ready=[address] if address and not ready else None,
+        port=port,
+    )
     return {"services": [svc], "endpointslices": [eps_slice], "endpoints": [eps]}
 
 
-def networkpolicy(name: str, namespace: str = "default",
-                  pod_selector: dict[str, Any] | None = None,
-                  egress: list[dict[str, Any]] | None = None,
-                  ingress: list[dict[str, Any]] | None = None,
-                  policy_types: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+def networkpolicy(
+    name: str,
+    namespace: str = "default",
+    pod_selector: dict[str, Any] | None = None,
+    egress: list[dict[str, Any]] | None = None,
+    ingress: list[dict[str, Any]] | None = None,
+    policy_types: list[str] | None = None,
+) -> dict[str, Any]:
     """Rules are given in their Kubernetes shape, e.g. {"to": [{"ipBlock": {"cidr": ...}}],
     "ports": [{"protocol": "TCP", "port": 443}]}."""
     spec: dict[str, Any] = {"podSelector": pod_selector or {}}
@@ -398,62 +468,108 @@ def networkpolicy(name: str, namespace: str = "default",
         spec["egress"] = egress
     if ingress is not None:
         spec["ingress"] = ingress
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": meta(name, namespace), "spec": spec}  # fmt: skip
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(name, namespace),
+        "spec": spec,
+    }
 
 
 def namespace(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     lab = {"kubernetes.io/metadata.name": name, **(labels or {})}
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(name, None, lab),
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": meta(name, None, lab),
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
 
 
 def configmap(name: str, data: dict[str, str], namespace: str = "kube-system") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(name, namespace),
-            "data": data}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(name, namespace),
+        "data": data,
+    }
 
 
-def daemonset(name: str, namespace: str = "kube-system", desired: int = 3, ready: int | None = None,
-              labels: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+def daemonset(
+    name: str,
+    namespace: str = "kube-system",
+    desired: int = 3,
+    ready: int | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
     ready = desired if ready is None else ready
     sel = labels or {"k8s-app": name}
     return {
-        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta(name, namespace, sel),
-        "spec": {"selector": {"matchLabels": sel},
-                 "template": {"metadata": {"labels": sel}, "spec": {"containers": [{"name": name}]}}},
-        "status": {"desiredNumberScheduled": desired, "currentNumberScheduled": desired,
-                   "numberReady": ready, "numberAvailable": ready, "updatedNumberScheduled": desired,
-                   "numberMisscheduled": 0, "observedGeneration": 1},
-    }  # fmt: skip
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": meta(name, namespace, sel),
+        "spec": {
+            "selector": {"matchLabels": sel},
+            "template": {"metadata": {"labels": sel}, "spec": {"containers": [{"name": name}]}},
+        },
+        "status": {
+            "desiredNumberScheduled": desired,
+            "currentNumberScheduled": desired,
+            "numberReady": ready,
+            "numberAvailable": ready,
+            "updatedNumberScheduled": desired,
+            "numberMisscheduled": 0,
+            "observedGeneration": 1,
+        },
+    }
 
 
-def rbac_rule(verbs: list[str], resources: list[str] | None = None, groups: list[str] | None = None,
-              urls: list[str] | None = None, names: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+def rbac_rule(
+    verbs: list[str],
+    resources: list[str] | None = None,
+    groups: list[str] | None = None,
+    urls: list[str] | None = None,
+    names: list[str] | None = None,
+) -> dict[str, Any]:
     if urls:
         return {"verbs": verbs, "nonResourceURLs": urls}
-    rule: dict[str, Any] = {"apiGroups": groups if groups is not None else [""],
-                            "resources": resources or [], "verbs": verbs}  # fmt: skip
+    rule: dict[str, Any] = {
+        "apiGroups": groups if groups is not None else [""],
+        "resources": resources or [],
+        "verbs": verbs,
+    }
     if names:
         rule["resourceNames"] = names
     return rule
 
 
-def role(name: str, rules: list[dict[str, Any]], namespace: str | None = None,
-         labels: dict[str, str] | None = None,
-         aggregate: list[dict[str, str]] | None = None) -> dict[str, Any]:  # fmt: skip
+def role(
+    name: str,
+    rules: list[dict[str, Any]],
+    namespace: str | None = None,
+    labels: dict[str, str] | None = None,
+    aggregate: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
     """A Role (with namespace) or a ClusterRole; `aggregate`: matchLabels of an aggregationRule."""
     body: dict[str, Any] = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role" if namespace else "ClusterRole",
-        "metadata": meta(name, namespace, labels), "rules": rules,
-    }  # fmt: skip
+        "metadata": meta(name, namespace, labels),
+        "rules": rules,
+    }
     if aggregate is not None:
         body["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": m} for m in aggregate]}
     return body
 
 
-def binding(name: str, role_name: str, subjects: list[dict[str, str]],
-            namespace: str | None = None, role_kind: str = "ClusterRole") -> dict[str, Any]:  # fmt: skip
+def binding(
+    name: str,
+    role_name: str,
+    subjects: list[dict[str, str]],
+    namespace: str | None = None,
+    role_kind: str = "ClusterRole",
+) -> dict[str, Any]:
     """A RoleBinding (with namespace) or a ClusterRoleBinding. Subjects in their Kubernetes
     shape: {"kind": "ServiceAccount", "name": "x", "namespace": "y"} or {"kind": "Group", ...}."""
     return {
@@ -461,25 +577,43 @@ def binding(name: str, role_name: str, subjects: list[dict[str, str]],
         "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
         "metadata": meta(name, namespace),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role_name},
-        "subjects": [dict(s, apiGroup="rbac.authorization.k8s.io") if s["kind"] != "ServiceAccount"
-                     else dict(s) for s in subjects],
-    }  # fmt: skip
+        "subjects": [
+            dict(s, apiGroup="rbac.authorization.k8s.io")
+            if s["kind"] != "ServiceAccount"
+            else dict(s)
+            for s in subjects
+        ],
+    }
 
 
 # ---------------------------------------------------------------- pod-ip / service builders
-def event_v1(reason: str, message: str, kind: str = "Pod", name: str = "web-0",
-             namespace: str = "default", count: int = 1, type: str = "Warning",
-             first: str = T0, last: str | None = None, host: str = "") -> dict[str, Any]:  # fmt: skip
+def event_v1(
+    reason: str,
+    message: str,
+    kind: str = "Pod",
+    name: str = "web-0",
+    namespace: str = "default",
+    count: int = 1,
+    type: str = "Warning",
+    first: str = T0,
+    last: str | None = None,
+    host: str = "",
+) -> dict[str, Any]:
     """An events.k8s.io/v1 Event (regarding, note, series, reportingInstance), as
     `kubectl get events.v1.events.k8s.io -A -o json` writes it."""
     body: dict[str, Any] = {
-        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
         "metadata": meta(f"{name}.{uuid.uuid4().hex[:16]}", namespace, created=first),
-        "eventTime": first.replace("Z", ".000000Z"), "action": "None",
+        "eventTime": first.replace("Z", ".000000Z"),
+        "action": "None",
         "regarding": {"apiVersion": "v1", "kind": kind, "name": name, "namespace": namespace},
-        "reason": reason, "note": message, "type": type,
-        "reportingController": "kubelet", "reportingInstance": host,
-    }  # fmt: skip
+        "reason": reason,
+        "note": message,
+        "type": type,
+        "reportingController": "kubelet",
+        "reportingInstance": host,
+    }
     if count > 1:
         body["series"] = {
             "count": count,
@@ -488,20 +622,35 @@ def event_v1(reason: str, message: str, kind: str = "Pod", name: str = "web-0",
     return body
 
 
-def cilium_policy(name: str, namespace: str | None = "default",
-                  endpoint_selector: dict[str, Any] | None = None, **rules: Any) -> dict[str, Any]:  # fmt: skip
+def cilium_policy(
+    name: str,
+    namespace: str | None = "default",
+    endpoint_selector: dict[str, Any] | None = None,
+    **rules: Any,
+) -> dict[str, Any]:
     """A CiliumNetworkPolicy (namespace None: a CiliumClusterwideNetworkPolicy); `rules` are
     spec keys in Cilium's shape: ingress, egress, ingressDeny, egressDeny, enableDefaultDeny."""
     kind = "CiliumNetworkPolicy" if namespace else "CiliumClusterwideNetworkPolicy"
     spec = {"endpointSelector": endpoint_selector or {}, **rules}
-    return {"apiVersion": "cilium.io/v2", "kind": kind, "metadata": meta(name, namespace),
-            "spec": spec}  # fmt: skip
+    return {
+        "apiVersion": "cilium.io/v2",
+        "kind": kind,
+        "metadata": meta(name, namespace),
+        "spec": spec,
+    }
 
 
 def calico_policy(name: str, namespace: str | None = "default") -> dict[str, Any]:
     """A Calico NetworkPolicy (namespace None: a GlobalNetworkPolicy), crd.projectcalico.org."""
     kind = "NetworkPolicy" if namespace else "GlobalNetworkPolicy"
-    return {"apiVersion": "crd.projectcalico.org/v1", "kind": kind,
-            "metadata": meta(name, namespace),
-            "spec": {"selector": "app == 'web'", "types": ["Egress"], "order": 100,
-                     "egress": [{"action": "Deny"}]}}  # fmt: skip
+    return {
+        "apiVersion": "crd.projectcalico.org/v1",
+        "kind": kind,
+        "metadata": meta(name, namespace),
+        "spec": {
+            "selector": "app == 'web'",
+            "types": ["Egress"],
+            "order": 100,
+            "egress": [{"action": "Deny"}],
+        },
+    }

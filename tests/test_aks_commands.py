@@ -27,10 +27,18 @@ AZURE_FLAT = {"networkPlugin": "azure", "serviceCidr": "10.0.0.0/16", "dnsServic
 
 
 def _pool(**kw):
-    base = {"name": "nodepool1", "count": 3, "vmSize": "Standard_D4ds_v5", "maxPods": 30,
-            "osType": "Linux", "mode": "System", "enableAutoScaling": False,
-            "type": "VirtualMachineScaleSets", "provisioningState": "Succeeded",
-            "powerState": {"code": "Running"}}  # fmt: skip
+    base = {
+        "name": "nodepool1",
+        "count": 3,
+        "vmSize": "Standard_D4ds_v5",
+        "maxPods": 30,
+        "osType": "Linux",
+        "mode": "System",
+        "enableAutoScaling": False,
+        "type": "VirtualMachineScaleSets",
+        "provisioningState": "Succeeded",
+        "powerState": {"code": "Running"},
+    }
     return base | kw
 
 
@@ -55,15 +63,24 @@ def _windows_node():
 
 
 def test_windows_node_gets_a_powershell_run_command_on_its_scale_set_instance(tmp_path):
-    cluster = az_cluster(networkProfile=AZURE_FLAT, agentPoolProfiles=[
-        _pool(), _pool(name="npwin", osType="Windows", vnetSubnetId=SUBNET.format("nodes"))])  # fmt: skip
+    cluster = az_cluster(
+        networkProfile=AZURE_FLAT,
+        agentPoolProfiles=[
+            _pool(),
+            _pool(name="npwin", osType="Windows", vnetSubnetId=SUBNET.format("nodes")),
+        ],
+    )
     pods = [pod(f"web-{i}", "shop", WIN, f"10.240.0.{10 + i}", {"app": "web"}) for i in range(3)]
     pods.append(pod("web-x", "shop", WIN, "", {"app": "web"}, phase="Pending", ready=False))
     report = _diagnose(
-        tmp_path, cluster=cluster, nodes=[_windows_node()], pods=pods,
-        events=[event("FailedCreatePodSandBox", CNI_V1_MSG, name="web-x", namespace="shop",
-                      host=WIN)],
-    )  # fmt: skip
+        tmp_path,
+        cluster=cluster,
+        nodes=[_windows_node()],
+        pods=pods,
+        events=[
+            event("FailedCreatePodSandBox", CNI_V1_MSG, name="web-x", namespace="shop", host=WIN)
+        ],
+    )
     cmds = [c for c in _commands(report, "podip.ip-leak") if "run-command" in c]
     assert cmds, report.findings
     argv = shlex.split(cmds[0])
@@ -79,10 +96,11 @@ def test_windows_node_gets_a_powershell_run_command_on_its_scale_set_instance(tm
 def test_new_pool_on_a_full_pod_subnet_goes_to_a_new_subnet_with_a_lowercase_name(tmp_path):
     pool = _pool(count=10, vnetSubnetId=SUBNET.format("nodes"), podSubnetId=SUBNET.format("pods"))
     report = _diagnose(
-        tmp_path, cluster=az_cluster(networkProfile=AZURE_FLAT, agentPoolProfiles=[pool]),
+        tmp_path,
+        cluster=az_cluster(networkProfile=AZURE_FLAT, agentPoolProfiles=[pool]),
         nodes=[node("aks-nodepool1-38214757-vmss000003")],
         nodenetworkconfigs=[nnc("aks-nodepool1-38214757-vmss000003", subnet="10.241.0.0/24")],
-    )  # fmt: skip
+    )
     (cmd,) = [c for c in _commands(report, "podip.subnet-capacity") if "nodepool add" in c]
     argv = shlex.split(cmd)
     assert argv[argv.index("--name") + 1] == "newpool"
@@ -104,20 +122,25 @@ def test_managed_vnet_gets_no_subnet_flag_it_would_reject(tmp_path):
 
 def test_dynamic_pod_subnet_sized_for_demand_is_quiet_and_static_block_counts_blocks(tmp_path):
     # 10 nodes + 1 surge, maxPods 20: 220 pods fit a /24 (251); whole 16-IP batches would not
-    dynamic = _pool(count=10, maxPods=20, vnetSubnetId=SUBNET.format("nodes"),
-                    podSubnetId=SUBNET.format("pods"))  # fmt: skip
-    args = {"nodes": [node("aks-nodepool1-38214757-vmss000003")],
-            "nodenetworkconfigs": [nnc("aks-nodepool1-38214757-vmss000003", subnet="10.241.0.0/24")]}  # fmt: skip
+    dynamic = _pool(
+        count=10, maxPods=20, vnetSubnetId=SUBNET.format("nodes"), podSubnetId=SUBNET.format("pods")
+    )
+    args = {
+        "nodes": [node("aks-nodepool1-38214757-vmss000003")],
+        "nodenetworkconfigs": [nnc("aks-nodepool1-38214757-vmss000003", subnet="10.241.0.0/24")],
+    }
     quiet = _diagnose(
-        tmp_path / "d", cluster=az_cluster(networkProfile=AZURE_FLAT, agentPoolProfiles=[dynamic]),
+        tmp_path / "d",
+        cluster=az_cluster(networkProfile=AZURE_FLAT, agentPoolProfiles=[dynamic]),
         **args,
-    )  # fmt: skip
+    )
     assert _commands(quiet, "podip.subnet-capacity") == []
     static = dynamic | {"podIpAllocationMode": "StaticBlock"}
     report = _diagnose(
-        tmp_path / "s", cluster=az_cluster(networkProfile=AZURE_FLAT, agentPoolProfiles=[static]),
+        tmp_path / "s",
+        cluster=az_cluster(networkProfile=AZURE_FLAT, agentPoolProfiles=[static]),
         **args,
-    )  # fmt: skip
+    )
     (f,) = [f for f in report.findings if f.code == "podip.subnet-capacity"]
     assert "352 IPs needed" in f.title  # 11 × ceil(21 / 16) × 16
 
@@ -127,8 +150,9 @@ def test_overlay_node_without_spec_pod_cidr_but_with_a_node_network_config_is_no
     overlay_nnc = nnc(n2, subnet="10.244.0.0/16")
     overlay_nnc["status"]["networkContainers"][0]["type"] = "Overlay"
     report = _diagnose(
-        tmp_path, cluster=az_cluster(),
+        tmp_path,
+        cluster=az_cluster(),
         nodes=[node(n1, pod_cidr="10.244.3.0/24"), node(n2)],
         nodenetworkconfigs=[overlay_nnc],
-    )  # fmt: skip
+    )
     assert [f for f in report.findings if f.code == "podip.subnet-capacity"] == []

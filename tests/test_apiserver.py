@@ -50,17 +50,26 @@ def test_rest_body_spelling_is_read_too(tmp_path):
     """The ARM REST body: `properties` wrapper and `authorizedIPRanges`."""
     az = az_cluster()
     rest = {
-        "id": az["id"], "name": "prod", "location": "westeurope",
+        "id": az["id"],
+        "name": "prod",
+        "location": "westeurope",
         "type": "Microsoft.ContainerService/ManagedClusters",
         "properties": {
-            "provisioningState": "Succeeded", "powerState": {"code": "Running"},
-            "kubernetesVersion": "1.35.2", "fqdn": az["fqdn"],
+            "provisioningState": "Succeeded",
+            "powerState": {"code": "Running"},
+            "kubernetesVersion": "1.35.2",
+            "fqdn": az["fqdn"],
             "apiServerAccessProfile": {"authorizedIPRanges": ["203.0.113.0/24"]},
-            "networkProfile": {"networkPlugin": "azure", "dnsServiceIP": "10.0.0.10",
-                               "loadBalancerProfile": {"effectiveOutboundIPs": [{"id": "/x/pip"}]}},
-            "agentPoolProfiles": [{"name": "np", "count": 2, "vnetSubnetID": "/s/1", "maxPods": 30}],
+            "networkProfile": {
+                "networkPlugin": "azure",
+                "dnsServiceIP": "10.0.0.10",
+                "loadBalancerProfile": {"effectiveOutboundIPs": [{"id": "/x/pip"}]},
+            },
+            "agentPoolProfiles": [
+                {"name": "np", "count": 2, "vnetSubnetID": "/s/1", "maxPods": 30}
+            ],
         },
-    }  # fmt: skip
+    }
     report = _run(tmp_path, rest, from_ips=("198.51.100.7",))
     assert "apiserver.authorized-ip.client-excluded" in codes(report)
 

@@ -19,10 +19,22 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 def test_every_row_is_measured_at_toy_size_and_both_files_are_written(tmp_path: Path) -> None:
     out = tmp_path / "docs"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--scale", "toy", "--out", str(out),
-         "--work", str(tmp_path / "work")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--scale",
+            "toy",
+            "--out",
+            str(out),
+            "--work",
+            str(tmp_path / "work"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     doc = json.loads((out / "benchmarks.json").read_text())
@@ -37,10 +49,20 @@ def test_every_row_is_measured_at_toy_size_and_both_files_are_written(tmp_path: 
         if row["target"]:
             assert row["met"] in (True, False), row
     names = " | ".join(r["name"] for r in rows)
-    for expected in ("ack p99", "cluster reads", "answer served from the cache", "floor",
-                     "pod-ip wall time", "health peak RSS", "kubectl get pods", "pod-ip vs kubectl",
-                     "time growth", "digest of", "snapshot folder",
-                     "node-api with every network read"):  # fmt: skip
+    for expected in (
+        "ack p99",
+        "cluster reads",
+        "answer served from the cache",
+        "floor",
+        "pod-ip wall time",
+        "health peak RSS",
+        "kubectl get pods",
+        "pod-ip vs kubectl",
+        "time growth",
+        "digest of",
+        "snapshot folder",
+        "node-api with every network read",
+    ):
         assert expected in names
     storm = next(r for r in rows if r["name"].startswith("cluster reads"))
     assert storm["value"] == 1 and storm["met"] is True  # one read, whatever the machine
@@ -59,10 +81,24 @@ def test_a_row_that_cannot_be_measured_fails_the_run(tmp_path: Path) -> None:
     (blocker / "snapshot-8x5").write_text("not a folder")
     out = tmp_path / "docs"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--scale", "toy", "--only", "5", "--out", str(out),
-         "--work", str(blocker)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--scale",
+            "toy",
+            "--only",
+            "5",
+            "--out",
+            str(out),
+            "--work",
+            str(blocker),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "NOT MEASURED" in proc.stderr
     rows = json.loads((out / "benchmarks.json").read_text())["rows"]

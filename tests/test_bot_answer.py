@@ -36,8 +36,13 @@ def test_a_slow_answer_updates_running_and_posts_its_verdict_as_a_reply_that_not
         (parent,) = b.finished_parents()
         first = b.slack.calls_to("chat.postMessage")[0].params
         assert first["text"] == "running apiserver prod" and first.get("thread_ts") is None
-        verdicts = b.slack.wait_for(lambda: [m for m in b.slack.replies(OPS, parent["ts"])
-                                             if m["text"].startswith("CRITICAL: Client")])  # fmt: skip
+        verdicts = b.slack.wait_for(
+            lambda: [
+                m
+                for m in b.slack.replies(OPS, parent["ts"])
+                if m["text"].startswith("CRITICAL: Client")
+            ]
+        )
         assert verdicts[0]["text"].endswith(
             "— apiserver prod"
         )  # the notification says what is wrong
@@ -68,8 +73,13 @@ def test_details_shows_a_cause_in_full_to_the_requester_only(bot):
     (message, block), *_ = _cause_actions(bot, parent)
     details = next(e for e in block["elements"] if e["action_id"].startswith("aksdiag_details"))
     token, url = bot.response_url()
-    bot.client.action(details["action_id"], details["value"], message_ts=message["ts"],
-                      thread_ts=parent["ts"], response_url=url)  # fmt: skip
+    bot.client.action(
+        details["action_id"],
+        details["value"],
+        message_ts=message["ts"],
+        thread_ts=parent["ts"],
+        response_url=url,
+    )
     answers = bot.slack.wait_for(lambda: bot.slack.responses(token))
     assert all(a["response_type"] == "ephemeral" for a in answers)
     text = "\n".join(block_text(a) for a in answers)
@@ -86,16 +96,35 @@ def test_a_finding_is_silenced_from_the_cause_menu_with_a_readable_subject(bot):
     option = select["options"][0]
     token, url = bot.response_url()
     payload = {
-        "type": "block_actions", "trigger_id": "7.FAKEsilence.action",
-        "user": {"id": "UFAKEALICE"}, "channel": {"id": OPS}, "response_url": url,
+        "type": "block_actions",
+        "trigger_id": "7.FAKEsilence.action",
+        "user": {"id": "UFAKEALICE"},
+        "channel": {"id": OPS},
+        "response_url": url,
         "container": {"type": "message", "message_ts": message["ts"], "channel_id": OPS},
-        "message": {"type": "message", "ts": message["ts"], "thread_ts": parent["ts"],
-                    "text": "", "blocks": message["blocks"]},
-        "actions": [{"action_id": select["action_id"], "block_id": block["block_id"],
-                     "type": "static_select", "selected_option": option, "action_ts": "2.0"}],
-    }  # fmt: skip
-    assert bot.client.post(urlencode({"payload": json.dumps(payload)}),
-                           "application/x-www-form-urlencoded").status == 200  # fmt: skip
+        "message": {
+            "type": "message",
+            "ts": message["ts"],
+            "thread_ts": parent["ts"],
+            "text": "",
+            "blocks": message["blocks"],
+        },
+        "actions": [
+            {
+                "action_id": select["action_id"],
+                "block_id": block["block_id"],
+                "type": "static_select",
+                "selected_option": option,
+                "action_ts": "2.0",
+            }
+        ],
+    }
+    assert (
+        bot.client.post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        ).status
+        == 200
+    )
     (answer,) = bot.slack.wait_for(lambda: bot.slack.responses(token))
     assert answer["text"].startswith(":mute: Silenced `")
     subject = answer["text"].split(" on ", 1)[1].split(" until ")[0]
@@ -105,8 +134,11 @@ def test_a_finding_is_silenced_from_the_cause_menu_with_a_readable_subject(bot):
 
 
 def test_a_top_level_answer_too_long_for_slack_keeps_a_real_ts(bot):
-    bot.slack.fail("chat.postMessage", "msg_too_long",
-                   when=lambda p: not p.get("thread_ts") and bool(p.get("blocks")))  # fmt: skip
+    bot.slack.fail(
+        "chat.postMessage",
+        "msg_too_long",
+        when=lambda p: not p.get("thread_ts") and bool(p.get("blocks")),
+    )
     bot.command("apiserver prod")
     stub = bot.slack.wait_for(lambda: bot.slack.top_level(OPS))[0]
     assert stub["ts"] and stub["text"].startswith("CRITICAL: Client")
@@ -135,8 +167,11 @@ def test_rerun_after_a_fix_updates_the_answer_to_resolved_and_posts_only_that(bo
     before = len(bot.slack.replies(OPS, parent["ts"]))
     # someone adds the operators' network to the authorized ranges
     ranges = ["203.0.113.0/24", "198.51.100.0/24"]
-    write_snapshot(bot.tmp / "prod", nodes=[node()],
-                   cluster=az_cluster(apiServerAccessProfile={"authorizedIpRanges": ranges}))  # fmt: skip
+    write_snapshot(
+        bot.tmp / "prod",
+        nodes=[node()],
+        cluster=az_cluster(apiServerAccessProfile={"authorizedIpRanges": ranges}),
+    )
     bot.client.action(RERUN, buttons(parent)[RERUN], message_ts=parent["ts"])
     updated = bot.slack.wait_for(
         lambda: [m for m in bot.slack.top_level(OPS) if "re-run by" in block_text(m)]

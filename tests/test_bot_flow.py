@@ -67,7 +67,9 @@ def test_rerun_button_reads_the_cluster_again_and_answers_in_the_thread(bot):
     assert ack.status == 200
 
     def rerun_done():
-        return [m for m in bot.slack.top_level(OPS) if m["updates"] and "re-run by" in block_text(m)]
+        return [
+            m for m in bot.slack.top_level(OPS) if m["updates"] and "re-run by" in block_text(m)
+        ]
 
     (updated,) = bot.slack.wait_for(rerun_done)  # the original answer, updated in place
     text = block_text(updated)
@@ -87,7 +89,9 @@ def test_show_commands_answers_privately_with_each_step(bot):
     (parent,) = bot.finished_parents()
     before = len(bot.slack.replies(OPS, parent["ts"]))
     token, url = bot.response_url()
-    bot.client.action(COMMANDS, buttons(parent)[COMMANDS], message_ts=parent["ts"], response_url=url)
+    bot.client.action(
+        COMMANDS, buttons(parent)[COMMANDS], message_ts=parent["ts"], response_url=url
+    )
     (answer, *_) = bot.slack.wait_for(lambda: bot.slack.responses(token))
     assert answer["response_type"] == "ephemeral"
     assert len(bot.slack.replies(OPS, parent["ts"])) == before  # nothing public
@@ -106,9 +110,12 @@ def test_mention_in_a_thread_answers_in_that_thread(bot):
 
     (parent,) = bot.slack.wait_for(answered)
     bot.slack.wait_for(  # the answer comes first, its causes right after it
-        lambda: [m for m in bot.slack.replies(OPS, "1690000000.000001")
-                 if m is not parent and CODE in block_text(m)]
-    )  # fmt: skip
+        lambda: [
+            m
+            for m in bot.slack.replies(OPS, "1690000000.000001")
+            if m is not parent and CODE in block_text(m)
+        ]
+    )
     assert bot.slack.top_level(OPS) == []  # nothing outside the thread
 
 
@@ -171,7 +178,9 @@ def test_many_findings_are_split_across_replies_within_slack_limits(tmp_path, re
 
 def test_a_message_slack_rejects_as_too_long_arrives_as_a_file(bot):
     bot.slack.fail(
-        "chat.postMessage", "msg_too_long", when=lambda p: bool(p.get("thread_ts") and p.get("blocks"))
+        "chat.postMessage",
+        "msg_too_long",
+        when=lambda p: bool(p.get("thread_ts") and p.get("blocks")),
     )
     bot.command("apiserver prod")
     uploads = bot.slack.wait_for(lambda: bot.slack.calls_to("upload"))

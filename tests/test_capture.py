@@ -39,8 +39,16 @@ class FakeCredential:
 
 
 def settings(arm_url: str) -> LiveSettings:
-    return LiveSettings(arm_endpoint=arm_url, logs_endpoint=arm_url, retries=0, k8s_timeout=5.0, connect_timeout=3.0,
-                        probe_timeout=3.0, collect_timeout=30.0, run_command_poll=0.01)  # fmt: skip
+    return LiveSettings(
+        arm_endpoint=arm_url,
+        logs_endpoint=arm_url,
+        retries=0,
+        k8s_timeout=5.0,
+        connect_timeout=3.0,
+        probe_timeout=3.0,
+        collect_timeout=30.0,
+        run_command_poll=0.01,
+    )
 
 
 def azure_cluster() -> dict:
@@ -74,17 +82,24 @@ SCENARIOS = [
 
 @pytest.mark.parametrize("mode", ["aad", "run-command"])
 def test_a_captured_emulated_cluster_gives_the_same_findings_as_live(tls, tmp_path, mode):
-    with KubeEmulator(certfile=str(tls.server_pem), tokens=(AAD_TOKEN,), **sample_objects()) as k8s, \
-            ArmEmulator(k8s=k8s, certfile=str(tls.server_pem)) as arm:  # fmt: skip
+    with (
+        KubeEmulator(certfile=str(tls.server_pem), tokens=(AAD_TOKEN,), **sample_objects()) as k8s,
+        ArmEmulator(k8s=k8s, certfile=str(tls.server_pem)) as arm,
+    ):
         arm.ca_data = tls.ca_data
         arm.add_cluster(azure_cluster())
         arm.add_public_ip(f"{MC}/publicIPAddresses/egress-1", "20.61.1.1")
         cid = arm.add_cluster(azure_cluster()).lower()  # its audit log: 403s and 429s
         arm.add_diagnostic_setting(cid, setting("to-logs", ["kube-audit-admin", "kube-audit"]))
         arm.audit_rows[cid] = rows([PROMETHEUS, ANONYMOUS, KUBE_PROXY, THROTTLED], "aggregated")
-        source = LiveSource("prod", kube=KubeAccess(mode), azure=AzureTarget(b.SUB, "rg-prod", "prod"),
-                            settings=settings(arm.url), credential=FakeCredential(),
-                            connection_verify=str(tls.ca_pem))  # fmt: skip
+        source = LiveSource(
+            "prod",
+            kube=KubeAccess(mode),
+            azure=AzureTarget(b.SUB, "rg-prod", "prod"),
+            settings=settings(arm.url),
+            credential=FakeCredential(),
+            connection_verify=str(tls.ca_pem),
+        )
         live = {(s, a): run(s, source, a) for s, a in SCENARIOS}
         result = capture(source, tmp_path / "snap")
     assert not result.missing, result.missing
@@ -96,12 +111,27 @@ def test_a_captured_emulated_cluster_gives_the_same_findings_as_live(tls, tmp_pa
         compared += len(live_report.findings)
     assert compared > 20  # the sample cluster has plenty to say
     codes = {f.code for r in live.values() for f in r.findings}
-    assert {"podip.allocation-failed", "service.selector-matches-no-pods", "nodeapi.rbac-forbidden",
-            "apiserver.authorized-ip.client-excluded", "nodeapi.apiserver-throttled"} <= codes  # fmt: skip
+    assert {
+        "podip.allocation-failed",
+        "service.selector-matches-no-pods",
+        "nodeapi.rbac-forbidden",
+        "apiserver.authorized-ip.client-excluded",
+        "nodeapi.apiserver-throttled",
+    } <= codes
     # the audit rows only: aggregated, no request or response bodies
     (row, *_) = json.loads((tmp_path / "snap" / "logs" / "kube-audit.json").read_text())
-    assert set(row) == {"Identity", "Verb", "Resource", "ApiGroup", "Namespace", "Code",
-                        "UserAgent", "Requests", "FirstSeen", "LastSeen"}  # fmt: skip
+    assert set(row) == {
+        "Identity",
+        "Verb",
+        "Resource",
+        "ApiGroup",
+        "Namespace",
+        "Code",
+        "UserAgent",
+        "Requests",
+        "FirstSeen",
+        "LastSeen",
+    }
 
 
 # ---------------------------------------------------------------- secrets never leave
@@ -164,10 +194,19 @@ def test_capture_writes_no_secret_and_redacts_planted_tokens(tls, tmp_path):
         capture(source, tmp_path / "snap")
         assert k8s.count("/api/v1/secrets") == 0 and k8s.count("*/secrets") == 0
     text = every_file_text(tmp_path / "snap")
-    for needle in [*PLANTED.values(), "FAKE-arg-token-9999", "FAKE-annotation-token-1234",
-                   "FAKE-last-applied-secret", "FAKE-cm-secret-777", "FAKE-cm-pass-888",
-                   "FAKEtokenABCDEFGHIJ1234567890", "FAKEkeyFAKEkeyFAKEkey", DEFAULT_TOKEN,
-                   "RkFLRS1kYi1wYXNzd29yZC1uZXZlci1jYXB0dXJl", "db-password"]:  # fmt: skip
+    for needle in [
+        *PLANTED.values(),
+        "FAKE-arg-token-9999",
+        "FAKE-annotation-token-1234",
+        "FAKE-last-applied-secret",
+        "FAKE-cm-secret-777",
+        "FAKE-cm-pass-888",
+        "FAKEtokenABCDEFGHIJ1234567890",
+        "FAKEkeyFAKEkeyFAKEkey",
+        DEFAULT_TOKEN,
+        "RkFLRS1kYi1wYXNzd29yZC1uZXZlci1jYXB0dXJl",
+        "db-password",
+    ]:
         assert needle not in text, needle
     assert '"kind": "Secret"' not in text and not (tmp_path / "snap/k8s/secrets.json").exists()
     pods = json.loads((tmp_path / "snap/k8s/pods.json").read_text())
@@ -265,8 +304,18 @@ def test_projection_reads_only_its_field_list():
         project = PROJECTORS[resource]
         assert project(keep(raw, FIELDS[resource])) == project(raw), (resource, raw)
         seen.add(resource)
-    assert seen >= {"pods", "events", "services", "endpointslices", "networkpolicies", "nodes",
-                    "configmaps", "nodenetworkconfigs", "roles", "rolebindings"}  # fmt: skip
+    assert seen >= {
+        "pods",
+        "events",
+        "services",
+        "endpointslices",
+        "networkpolicies",
+        "nodes",
+        "configmaps",
+        "nodenetworkconfigs",
+        "roles",
+        "rolebindings",
+    }
 
 
 def test_cluster_json_keeps_only_the_managed_cluster_fields_parse_cluster_reads():

@@ -27,15 +27,26 @@ def snap(tmp_path):
 
 
 def test_json_report_is_one_document_on_stdout_with_the_contract_keys(snap):
-    out = aksdiag("run", "apiserver", "prod", "--snapshot", str(snap), "--from", "198.51.100.7",
-                  "--format", "json")  # fmt: skip
+    out = aksdiag(
+        "run",
+        "apiserver",
+        "prod",
+        "--snapshot",
+        str(snap),
+        "--from",
+        "198.51.100.7",
+        "--format",
+        "json",
+    )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["schema_version"] == 2
     assert doc["headline"].startswith("Client 198.51.100.7") or "198.51.100.7" in doc["headline"]
     # every problem is in exactly one place of the diagnosis: a cause or a symptom
     placed = [fp for c in doc["causes"] for fp in (*c["fingerprints"], *c["symptoms"])]
-    problems = [f["fingerprint"] for f in doc["findings"] if f["severity"] in ("critical", "warning")]
+    problems = [
+        f["fingerprint"] for f in doc["findings"] if f["severity"] in ("critical", "warning")
+    ]
     assert set(problems) <= set(placed)
     assert doc["cluster"] == "prod" and doc["scenario"] == "apiserver"
     assert isinstance(doc["unavailable"], list) and doc["unavailable"]
@@ -47,10 +58,20 @@ def test_json_report_is_one_document_on_stdout_with_the_contract_keys(snap):
 
 
 def test_options_in_any_order(snap):
-    a = aksdiag("run", "--format", "json", "apiserver", "--from", "198.51.100.7", "prod",
-                "--snapshot", str(snap))  # fmt: skip
-    b = aksdiag("--snapshot", str(snap), "run", "apiserver", "prod", "--from=198.51.100.7",
-                "--format=json")  # fmt: skip
+    a = aksdiag(
+        "run",
+        "--format",
+        "json",
+        "apiserver",
+        "--from",
+        "198.51.100.7",
+        "prod",
+        "--snapshot",
+        str(snap),
+    )
+    b = aksdiag(
+        "--snapshot", str(snap), "run", "apiserver", "prod", "--from=198.51.100.7", "--format=json"
+    )
     assert a.returncode == b.returncode == 0, a.stderr + b.stderr
     codes = lambda o: sorted(f["code"] for f in json.loads(o.stdout)["findings"])  # noqa: E731
     assert codes(a) == codes(b) == ["apiserver.authorized-ip.client-excluded"]
@@ -70,8 +91,17 @@ def test_text_format_reads_as_a_report(snap):
 
 
 def test_blocks_format_is_slack_payloads_within_limits(snap):
-    out = aksdiag("run", "apiserver", "prod", "--snapshot", str(snap), "--format", "blocks",
-                  "--from", "198.51.100.7")  # fmt: skip
+    out = aksdiag(
+        "run",
+        "apiserver",
+        "prod",
+        "--snapshot",
+        str(snap),
+        "--format",
+        "blocks",
+        "--from",
+        "198.51.100.7",
+    )
     doc = json.loads(out.stdout)
     assert doc["parent"]["blocks"] and doc["thread"]
     for message in [doc["parent"], *doc["thread"]]:
@@ -83,16 +113,34 @@ def test_blocks_format_is_slack_payloads_within_limits(snap):
 
 @pytest.mark.parametrize("severity,code", [("critical", 1), ("warning", 1), ("info", 1)])
 def test_fail_on_sets_exit_status(snap, severity, code):
-    out = aksdiag("run", "apiserver", "prod", "--snapshot", str(snap), "--from", "198.51.100.7",
-                  "--fail-on", severity)  # fmt: skip
+    out = aksdiag(
+        "run",
+        "apiserver",
+        "prod",
+        "--snapshot",
+        str(snap),
+        "--from",
+        "198.51.100.7",
+        "--fail-on",
+        severity,
+    )
     assert out.returncode == code
 
 
 def test_fail_on_not_reached_exits_zero(tmp_path):
     cluster = az_cluster(apiServerAccessProfile={"authorizedIpRanges": ["198.51.100.0/24"]})
     snap = write_snapshot(tmp_path / "s", cluster=cluster)
-    out = aksdiag("run", "apiserver", "prod", "--snapshot", str(snap), "--from", "198.51.100.7",
-                  "--fail-on", "warning")  # fmt: skip
+    out = aksdiag(
+        "run",
+        "apiserver",
+        "prod",
+        "--snapshot",
+        str(snap),
+        "--from",
+        "198.51.100.7",
+        "--fail-on",
+        "warning",
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -186,8 +234,17 @@ def test_files_saved_by_windows_powershell_are_read(tmp_path):
     (snap / "cluster.json").write_bytes(text.encode("utf-16"))  # BOM + UTF-16LE
     pods = (snap / "k8s" / "pods.json").read_text()
     (snap / "k8s" / "pods.json").write_bytes(b"\xef\xbb\xbf" + pods.encode())
-    out = aksdiag("run", "apiserver", "prod", "--snapshot", str(snap), "--from", "198.51.100.7",
-                  "--format", "json")  # fmt: skip
+    out = aksdiag(
+        "run",
+        "apiserver",
+        "prod",
+        "--snapshot",
+        str(snap),
+        "--from",
+        "198.51.100.7",
+        "--format",
+        "json",
+    )
     doc = json.loads(out.stdout)
     assert [f["code"] for f in doc["findings"]] == ["apiserver.authorized-ip.client-excluded"]
     out = aksdiag("run", "pod-ip", "prod", "--snapshot", str(snap), "--format", "json")

@@ -14,10 +14,22 @@ from emulators import IDENTITY_HEADER, ArmEmulator, KubeEmulator
 
 
 def aksdiag(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "AKSDIAG_K8S_TIMEOUT": "5", "AKSDIAG_CONNECT_TIMEOUT": "3",
-            "AKSDIAG_PROBE_TIMEOUT": "3", "AKSDIAG_RETRIES": "1", "AKSDIAG_BACKOFF": "0.01", **env}  # fmt: skip
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
-                          timeout=90, env=full)  # fmt: skip
+    full = {
+        **os.environ,
+        "AKSDIAG_K8S_TIMEOUT": "5",
+        "AKSDIAG_CONNECT_TIMEOUT": "3",
+        "AKSDIAG_PROBE_TIMEOUT": "3",
+        "AKSDIAG_RETRIES": "1",
+        "AKSDIAG_BACKOFF": "0.01",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=full,
+    )
 
 
 def test_run_service_with_a_kubeconfig_diagnoses_the_cluster(k8s, tls, tmp_path):
@@ -81,8 +93,16 @@ def test_capture_with_a_kubeconfig(k8s, tls, tmp_path):
     assert out.stdout == ""
     assert "k8s/pods.json: 10 object(s)" in out.stderr
     assert (tmp_path / "snap" / "snapshot.json").is_file()
-    again = aksdiag("run", "service", "shop-cluster", "shop/orphan", "--snapshot", str(tmp_path / "snap"),
-                    "--format", "json")  # fmt: skip
+    again = aksdiag(
+        "run",
+        "service",
+        "shop-cluster",
+        "shop/orphan",
+        "--snapshot",
+        str(tmp_path / "snap"),
+        "--format",
+        "json",
+    )
     assert "service.selector-matches-no-pods" in {
         f["code"] for f in json.loads(again.stdout)["findings"]
     }
@@ -93,8 +113,12 @@ def test_run_reads_a_configured_azure_cluster_live(k8s, tls, tmp_path):
     -> ARM -> cluster user kubeconfig -> AAD token -> Kubernetes."""
     with ArmEmulator(k8s=k8s, certfile=str(tls.server_pem)) as arm:
         arm.ca_data = tls.ca_data
-        arm.add_cluster(az_cluster(apiServerAccessProfile={"authorizedIpRanges": ["198.51.100.0/24"]},
-                                   aadProfile={"managed": True}))  # fmt: skip
+        arm.add_cluster(
+            az_cluster(
+                apiServerAccessProfile={"authorizedIpRanges": ["198.51.100.0/24"]},
+                aadProfile={"managed": True},
+            )
+        )
         k8s.tokens.add("FAKE-aad-token-for-the-aks-server-app")
         config = tmp_path / "aksdiag.yaml"
         config.write_text(
@@ -102,9 +126,19 @@ def test_run_reads_a_configured_azure_cluster_live(k8s, tls, tmp_path):
             f"    subscription: {SUB}\n    resource_group: rg-prod\n    name: prod\n"
             "    kubernetes: {aad: true}\n"
         )
-        out = aksdiag("run", "health", "prod", "--config", str(config), "--format", "json",
-                      AKSDIAG_ARM_ENDPOINT=arm.url, IDENTITY_ENDPOINT=f"{arm.url}/msi/token",
-                      IDENTITY_HEADER=IDENTITY_HEADER, REQUESTS_CA_BUNDLE=str(tls.ca_pem))  # fmt: skip
+        out = aksdiag(
+            "run",
+            "health",
+            "prod",
+            "--config",
+            str(config),
+            "--format",
+            "json",
+            AKSDIAG_ARM_ENDPOINT=arm.url,
+            IDENTITY_ENDPOINT=f"{arm.url}/msi/token",
+            IDENTITY_HEADER=IDENTITY_HEADER,
+            REQUESTS_CA_BUNDLE=str(tls.ca_pem),
+        )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["source"] == "aad"

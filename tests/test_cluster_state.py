@@ -113,9 +113,10 @@ def test_version_support_from_the_regions_versions_wins(tmp_path):
     assert any("1.32 (LTS)" in e for e in f.evidence)
     assert f.docs.endswith("supported-kubernetes-versions")
     lts = az_cluster(
-        kubernetesVersion="1.32.5", currentKubernetesVersion="1.32.5",
+        kubernetesVersion="1.32.5",
+        currentKubernetesVersion="1.32.5",
         supportPlan="AKSLongTermSupport",
-    )  # fmt: skip
+    )
     codes = [f.code for f in _run(tmp_path / "lts", lts, versions).findings]
     assert "cluster.version-outdated" not in codes
 
@@ -126,9 +127,7 @@ def test_private_and_ipv6_clients_are_explained_not_excluded(tmp_path, client):
     cluster = az_cluster(apiServerAccessProfile={"authorizedIpRanges": ["20.50.0.0/24"]})
     report = _run(tmp_path, cluster, from_ips=(client,))
     codes = sorted(f.code for f in report.findings)
-    assert codes == [
-        "apiserver.authorized-ip.client-not-public", "apiserver.authorized-ip.enabled"
-    ]  # fmt: skip
+    assert codes == ["apiserver.authorized-ip.client-not-public", "apiserver.authorized-ip.enabled"]
     assert report.worst is Severity.INFO
     f = _one(report, "apiserver.authorized-ip.client-not-public")
     assert "curl -s https://ifconfig.me" in _cmds(f)
@@ -194,6 +193,7 @@ def test_node_public_ips_without_a_prefix_and_covered_prefixes(tmp_path):
     (f,) = _node_api(tmp_path / "a", {})
     assert f.severity is Severity.WARNING and "no prefix" in f.title
     assert any("--node-public-ip-prefix-id" in c for c in _cmds(f))
-    covered = _node_api(tmp_path / "b", {"nodePublicIpPrefixId": PREFIX},
-                        {PREFIX.lower(): "20.50.0.16/28"})  # fmt: skip
+    covered = _node_api(
+        tmp_path / "b", {"nodePublicIpPrefixId": PREFIX}, {PREFIX.lower(): "20.50.0.16/28"}
+    )
     assert covered == []

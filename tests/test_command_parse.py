@@ -61,7 +61,7 @@ def test_every_printed_command_parses(capsys):
 def test_a_command_substitution_is_checked_inside_and_out():
     cmd = (
         'az network route-table show --ids "$(az network vnet subnet show --ids /subscriptions/'
-        's/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/n '
+        "s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/n "
         '--query routeTable.id -o tsv)" -o table'
     )
     inner, outer = cc.calls(cmd, "x")

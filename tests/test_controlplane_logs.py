@@ -39,8 +39,9 @@ LOGS_ON = [setting("to-logs", ["kube-audit", "kube-audit-admin", "kube-apiserver
 
 
 def snap(tmp_path, specs=(), mode="aggregated", settings=LOGS_ON, audit=True, cluster=True):
-    folder = write_snapshot(tmp_path / "snap", cluster=az_cluster() if cluster else None,
-                            captured_at=CAPTURED)  # fmt: skip
+    folder = write_snapshot(
+        tmp_path / "snap", cluster=az_cluster() if cluster else None, captured_at=CAPTURED
+    )
     if audit:
         (folder / "logs").mkdir()
         (folder / "logs" / "kube-audit.json").write_text(json.dumps(rows(list(specs), mode)))
@@ -117,8 +118,17 @@ def test_a_handful_of_denials_of_a_workload_is_info(tmp_path):
 
 
 def test_since_narrows_the_window_relative_to_the_snapshot(tmp_path):
-    old = spec("system:serviceaccount:shop:orders", "list", "pods", "shop", 403, "o/1", 50,
-               first_min=300, last_min=200)  # fmt: skip
+    old = spec(
+        "system:serviceaccount:shop:orders",
+        "list",
+        "pods",
+        "shop",
+        403,
+        "o/1",
+        50,
+        first_min=300,
+        last_min=200,
+    )
     folder = snap(tmp_path, [old, PROMETHEUS])
     assert len(found(report(folder), "nodeapi.rbac-forbidden")) == 2
     rep = report(folder, since=3600)
@@ -129,8 +139,16 @@ def test_since_narrows_the_window_relative_to_the_snapshot(tmp_path):
 
 def test_only_kube_audit_admin_says_reads_are_not_visible(tmp_path):
     admin = [setting("admin-only", ["kube-audit-admin"])]
-    deleter = spec("system:serviceaccount:ci:pruner", "delete", "jobs", "ci", 403, "pruner/2", 30,
-                   group="batch")  # fmt: skip
+    deleter = spec(
+        "system:serviceaccount:ci:pruner",
+        "delete",
+        "jobs",
+        "ci",
+        403,
+        "pruner/2",
+        30,
+        group="batch",
+    )
     folder = snap(tmp_path, [deleter], settings=admin)
     (f,) = found(report(folder), "nodeapi.rbac-forbidden")
     # the capture's notes carry the categories live; from a folder, the settings do
@@ -161,8 +179,11 @@ def test_throttled_identity_and_user_agent(tmp_path, mode):
 def test_quiet_audit_log_raises_nothing(tmp_path, mode):
     rep = report(snap(tmp_path, [HEALTHY_READS], mode), "health")
     codes = {f.code for f in rep.findings}
-    assert not codes & {"nodeapi.rbac-forbidden", "nodeapi.apiserver-throttled",
-                        "cluster.control-plane-logs-off"}  # fmt: skip
+    assert not codes & {
+        "nodeapi.rbac-forbidden",
+        "nodeapi.apiserver-throttled",
+        "cluster.control-plane-logs-off",
+    }
     assert not [u for u in rep.unavailable if u.source in ("kube-audit", "diagnosticsettings")]
 
 
@@ -177,10 +198,15 @@ def test_without_log_files_the_sources_are_named_unavailable(tmp_path):
 # ---------------------------------------------------------------- where the logs go
 @pytest.mark.parametrize(
     "settings,workspace",
-    [([], "WORKSPACE_RESOURCE_ID"),
-     ([setting("to-storage", ["kube-audit"], workspace=None, storage="/subscriptions/x/st")], "WORKSPACE_RESOURCE_ID"),
-     ([setting("apiserver-only", ["kube-apiserver"], dedicated=False)], WORKSPACE)],
-)  # fmt: skip
+    [
+        ([], "WORKSPACE_RESOURCE_ID"),
+        (
+            [setting("to-storage", ["kube-audit"], workspace=None, storage="/subscriptions/x/st")],
+            "WORKSPACE_RESOURCE_ID",
+        ),
+        ([setting("apiserver-only", ["kube-apiserver"], dedicated=False)], WORKSPACE),
+    ],
+)
 def test_control_plane_logs_off(tmp_path, settings, workspace):
     rep = report(snap(tmp_path, settings=settings, audit=False))
     (f,) = found(rep, "cluster.control-plane-logs-off")
@@ -223,8 +249,12 @@ def test_category_group_all_logs_counts_and_other_arm_files_are_left_alone(tmp_p
     group = setting("all", [])
     group["logs"] = [{"categoryGroup": "allLogs", "enabled": True}]
     # the REST shape, in a file with another name, next to a network resource file
-    rest = {"id": group["id"], "name": "all", "type": group["type"],
-            "properties": {"workspaceId": WORKSPACE, "logs": group["logs"]}}  # fmt: skip
+    rest = {
+        "id": group["id"],
+        "name": "all",
+        "type": group["type"],
+        "properties": {"workspaceId": WORKSPACE, "logs": group["logs"]},
+    }
     (folder / "arm" / "everything.json").write_text(json.dumps({"value": [rest]}))
     (folder / "arm" / "vnet.json").write_text(
         json.dumps({"id": "/x/virtualNetworks/v", "type": "Microsoft.Network/virtualNetworks"})
@@ -247,8 +277,14 @@ def test_as_with_repeated_denials_in_the_audit_log_is_critical_with_the_exact_gr
     assert "pod-reader" not in f.remediation[0].command
 
 
-@pytest.mark.parametrize("account", [("kube-system", "kube-proxy"), ("kube-system", "azure-cns"),
-                                     ("kube-system", "cilium-operator")])  # fmt: skip
+@pytest.mark.parametrize(
+    "account",
+    [
+        ("kube-system", "kube-proxy"),
+        ("kube-system", "azure-cns"),
+        ("kube-system", "cilium-operator"),
+    ],
+)
 def test_as_an_aks_managed_account_is_never_widened(tmp_path, account):
     folder = snap(tmp_path, [])
     (folder / "k8s").mkdir(exist_ok=True)
@@ -258,14 +294,23 @@ def test_as_an_aks_managed_account_is_never_widened(tmp_path, account):
     assert not found(rep, "nodeapi.rbac-forbidden")
     (f,) = found(rep, "nodeapi.rbac-managed")
     assert f.severity is Severity.INFO
-    assert not any("kubectl apply" in (s.command or "") or "create clusterrolebinding" in (s.command or "")
-                   for s in f.remediation)  # fmt: skip
+    assert not any(
+        "kubectl apply" in (s.command or "") or "create clusterrolebinding" in (s.command or "")
+        for s in f.remediation
+    )
     assert "audit log: no 403 for this account in the audit rows read" in f.evidence
 
 
 def test_identities_and_user_agents_are_redacted(tmp_path):
-    leaky = spec("system:serviceaccount:shop:orders", "get", "pods", "shop", 403,
-                 "curl/8.5 token=FAKEsecretEXAMPLE123456", 12)  # fmt: skip
+    leaky = spec(
+        "system:serviceaccount:shop:orders",
+        "get",
+        "pods",
+        "shop",
+        403,
+        "curl/8.5 token=FAKEsecretEXAMPLE123456",
+        12,
+    )
     rep = report(snap(tmp_path, [leaky], "AKSAudit"))
     (f,) = found(rep, "nodeapi.rbac-forbidden")
     assert "FAKEsecretEXAMPLE123456" not in json.dumps(
@@ -293,8 +338,19 @@ def test_since_belongs_to_node_api_and_health_only():
 
 
 def test_cli_since_on_the_example(capsys):
-    code = main(["run", "node-api", "aks-shop-neu", "--snapshot", "examples/broken-nodeapi",
-                 "--since", "30m", "--format", "json"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "node-api",
+            "aks-shop-neu",
+            "--snapshot",
+            "examples/broken-nodeapi",
+            "--since",
+            "30m",
+            "--format",
+            "json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["arguments"] == {"since": "30m"}
     forbidden = [f for f in doc["findings"] if f["code"] == "nodeapi.rbac-forbidden"]
@@ -324,11 +380,17 @@ def test_capture_refuses_a_bad_since_before_reading_anything(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "doc",
-    ['{"not": "rows"}', "[1, 2, null]", '[{"Identity": 5, "Requests": "x", "Code": "403"}]',
-     '[{"User": "{broken", "ResponseStatus": "{\\"code\\": 403}"}]', '[{"log_s": "[]"}]',
-     '[{"log_s": "{\\"responseStatus\\": {\\"code\\": \\"forbidden\\"}}"}]', "{not json",
-     '{"tables": [{"columns": [{"name": "Identity"}], "rows": [["x"]]}]}'],
-)  # fmt: skip
+    [
+        '{"not": "rows"}',
+        "[1, 2, null]",
+        '[{"Identity": 5, "Requests": "x", "Code": "403"}]',
+        '[{"User": "{broken", "ResponseStatus": "{\\"code\\": 403}"}]',
+        '[{"log_s": "[]"}]',
+        '[{"log_s": "{\\"responseStatus\\": {\\"code\\": \\"forbidden\\"}}"}]',
+        "{not json",
+        '{"tables": [{"columns": [{"name": "Identity"}], "rows": [["x"]]}]}',
+    ],
+)
 def test_odd_audit_files_never_crash(tmp_path, doc):
     folder = snap(tmp_path, [])
     (folder / "logs" / "kube-audit.json").write_text(doc)

@@ -28,8 +28,15 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 
 BOT_OVERLAYS = ("socket-mode", "http-mode", "bundled-redis")
 TARGET_TREES = ("target-cluster", "target-cluster/in-cluster")
-SECRET_ENV = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "REDIS_URL",
-              "REDIS_PASSWORD", "REDISCLI_AUTH", "VALKEYCLI_AUTH"}  # fmt: skip
+SECRET_ENV = {
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "REDIS_URL",
+    "REDIS_PASSWORD",
+    "REDISCLI_AUTH",
+    "VALKEYCLI_AUTH",
+}
 READ_VERBS = ("get", "list")
 SAR = ("authorization.k8s.io", "subjectaccessreviews", "create")
 
@@ -37,8 +44,12 @@ SAR = ("authorization.k8s.io", "subjectaccessreviews", "create")
 @functools.cache
 def render(tree: str) -> tuple[dict[str, Any], ...]:
     """`kubectl kustomize deploy/k8s/<tree>` (offline), as parsed documents."""
-    out = subprocess.run([str(KUBECTL), "kustomize", str(DEPLOY / "k8s" / tree)],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [str(KUBECTL), "kustomize", str(DEPLOY / "k8s" / tree)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, f"kubectl kustomize deploy/k8s/{tree} failed:\n{out.stderr}"
     return tuple(d for d in yaml.safe_load_all(out.stdout) if d)
 
@@ -78,11 +89,16 @@ def test_tree_renders_and_every_document_validates_strictly(tree: str) -> None:
 def test_http_mode_with_the_bundled_redis_component_composes(tmp_path: Path) -> None:
     # docs/deploy.md tells HTTP-mode users to combine these two; prove that it renders.
     # kustomize takes relative paths only, as the guide says.
-    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": [os.path.relpath(DEPLOY / "k8s/overlays/http-mode", tmp_path)],
-        "components": [os.path.relpath(DEPLOY / "k8s/components/bundled-redis", tmp_path)],
-    }))  # fmt: skip
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(DEPLOY / "k8s/overlays/http-mode", tmp_path)],
+                "components": [os.path.relpath(DEPLOY / "k8s/components/bundled-redis", tmp_path)],
+            }
+        )
+    )
     out = subprocess.run([str(KUBECTL), "kustomize", str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     kinds = {d["kind"] for d in yaml.safe_load_all(out.stdout) if d}
@@ -233,8 +249,11 @@ def test_the_guide_creates_the_secret_each_mode_references(mode: str) -> None:
     keys = set()
     for d in render(f"overlays/{mode}"):
         for c in d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
-            keys |= {e["valueFrom"]["secretKeyRef"]["key"] for e in c.get("env", [])
-                     if "secretKeyRef" in e.get("valueFrom", {})}  # fmt: skip
+            keys |= {
+                e["valueFrom"]["secretKeyRef"]["key"]
+                for e in c.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})
+            }
     section = DOCS.split(f"(`deploy/k8s/overlays/{mode}`)", 1)[1].split("```", 2)[1]
     assert "kubectl -n aksdiag create secret generic aksdiag-secrets" in section
     assert set(re.findall(r"--from-literal=([A-Z_]+)=", section)) == keys
@@ -303,10 +322,15 @@ def test_a_resource_added_to_the_table_alone_is_caught() -> None:
 def test_reader_bindings_bind_the_reader_roles_to_one_subject(tree: str) -> None:
     docs = render(tree)
     bindings = [d for d in docs if d["kind"].endswith("Binding")]
-    roles = {(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs
-             if d["kind"] in ("ClusterRole", "Role")}  # fmt: skip
-    bound = {(b["roleRef"]["kind"], b["roleRef"]["name"], b["metadata"].get("namespace"))
-             for b in bindings}  # fmt: skip
+    roles = {
+        (d["kind"], d["metadata"]["name"], d["metadata"].get("namespace"))
+        for d in docs
+        if d["kind"] in ("ClusterRole", "Role")
+    }
+    bound = {
+        (b["roleRef"]["kind"], b["roleRef"]["name"], b["metadata"].get("namespace"))
+        for b in bindings
+    }
     assert bound == roles
     for b in bindings:
         (subject,) = b["subjects"]

@@ -147,15 +147,25 @@ def manifest(name: str) -> dict[str, Any]:
 # Bot scopes per Web API method and per event; a method missing here fails the test below, on
 # purpose: add the scope it needs to both manifests and to this table.
 SCOPES_BY_METHOD: dict[str, set[str]] = {
-    "auth.test": set(), "api.test": set(), "apps.connections.open": set(),
-    "chat.postMessage": {"chat:write"}, "chat.update": {"chat:write"},
-    "chat.postEphemeral": {"chat:write"}, "chat.delete": {"chat:write"},
-    "files.upload": {"files:write"}, "files.upload.v2": {"files:write"},
-    "files.getUploadURLExternal": {"files:write"}, "files.completeUploadExternal": {"files:write"},
-    "usergroups.list": {"usergroups:read"}, "usergroups.users.list": {"usergroups:read"},
-    "conversations.info": {"channels:read", "groups:read"}, "users.info": {"users:read"},
-    "reactions.add": {"reactions:write"}, "views.open": set(), "views.publish": set(),
-}  # fmt: skip
+    "auth.test": set(),
+    "api.test": set(),
+    "apps.connections.open": set(),
+    "chat.postMessage": {"chat:write"},
+    "chat.update": {"chat:write"},
+    "chat.postEphemeral": {"chat:write"},
+    "chat.delete": {"chat:write"},
+    "files.upload": {"files:write"},
+    "files.upload.v2": {"files:write"},
+    "files.getUploadURLExternal": {"files:write"},
+    "files.completeUploadExternal": {"files:write"},
+    "usergroups.list": {"usergroups:read"},
+    "usergroups.users.list": {"usergroups:read"},
+    "conversations.info": {"channels:read", "groups:read"},
+    "users.info": {"users:read"},
+    "reactions.add": {"reactions:write"},
+    "views.open": set(),
+    "views.publish": set(),
+}
 SCOPES_BY_EVENT = {"app_mention": {"app_mentions:read"}}
 _WEB_METHODS = {n for n in dir(WebClient) if "_" in n and not n.startswith("_")} - {"api_call"}
 
@@ -167,8 +177,11 @@ def slack_calls_in_code() -> tuple[set[str], set[str]]:
     for path in [*ROOT.glob("bot/**/*.py"), *ROOT.glob("handlers/**/*.py")]:
         src = path.read_text()
         methods |= {m.replace("_", ".") for m in re.findall(r"\.(\w+)\(", src) if m in _WEB_METHODS}
-        methods |= {m for m in re.findall(r"[\"']([a-z]+(?:\.[A-Za-z0-9]+)+)[\"']", src)
-                    if m.replace(".", "_") in _WEB_METHODS}  # fmt: skip
+        methods |= {
+            m
+            for m in re.findall(r"[\"']([a-z]+(?:\.[A-Za-z0-9]+)+)[\"']", src)
+            if m.replace(".", "_") in _WEB_METHODS
+        }
         events |= set(re.findall(r"\.event\(\s*[\"']([a-z_.]+)[\"']", src))
     return methods, events
 
@@ -224,8 +237,10 @@ ACTIONS_BY_CALL: dict[str, set[str]] = {
     # Control-plane logs: where they go, and the audit tables queried through the cluster
     # (resource-context: microsoft.insights/logs/<table>/read on the resource).
     "diagnostic_settings.list": {"Microsoft.Insights/diagnosticSettings/read"},
-    "logs.query_resource": {f"Microsoft.Insights/logs/{t}/read"
-                            for t in ("AKSAudit", "AKSAuditAdmin", "AzureDiagnostics")},
+    "logs.query_resource": {
+        f"Microsoft.Insights/logs/{t}/read"
+        for t in ("AKSAudit", "AKSAuditAdmin", "AzureDiagnostics")
+    },
     # The Azure network path (diagnostics/collectors/armnet.py).
     "virtual_networks.get": {"Microsoft.Network/virtualNetworks/read"},
     "virtual_networks.list": {"Microsoft.Network/virtualNetworks/read"},
@@ -254,7 +269,7 @@ ACTIONS_BY_CALL: dict[str, set[str]] = {
         "Microsoft.ContainerService/managedClusters/runCommand/action",
         "Microsoft.ContainerService/managedClusters/commandResults/read",
     },
-}  # fmt: skip
+}
 
 
 def arm_calls_in_code() -> set[str]:

@@ -39,9 +39,19 @@ def f(code: str, sev: Severity, subject: str, *scope: str, title: str = "") -> F
 
 
 SUBNET_LINKS = [
-    Link("podip.subnet-capacity", "podip.allocation-failed", in_scope, "pods on {n} node{s} cannot get an IP"),
-    Link("podip.ip-leak", "podip.allocation-failed", same_subject, "pods on {n} node{s} cannot get an IP"),
-]  # fmt: skip
+    Link(
+        "podip.subnet-capacity",
+        "podip.allocation-failed",
+        in_scope,
+        "pods on {n} node{s} cannot get an IP",
+    ),
+    Link(
+        "podip.ip-leak",
+        "podip.allocation-failed",
+        same_subject,
+        "pods on {n} node{s} cannot get an IP",
+    ),
+]
 
 
 def test_a_full_subnet_explains_the_failures_on_the_nodes_behind_it_only():
@@ -144,8 +154,9 @@ def test_the_cni_example_leads_with_the_full_subnet_and_never_advises_growing_th
     assert "pods on 2 nodes cannot get an IP" in report.headline
     by_fp = report.by_fingerprint()
     top = report.causes[0]
-    assert sorted(by_fp[s].subject for s in top.symptoms if by_fp[s].code == "podip.allocation-failed") == [
-        "node/aks-userpool-16493051-vmss000001", "node/aks-userpool-16493051-vmss000002"]  # fmt: skip
+    assert sorted(
+        by_fp[s].subject for s in top.symptoms if by_fp[s].code == "podip.allocation-failed"
+    ) == ["node/aks-userpool-16493051-vmss000001", "node/aks-userpool-16493051-vmss000002"]
     commands = [s.command or "" for x in report.findings for s in x.remediation]
     assert not any("--max-count" in c for c in commands)  # the subnet cannot hold more nodes
 

@@ -218,16 +218,28 @@ def write_config(
         },
         "digests": digests
         if digests is not None
-        else [{"name": "morning", "channel": CHANNEL, "cron": "0 8 * * 1-5",
-               "timezone": "Europe/Lisbon", "clusters": list(clusters)}],
-    }  # fmt: skip
+        else [
+            {
+                "name": "morning",
+                "channel": CHANNEL,
+                "cron": "0 8 * * 1-5",
+                "timezone": "Europe/Lisbon",
+                "clusters": list(clusters),
+            }
+        ],
+    }
     path = tmp_path / name
     path.write_text(yaml.safe_dump(body))
     return path
 
 
-def service(config_path: Path, redis_url: str, slack: SlackRecorder, clock: FakeClock | None = None,
-            **kw: Any) -> DigestService:  # fmt: skip
+def service(
+    config_path: Path,
+    redis_url: str,
+    slack: SlackRecorder,
+    clock: FakeClock | None = None,
+    **kw: Any,
+) -> DigestService:
     kw = {"lease_s": 2, "poll_s": 0.02, "retry_backoff_s": 0.0, **kw}
     return DigestService(
         load_config(config_path),
@@ -337,11 +349,21 @@ def test_min_severity_and_silences_leave_findings_out_and_say_so(tmp_path, redis
     )  # cluster.stopped (critical) + authorized-ip.disabled (info)
     snapshot(tmp_path / "stage", name="stage")  # authorized-ip.disabled (info)
     digests = [
-        {"name": "all", "channel": CHANNEL, "cron": "0 8 * * *", "clusters": ["prod", "stage"],
-         "min_severity": "info"},
-        {"name": "loud", "channel": CHANNEL, "cron": "0 8 * * *", "clusters": ["prod", "stage"],
-         "min_severity": "critical"},
-    ]  # fmt: skip
+        {
+            "name": "all",
+            "channel": CHANNEL,
+            "cron": "0 8 * * *",
+            "clusters": ["prod", "stage"],
+            "min_severity": "info",
+        },
+        {
+            "name": "loud",
+            "channel": CHANNEL,
+            "cron": "0 8 * * *",
+            "clusters": ["prod", "stage"],
+            "min_severity": "critical",
+        },
+    ]
     cfg = write_config(tmp_path, {"prod": tmp_path / "prod", "stage": tmp_path / "stage"}, digests)
     clock = FakeClock()
     svc = service(cfg, redis_url, slack, clock)
@@ -374,8 +396,15 @@ def test_quiet_mode_skips_a_green_unchanged_scheduled_digest_but_never_an_explic
     tmp_path, redis_url, slack
 ):
     snapshot(tmp_path / "prod", **COVERED)
-    digests = [{"name": "quiet", "channel": CHANNEL, "cron": "* * * * *", "clusters": ["prod"],
-                "quiet_when_green": True}]  # fmt: skip
+    digests = [
+        {
+            "name": "quiet",
+            "channel": CHANNEL,
+            "cron": "* * * * *",
+            "clusters": ["prod"],
+            "quiet_when_green": True,
+        }
+    ]
     cfg = write_config(tmp_path, {"prod": tmp_path / "prod"}, digests)
     svc = service(cfg, redis_url, slack)
     t0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)

@@ -22,21 +22,38 @@ AS = ("shop", "orders-worker")
 # folder -> [(scenario, arguments, codes it must raise)]; README.md in each folder shows the same.
 EXPECTED: dict[str, list[tuple[str, dict[str, Any], set[str]]]] = {
     "broken-apiserver": [
-        ("apiserver", {"from_ips": ("198.51.100.7",)},
-         {"cluster.provisioning-failed", "apiserver.authorized-ip.client-excluded"}),
+        (
+            "apiserver",
+            {"from_ips": ("198.51.100.7",)},
+            {"cluster.provisioning-failed", "apiserver.authorized-ip.client-excluded"},
+        ),
         ("node-api", {}, {"nodeapi.kubernetes-service"}),
     ],
     "broken-nodeapi": [
-        ("node-api", {"as_account": AS},
-         {"nodeapi.authorized-ip.egress-excluded", "nodeapi.tunnel-unhealthy",
-          "nodeapi.network-policy-egress", "nodeapi.rbac-forbidden"}),
+        (
+            "node-api",
+            {"as_account": AS},
+            {
+                "nodeapi.authorized-ip.egress-excluded",
+                "nodeapi.tunnel-unhealthy",
+                "nodeapi.network-policy-egress",
+                "nodeapi.rbac-forbidden",
+            },
+        ),
         # from the audit log in logs/kube-audit.json, without --as
         ("node-api", {}, {"nodeapi.rbac-forbidden", "nodeapi.apiserver-throttled"}),
     ],
     "firewall-udr": [
-        ("node-api", {}, {"nodeapi.firewall-egress", "nodeapi.tunnel-unhealthy",
-                          "nodeapi.authorized-ip.egress-unverified",
-                          "cluster.control-plane-logs-off"}),
+        (
+            "node-api",
+            {},
+            {
+                "nodeapi.firewall-egress",
+                "nodeapi.tunnel-unhealthy",
+                "nodeapi.authorized-ip.egress-unverified",
+                "cluster.control-plane-logs-off",
+            },
+        ),
     ],
     "private-cluster": [
         ("apiserver", {}, {"apiserver.private-cluster", "apiserver.private-dns"}),
@@ -49,23 +66,44 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any], set[str]]]] = {
         ("apiserver", {}, {"apiserver.private-dns-link"}),
     ],
     "nsg-blocks-443": [("node-api", {}, {"nodeapi.nsg-blocks-egress", "nodeapi.tunnel-unhealthy"})],
-    "kubenet-routes": [("service", {"service": ("payments", "api")},
-                        {"service.kubenet-routes-missing"})],
+    "kubenet-routes": [
+        ("service", {"service": ("payments", "api")}, {"service.kubenet-routes-missing"})
+    ],
     "stopped": [("apiserver", {}, {"cluster.stopped"})],
     # the pod-ip and service examples (their READMEs say what each shows)
     "broken-podip-cni": [
-        ("pod-ip", {}, {"podip.allocation-failed", "podip.ip-leak", "podip.node-ip-exhausted",
-                        "podip.terminated-pods-backlog", "podip.subnet-capacity"}),
+        (
+            "pod-ip",
+            {},
+            {
+                "podip.allocation-failed",
+                "podip.ip-leak",
+                "podip.node-ip-exhausted",
+                "podip.terminated-pods-backlog",
+                "podip.subnet-capacity",
+            },
+        ),
         ("pod-ip", {"node": "aks-userpool-16493051-vmss000009"}, {"podip.node-not-found"}),
     ],
     # several symptoms behind one cause: the diagnosis puts them all under the full subnet
     "full-pod-subnet": [
-        ("pod-ip", {}, {"podip.allocation-failed", "podip.node-ip-exhausted",
-                        "podip.subnet-capacity"}),
+        (
+            "pod-ip",
+            {},
+            {"podip.allocation-failed", "podip.node-ip-exhausted", "podip.subnet-capacity"},
+        ),
     ],
     "broken-podip-kubenet": [
-        ("pod-ip", {}, {"podip.allocation-failed", "podip.ip-leak",
-                        "podip.terminated-pods-backlog", "podip.subnet-capacity"}),
+        (
+            "pod-ip",
+            {},
+            {
+                "podip.allocation-failed",
+                "podip.ip-leak",
+                "podip.terminated-pods-backlog",
+                "podip.subnet-capacity",
+            },
+        ),
     ],
     "broken-service": [
         ("service", {"service": ("shop", "web")}, {"service.selector-matches-no-pods"}),
@@ -82,12 +120,16 @@ EXPECTED: dict[str, list[tuple[str, dict[str, Any], set[str]]]] = {
         ("service", {"service": ("payments", "ledger")}, {"service.network-policy"}),
     ],
     "coredns-incident": [("service", {"service": ("shop", "checkout")}, {"service.dns"})],
-}  # fmt: skip
+}
 # Examples of modern clusters that must raise no warning or critical in any scenario.
 QUIET = ("vnet-integration", "dynamic-pod-subnet")
 # Codes only a scenario argument can raise (a client IP, an account, a name that does not exist).
-NEEDS_ARGS = {"apiserver.authorized-ip.client-excluded", "nodeapi.rbac-forbidden",
-              "service.not-found", "podip.node-not-found"}  # fmt: skip
+NEEDS_ARGS = {
+    "apiserver.authorized-ip.client-excluded",
+    "nodeapi.rbac-forbidden",
+    "service.not-found",
+    "podip.node-not-found",
+}
 
 
 def _run(folder: str, scenario: str, **args: Any) -> Report:
@@ -105,8 +147,9 @@ def _internal_errors(report: Report) -> list[str]:
 CASES = [(folder, sc, args, codes) for folder, runs in EXPECTED.items() for sc, args, codes in runs]
 
 
-@pytest.mark.parametrize("folder,scenario,args,codes", CASES,
-                         ids=[f"{f}-{s}" for f, s, _, _ in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    "folder,scenario,args,codes", CASES, ids=[f"{f}-{s}" for f, s, _, _ in CASES]
+)
 def test_example_raises_its_codes(folder, scenario, args, codes):
     report = _run(folder, scenario, **args)
     assert codes <= _codes(report), f"{folder} {scenario}: missing {codes - _codes(report)}"
@@ -124,9 +167,11 @@ def test_broken_nodeapi_names_the_excluded_nat_ip_and_the_blocked_namespace():
     (egress,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
     assert any("203.0.113.78" in e for e in egress.evidence)
     assert any(
-        s.command and "--api-server-authorized-ip-ranges 192.0.2.0/26,203.0.113.77/32,203.0.113.78/32"
-        in s.command for s in egress.remediation
-    )  # fmt: skip
+        s.command
+        and "--api-server-authorized-ip-ranges 192.0.2.0/26,203.0.113.77/32,203.0.113.78/32"
+        in s.command
+        for s in egress.remediation
+    )
     (policy,) = [f for f in report.findings if f.code == "nodeapi.network-policy-egress"]
     assert policy.subject == "Namespace/shop"
 
@@ -139,8 +184,10 @@ def test_stopped_cluster_reports_kubernetes_sources_unavailable():
 
 
 def test_both_cluster_json_shapes_are_exercised():
-    shapes = {f: "properties" in json.loads((EXAMPLES / f / "cluster.json").read_text())
-              for f in ("healthy", "broken-apiserver")}  # fmt: skip
+    shapes = {
+        f: "properties" in json.loads((EXAMPLES / f / "cluster.json").read_text())
+        for f in ("healthy", "broken-apiserver")
+    }
     assert shapes == {"healthy": False, "broken-apiserver": True}
     rest = read_snapshot(EXAMPLES / "broken-apiserver").cluster
     assert rest is not None and rest.authorized_ip_ranges == ("192.0.2.0/26", "203.0.113.48/32")
@@ -161,13 +208,17 @@ def test_healthy_example_holds_every_snapshot_file():
 
 # The network path codes each example must NOT raise: the traps it holds (SPEC, issue #12).
 NOT_RAISED = {
-    "private-cluster": {"nodeapi.firewall-rules-missing", "nodeapi.private-dns-link",
-                        "apiserver.private-dns-link", "nodeapi.firewall-egress"},
+    "private-cluster": {
+        "nodeapi.firewall-rules-missing",
+        "nodeapi.private-dns-link",
+        "apiserver.private-dns-link",
+        "nodeapi.firewall-egress",
+    },
     "hub-spoke-firewall": {"nodeapi.nsg-blocks-egress", "nodeapi.firewall-egress"},
     "nsg-blocks-443": {"nodeapi.firewall-rules-missing", "nodeapi.firewall-egress"},
     "firewall-udr": {"nodeapi.firewall-rules-missing", "nodeapi.route-blackhole"},
     "healthy": {"nodeapi.nsg-blocks-egress", "nodeapi.firewall-egress", "service.nsg-blocks-pods"},
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("folder", sorted(NOT_RAISED))
@@ -189,10 +240,14 @@ def test_network_path_is_read_from_both_shapes():
 def _healthy_runs() -> list[tuple[str, dict[str, Any]]]:
     snap = read_snapshot(EXAMPLES / "healthy") if (EXAMPLES / "healthy").is_dir() else None
     runs: list[tuple[str, dict[str, Any]]] = [
-        ("health", {}), ("apiserver", {}), ("apiserver", {"from_ips": ("192.0.2.10",)}),
-        ("pod-ip", {}), ("node-api", {}), ("node-api", {"as_account": AS}),
+        ("health", {}),
+        ("apiserver", {}),
+        ("apiserver", {"from_ips": ("192.0.2.10",)}),
+        ("pod-ip", {}),
+        ("node-api", {}),
+        ("node-api", {"as_account": AS}),
         ("node-api", {"as_account": ("shop", "api")}),
-    ]  # fmt: skip
+    ]
     if snap is not None:
         runs += [("pod-ip", {"node": n.name}) for n in snap.nodes]
         runs += [("service", {"service": (s.namespace, s.name)}) for s in snap.services]

@@ -23,17 +23,24 @@ N = 7500
 def pods() -> list[dict]:
     """One unpaginated answer of ~9 MB, over WHOLE_PAGE_MAX."""
     return [
-        pod(f"web-{i:05d}", f"team-{i % 7}", node=f"aks-nodepool1-12345678-vmss{i // 30:06x}",
-            ip=f"10.{16 + i // 65536}.{i // 256 % 256}.{i % 256}", labels={"app": f"web-{i % 40}"},
-            ports=[("http", 8080)], owner=("ReplicaSet", f"web-{i % 40}-7d9f8b6c4"))
+        pod(
+            f"web-{i:05d}",
+            f"team-{i % 7}",
+            node=f"aks-nodepool1-12345678-vmss{i // 30:06x}",
+            ip=f"10.{16 + i // 65536}.{i // 256 % 256}.{i % 256}",
+            labels={"app": f"web-{i % 40}"},
+            ports=[("http", 8080)],
+            owner=("ReplicaSet", f"web-{i % 40}-7d9f8b6c4"),
+        )
         for i in range(N)
-    ]  # fmt: skip
+    ]
 
 
 def _collect(pods: list[dict], tmp: Path, *, ignores_limit: bool) -> tuple[list, int]:
     tls = make_tls(tmp / "tls")
-    with KubeEmulator(certfile=str(tls.server_pem), rv0_ignores_limit=ignores_limit,
-                      pods=pods) as emu:  # fmt: skip
+    with KubeEmulator(
+        certfile=str(tls.server_pem), rv0_ignores_limit=ignores_limit, pods=pods
+    ) as emu:
         kc = emu.write_kubeconfig(tmp / "kubeconfig", ca_file=str(tls.ca_pem))
         src = LiveSource("big", kube=KubeAccess("kubeconfig", str(kc)), settings=LiveSettings())
         try:

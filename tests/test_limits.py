@@ -31,8 +31,11 @@ def test_fifty_health_commands_from_one_user_get_bounded_posts_and_do_not_delay_
     try:
         urls = [bot.response_url() for _ in range(50)]
         with ThreadPoolExecutor(10) as pool:
-            acks = list(pool.map(lambda tu: bot.command("health prod", user=MALLORY,
-                                                        response_url=tu[1]), urls))  # fmt: skip
+            acks = list(
+                pool.map(
+                    lambda tu: bot.command("health prod", user=MALLORY, response_url=tu[1]), urls
+                )
+            )
         assert all(a.status == 200 for a in acks)
         bot.command("apiserver staging", user=BOB, channel=OTHER)  # after the whole flood
         assert len(bot.finished_parents(OTHER, timeout=60)) == 1
@@ -59,8 +62,11 @@ def test_fifty_health_commands_from_one_user_get_bounded_posts_and_do_not_delay_
         # threads were started before Bob's first post
         calls = bot.slack.calls_to("chat.postMessage")
         bob_first = next(i for i, c in enumerate(calls) if c.params["channel"] == OTHER)
-        before = [c for c in calls[:bob_first]
-                  if c.params["channel"] == OPS and not c.params.get("thread_ts")]  # fmt: skip
+        before = [
+            c
+            for c in calls[:bob_first]
+            if c.params["channel"] == OPS and not c.params.get("thread_ts")
+        ]
         assert len(before) <= DEFAULTS.user_per_minute
     finally:
         bot.stop()
@@ -124,8 +130,11 @@ def test_digests_posted_on_demand_count_against_the_same_limits(tmp_path, redis_
     try:
         urls = [bot.response_url() for _ in range(15)]
         with ThreadPoolExecutor(5) as pool:
-            list(pool.map(lambda tu: bot.command("digest morning", user=ALICE,
-                                                 response_url=tu[1]), urls))  # fmt: skip
+            list(
+                pool.map(
+                    lambda tu: bot.command("digest morning", user=ALICE, response_url=tu[1]), urls
+                )
+            )
 
         def final(token: str) -> str:
             said = [r["text"] for r in bot.slack.responses(token)]

@@ -62,19 +62,35 @@ def arm(tls, k8s):
 
 
 def settings(arm, **kw) -> LiveSettings:
-    base = dict(arm_endpoint=arm.url, retries=0, k8s_timeout=5.0, connect_timeout=3.0,
-                probe_timeout=3.0, collect_timeout=30.0, run_command_poll=0.01, backoff=0.01)  # fmt: skip
+    base = dict(
+        arm_endpoint=arm.url,
+        retries=0,
+        k8s_timeout=5.0,
+        connect_timeout=3.0,
+        probe_timeout=3.0,
+        collect_timeout=30.0,
+        run_command_poll=0.01,
+        backoff=0.01,
+    )
     return LiveSettings(**{**base, **kw})
 
 
 def live(arm, tls, mode: str = "aad", **kw) -> LiveSource:
-    return LiveSource("prod", kube=KubeAccess(mode), azure=TARGET, settings=settings(arm, **kw),
-                      credential=FakeCredential(), connection_verify=str(tls.ca_pem))  # fmt: skip
+    return LiveSource(
+        "prod",
+        kube=KubeAccess(mode),
+        azure=TARGET,
+        settings=settings(arm, **kw),
+        credential=FakeCredential(),
+        connection_verify=str(tls.ca_pem),
+    )
 
 
 def cluster(**overrides):
-    base = dict(fqdn="prod-dns-abc123.hcp.westeurope.azmk8s.invalid",
-                apiServerAccessProfile={"authorizedIpRanges": ["198.51.100.0/24"]})  # fmt: skip
+    base = dict(
+        fqdn="prod-dns-abc123.hcp.westeurope.azmk8s.invalid",
+        apiServerAccessProfile={"authorizedIpRanges": ["198.51.100.0/24"]},
+    )
     return az_cluster(**{**base, **overrides})
 
 
@@ -126,9 +142,15 @@ def test_fresh_reads_the_cluster_and_its_egress_ips_again(arm, tls):
 def test_managed_nat_gateway_outbound_ips(arm, tls):
     nat_ip = f"{MC}/publicIPAddresses/nat-egress-1"
     arm.add_public_ip(nat_ip, "20.61.2.2")
-    net = dict(az_cluster()["networkProfile"], outboundType="managedNATGateway", loadBalancerProfile=None,
-               natGatewayProfile={"managedOutboundIpProfile": {"count": 1},
-                                  "effectiveOutboundIPs": [{"id": nat_ip}]})  # fmt: skip
+    net = dict(
+        az_cluster()["networkProfile"],
+        outboundType="managedNATGateway",
+        loadBalancerProfile=None,
+        natGatewayProfile={
+            "managedOutboundIpProfile": {"count": 1},
+            "effectiveOutboundIPs": [{"id": nat_ip}],
+        },
+    )
     arm.add_cluster(cluster(networkProfile=net))
     snap = live(arm, tls, "none").collect({"cluster", "publicips"}, ScenarioArgs())
     assert egress_ips(snap) == (["20.61.2.2"], [])
@@ -145,8 +167,9 @@ def test_user_assigned_nat_gateway_is_found_through_the_node_subnet(arm, tls):
     arm.add_nat_gateway(nat, [nat_ip])
     arm.add_public_ip(nat_ip, "20.61.3.3")
     body = cluster(apiServerAccessProfile={"authorizedIpRanges": ["198.51.100.0/24"]})
-    body["networkProfile"] = dict(body["networkProfile"], outboundType="userAssignedNATGateway",
-                                  loadBalancerProfile=None)  # fmt: skip
+    body["networkProfile"] = dict(
+        body["networkProfile"], outboundType="userAssignedNATGateway", loadBalancerProfile=None
+    )
     body["agentPoolProfiles"][0]["vnetSubnetId"] = subnet
     arm.add_cluster(body)
     src = live(arm, tls, "none")
@@ -177,10 +200,12 @@ def test_arm_429_with_retry_after_is_retried_by_the_sdk(arm, tls):
 
 @pytest.mark.parametrize(
     "status,reason",
-    [(403, "forbidden: managed cluster rg-prod/prod: injected fault: 403"),
-     (404, "not found: managed cluster rg-prod/prod does not exist"),
-     (500, "Azure Resource Manager answered 500 for managed cluster rg-prod/prod after retries")],
-)  # fmt: skip
+    [
+        (403, "forbidden: managed cluster rg-prod/prod: injected fault: 403"),
+        (404, "not found: managed cluster rg-prod/prod does not exist"),
+        (500, "Azure Resource Manager answered 500 for managed cluster rg-prod/prod after retries"),
+    ],
+)
 def test_arm_failures_become_reasons(arm, tls, status, reason):
     cid = arm.add_cluster(cluster())
     arm.fault(cid, status)
@@ -220,12 +245,23 @@ def test_api_server_unreachable_arm_checks_still_run_and_the_probe_says_why(arm,
 
 def test_private_cluster_lists_come_through_run_command(tls):
     objects = sample_objects()
-    with KubeEmulator(nnc_installed=False, **objects) as k8s, \
-            ArmEmulator(k8s=k8s, certfile=str(tls.server_pem), run_command_polls=2,
-                        run_command_forbidden=("configmaps",)) as arm:  # fmt: skip
+    with (
+        KubeEmulator(nnc_installed=False, **objects) as k8s,
+        ArmEmulator(
+            k8s=k8s,
+            certfile=str(tls.server_pem),
+            run_command_polls=2,
+            run_command_forbidden=("configmaps",),
+        ) as arm,
+    ):
         access = {"enablePrivateCluster": True, "privateDnsZone": "system"}
-        arm.add_cluster(cluster(apiServerAccessProfile=access, aadProfile={"managed": True},
-                                privateFqdn="prod-abc.privatelink.westeurope.azmk8s.invalid"))  # fmt: skip
+        arm.add_cluster(
+            cluster(
+                apiServerAccessProfile=access,
+                aadProfile={"managed": True},
+                privateFqdn="prod-abc.privatelink.westeurope.azmk8s.invalid",
+            )
+        )
         src = live(arm, tls, "run-command")
         report = run("pod-ip", src)
         assert report.source == "run-command"
@@ -245,8 +281,12 @@ def test_private_cluster_lists_come_through_run_command(tls):
 
 # ---------------------------------------------------------------- configured clusters
 def test_sovereign_cloud_endpoints_come_from_the_environment():
-    s = LiveSettings.from_env({"AKSDIAG_ARM_ENDPOINT": "https://management.usgovcloudapi.net/",
-                               "AZURE_AUTHORITY_HOST": "login.microsoftonline.us"})  # fmt: skip
+    s = LiveSettings.from_env(
+        {
+            "AKSDIAG_ARM_ENDPOINT": "https://management.usgovcloudapi.net/",
+            "AZURE_AUTHORITY_HOST": "login.microsoftonline.us",
+        }
+    )
     assert s.arm_endpoint == "https://management.usgovcloudapi.net"
     assert s.scope == "https://management.usgovcloudapi.net/.default"
     assert s.authority_host == "login.microsoftonline.us"
@@ -263,9 +303,17 @@ def test_a_configured_cluster_reads_arm_with_the_default_credential_chain(arm, t
     monkeypatch.setenv("IDENTITY_HEADER", IDENTITY_HEADER)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca_pem))
     config = Config.model_validate(
-        {"clusters": {"prod": {"subscription": SUB, "resource_group": "rg-prod", "name": "prod",
-                               "kubernetes": {"aad": True}}}}
-    )  # fmt: skip
+        {
+            "clusters": {
+                "prod": {
+                    "subscription": SUB,
+                    "resource_group": "rg-prod",
+                    "name": "prod",
+                    "kubernetes": {"aad": True},
+                }
+            }
+        }
+    )
     registry = LiveSources()
     src = source_for("prod", config.clusters["prod"], config, registry=registry)
     assert source_for("prod", config.clusters["prod"], config, registry=registry) is src

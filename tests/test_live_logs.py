@@ -31,11 +31,22 @@ def arm(tls):
 
 
 def live(arm, tls, **kw) -> LiveSource:
-    base = dict(arm_endpoint=arm.url, logs_endpoint=arm.url, retries=0, collect_timeout=20.0,
-                logs_timeout=5.0, backoff=0.01)  # fmt: skip
-    return LiveSource("prod", kube=KubeAccess("none"), azure=TARGET,
-                      settings=LiveSettings(**{**base, **kw}), credential=FakeCredential(),
-                      connection_verify=str(tls.ca_pem))  # fmt: skip
+    base = dict(
+        arm_endpoint=arm.url,
+        logs_endpoint=arm.url,
+        retries=0,
+        collect_timeout=20.0,
+        logs_timeout=5.0,
+        backoff=0.01,
+    )
+    return LiveSource(
+        "prod",
+        kube=KubeAccess("none"),
+        azure=TARGET,
+        settings=LiveSettings(**{**base, **kw}),
+        credential=FakeCredential(),
+        connection_verify=str(tls.ca_pem),
+    )
 
 
 def logs_on(arm, dedicated=True, rows=INCIDENT):
@@ -99,11 +110,13 @@ def test_no_diagnostic_setting_no_query_and_the_fix_names_the_cluster(arm, tls):
 
 @pytest.mark.parametrize(
     "fault,reason",
-    [(dict(status=403), "forbidden: the audit log (Log Analytics, 403)"),
-     (dict(status=429, retry_after=0), "Log Analytics throttled the audit query (429)"),
-     (dict(delay=3.0), "Log Analytics did not answer the audit query within 1 s")],
+    [
+        (dict(status=403), "forbidden: the audit log (Log Analytics, 403)"),
+        (dict(status=429, retry_after=0), "Log Analytics throttled the audit query (429)"),
+        (dict(delay=3.0), "Log Analytics did not answer the audit query within 1 s"),
+    ],
     ids=["403", "429", "slow"],
-)  # fmt: skip
+)
 def test_query_failures_are_reasons_never_crashes(arm, tls, fault, reason):
     logs_on(arm)
     arm.fault("/v1/*", **fault)

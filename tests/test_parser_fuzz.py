@@ -21,11 +21,41 @@ from diagnostics.scenarios import (
 )
 
 NASTY = st.sampled_from(
-    ["", " ", "--", "—from", "–node", "$(id)", "`id`", "a;b", "a&&b", "a|b", "a\nb", "../..",
-     "default/web", "kube-system/kubernetes", "x" * 300, "ｄｅｆａｕｌｔ/web", "dеfault/web",
-     "--from", "--node", "--as", "--from=1.2.3.4", "10.0.0.0/8", "::1", "1.2.3.4,5.6.7.8",
-     "<@U123>", "*bold*", "&amp;", "\u202e", "\x00", "ns/", "/svc", "a/b/c"]
-)  # fmt: skip
+    [
+        "",
+        " ",
+        "--",
+        "—from",
+        "–node",
+        "$(id)",
+        "`id`",
+        "a;b",
+        "a&&b",
+        "a|b",
+        "a\nb",
+        "../..",
+        "default/web",
+        "kube-system/kubernetes",
+        "x" * 300,
+        "ｄｅｆａｕｌｔ/web",
+        "dеfault/web",
+        "--from",
+        "--node",
+        "--as",
+        "--from=1.2.3.4",
+        "10.0.0.0/8",
+        "::1",
+        "1.2.3.4,5.6.7.8",
+        "<@U123>",
+        "*bold*",
+        "&amp;",
+        "\u202e",
+        "\x00",
+        "ns/",
+        "/svc",
+        "a/b/c",
+    ]
+)
 TOKENS = st.lists(st.one_of(NASTY, st.text(max_size=40)), max_size=8)
 DNS = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 

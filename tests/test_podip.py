@@ -38,8 +38,13 @@ KUBENET_MSG = (
     "10.244.3.1-10.244.3.254"
 )
 
-KUBENET = {"networkPlugin": "kubenet", "podCidr": "10.244.0.0/16", "podCidrs": ["10.244.0.0/16"],
-           "serviceCidr": "10.0.0.0/16", "dnsServiceIp": "10.0.0.10"}  # fmt: skip
+KUBENET = {
+    "networkPlugin": "kubenet",
+    "podCidr": "10.244.0.0/16",
+    "podCidrs": ["10.244.0.0/16"],
+    "serviceCidr": "10.0.0.0/16",
+    "dnsServiceIp": "10.0.0.10",
+}
 AZURE_FLAT = {"networkPlugin": "azure", "serviceCidr": "10.0.0.0/16", "dnsServiceIp": "10.0.0.10"}
 SUBNET = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-net/providers/"
@@ -48,28 +53,44 @@ SUBNET = (
 
 
 def pool(**kw: Any) -> dict[str, Any]:
-    base = {"name": "nodepool1", "count": 3, "vmSize": "Standard_D4ds_v5", "maxPods": 30,
-            "osType": "Linux", "mode": "System", "enableAutoScaling": False,
-            "type": "VirtualMachineScaleSets", "provisioningState": "Succeeded",
-            "powerState": {"code": "Running"}, "upgradeSettings": {"maxSurge": "1"}}  # fmt: skip
+    base = {
+        "name": "nodepool1",
+        "count": 3,
+        "vmSize": "Standard_D4ds_v5",
+        "maxPods": 30,
+        "osType": "Linux",
+        "mode": "System",
+        "enableAutoScaling": False,
+        "type": "VirtualMachineScaleSets",
+        "provisioningState": "Succeeded",
+        "powerState": {"code": "Running"},
+        "upgradeSettings": {"maxSurge": "1"},
+    }
     base.update(kw)
     return base
 
 
 def running(n: int, node_name: str = N1, ns: str = "shop", start: int = 10) -> list[dict[str, Any]]:
     return [
-        pod(f"web-7d4b9c8f6d-{i:05x}", ns, node_name, f"10.241.0.{start + i}", {"app": "web"},
-            owner=("ReplicaSet", "web-7d4b9c8f6d"))
+        pod(
+            f"web-7d4b9c8f6d-{i:05x}",
+            ns,
+            node_name,
+            f"10.241.0.{start + i}",
+            {"app": "web"},
+            owner=("ReplicaSet", "web-7d4b9c8f6d"),
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def stuck(name: str, node_name: str = N1, ns: str = "shop") -> dict[str, Any]:
     return pod(name, ns, node_name, "", {"app": "api"}, phase="Pending", ready=False)
 
 
-def diagnose(tmp_path, scenario: str = "pod-ip", args: ScenarioArgs | None = None,
-             **snapshot: Any) -> Report:  # fmt: skip
+def diagnose(
+    tmp_path, scenario: str = "pod-ip", args: ScenarioArgs | None = None, **snapshot: Any
+) -> Report:
     folder = write_snapshot(tmp_path / "snap", **snapshot)
     return run(scenario, SnapshotSource(folder, "prod"), args or ScenarioArgs())
 
@@ -100,8 +121,12 @@ def test_healthy_overlay_cluster_raises_nothing(tmp_path):
 
 
 def test_healthy_dynamic_cluster_with_normal_headroom(tmp_path):
-    cluster = az_cluster(networkProfile=AZURE_FLAT, agentPoolProfiles=[
-        pool(vnetSubnetId=SUBNET.format("nodes"), podSubnetId=SUBNET.format("pods"))])  # fmt: skip
+    cluster = az_cluster(
+        networkProfile=AZURE_FLAT,
+        agentPoolProfiles=[
+            pool(vnetSubnetId=SUBNET.format("nodes"), podSubnetId=SUBNET.format("pods"))
+        ],
+    )
     report = diagnose(
         tmp_path,
         cluster=cluster,
@@ -121,9 +146,18 @@ def test_allocation_failed_in_both_event_shapes(tmp_path, shape):
         cluster=az_cluster(),
         nodes=[node(N1)],
         pods=[*running(5), stuck("api-5f8d7c9b4-xk2lp")],
-        events=[shape("FailedCreatePodSandBox", CNS_MSG, name="api-5f8d7c9b4-xk2lp",
-                      namespace="shop", count=204, host=N1, last="2026-11-20T08:09:00Z")],
-    )  # fmt: skip
+        events=[
+            shape(
+                "FailedCreatePodSandBox",
+                CNS_MSG,
+                name="api-5f8d7c9b4-xk2lp",
+                namespace="shop",
+                count=204,
+                host=N1,
+                last="2026-11-20T08:09:00Z",
+            )
+        ],
+    )
     (f,) = found(report, "podip.allocation-failed")
     assert f.severity is Severity.CRITICAL
     assert f.subject == f"node/{N1}"
@@ -136,18 +170,29 @@ def test_allocation_failed_in_both_event_shapes(tmp_path, shape):
 
 @pytest.mark.parametrize(
     "message",
-    [CNS_MSG, CNI_V1_MSG, KUBENET_MSG,
-     "failed to setup network for sandbox \"9f1\": Failed to allocate address: address pool exhausted"],
+    [
+        CNS_MSG,
+        CNI_V1_MSG,
+        KUBENET_MSG,
+        'failed to setup network for sandbox "9f1": Failed to allocate address: address pool exhausted',
+    ],
     ids=["not-enough-ips", "no-available-addresses", "range-set", "failed-to-allocate"],
-)  # fmt: skip
+)
 def test_each_allocation_message_is_recognised(tmp_path, message):
     report = diagnose(
         tmp_path,
         nodes=[node(N1)],
         pods=[stuck("api-5f8d7c9b4-xk2lp")],
-        events=[event("FailedCreatePodSandBox", message, name="api-5f8d7c9b4-xk2lp",
-                      namespace="shop", host=N1)],
-    )  # fmt: skip
+        events=[
+            event(
+                "FailedCreatePodSandBox",
+                message,
+                name="api-5f8d7c9b4-xk2lp",
+                namespace="shop",
+                host=N1,
+            )
+        ],
+    )
     assert [f.code for f in report.findings] == ["podip.allocation-failed"]
 
 
@@ -157,14 +202,24 @@ def test_other_sandbox_errors_and_normal_events_are_not_allocation_failures(tmp_
         nodes=[node(N1)],
         pods=[stuck("api-5f8d7c9b4-xk2lp")],
         events=[
-            event("FailedCreatePodSandBox", "Failed to create pod sandbox: rpc error: code = "
-                  "DeadlineExceeded desc = context deadline exceeded", name="api-5f8d7c9b4-xk2lp",
-                  namespace="shop", host=N1),
-            event("SandboxChanged", "Pod sandbox changed, it will be killed and re-created. "
-                  "No available addresses", type="Normal", name="api-5f8d7c9b4-xk2lp",
-                  namespace="shop", host=N1),
+            event(
+                "FailedCreatePodSandBox",
+                "Failed to create pod sandbox: rpc error: code = "
+                "DeadlineExceeded desc = context deadline exceeded",
+                name="api-5f8d7c9b4-xk2lp",
+                namespace="shop",
+                host=N1,
+            ),
+            event(
+                "SandboxChanged",
+                "Pod sandbox changed, it will be killed and re-created. No available addresses",
+                type="Normal",
+                name="api-5f8d7c9b4-xk2lp",
+                namespace="shop",
+                host=N1,
+            ),
         ],
-    )  # fmt: skip
+    )
     assert found(report, "podip.allocation-failed") == []
 
 
@@ -173,9 +228,17 @@ def test_failures_of_pods_that_since_got_an_address_are_a_warning(tmp_path):
         tmp_path,
         nodes=[node(N1)],
         pods=running(3),
-        events=[event("FailedCreatePodSandBox", CNS_MSG, name="web-7d4b9c8f6d-00000",
-                      namespace="shop", count=3, host=N1)],
-    )  # fmt: skip
+        events=[
+            event(
+                "FailedCreatePodSandBox",
+                CNS_MSG,
+                name="web-7d4b9c8f6d-00000",
+                namespace="shop",
+                count=3,
+                host=N1,
+            )
+        ],
+    )
     (f,) = found(report, "podip.allocation-failed")
     assert f.severity is Severity.WARNING
     assert "every affected pod has an address now or is gone" in f.evidence
@@ -186,9 +249,12 @@ def test_event_without_host_is_placed_on_the_pods_node(tmp_path):
         tmp_path,
         nodes=[node(N2)],
         pods=[stuck("api-5f8d7c9b4-xk2lp", N2)],
-        events=[event_v1("FailedCreatePodSandBox", CNI_V1_MSG, name="api-5f8d7c9b4-xk2lp",
-                         namespace="shop")],
-    )  # fmt: skip
+        events=[
+            event_v1(
+                "FailedCreatePodSandBox", CNI_V1_MSG, name="api-5f8d7c9b4-xk2lp", namespace="shop"
+            )
+        ],
+    )
     (f,) = found(report, "podip.allocation-failed")
     assert f.subject == f"node/{N2}"
 
@@ -201,9 +267,17 @@ def test_leak_on_azure_cni_with_nodenetworkconfig(tmp_path):
         nodes=[node(N1, max_pods=110)],
         pods=[*running(21), stuck("api-5f8d7c9b4-xk2lp")],
         nodenetworkconfigs=[nnc(N1, requested=48, assigned=48)],
-        events=[event("FailedCreatePodSandBox", CNS_MSG, name="api-5f8d7c9b4-xk2lp",
-                      namespace="shop", count=74, host=N1)],
-    )  # fmt: skip
+        events=[
+            event(
+                "FailedCreatePodSandBox",
+                CNS_MSG,
+                name="api-5f8d7c9b4-xk2lp",
+                namespace="shop",
+                count=74,
+                host=N1,
+            )
+        ],
+    )
     (f,) = found(report, "podip.ip-leak")
     assert f.severity is Severity.WARNING
     assert f.title.startswith(f"IP leak on {N1}")
@@ -234,18 +308,34 @@ def test_free_ips_within_the_release_threshold_without_failures_are_no_leak(tmp_
 
 def test_suspected_leak_on_kubenet_counts_imagepullbackoff_pods(tmp_path):
     pulling = [
-        pod(f"worker-6c9f8d7b5-{i:05x}", "batch", N1, f"10.244.3.{200 + i}", {"app": "worker"},
-            phase="Pending", ready=False, waiting="ImagePullBackOff")
+        pod(
+            f"worker-6c9f8d7b5-{i:05x}",
+            "batch",
+            N1,
+            f"10.244.3.{200 + i}",
+            {"app": "worker"},
+            phase="Pending",
+            ready=False,
+            waiting="ImagePullBackOff",
+        )
         for i in range(5)
-    ]  # fmt: skip
+    ]
     report = diagnose(
         tmp_path,
         cluster=az_cluster(networkProfile=KUBENET),
         nodes=[node(N1, pod_cidr="10.244.3.0/24", max_pods=110)],
         pods=running(7) + pulling + [stuck("api-5f8d7c9b4-xk2lp")],
-        events=[event("FailedCreatePodSandBox", KUBENET_MSG, name="api-5f8d7c9b4-xk2lp",
-                      namespace="shop", count=31, host=N1)],
-    )  # fmt: skip
+        events=[
+            event(
+                "FailedCreatePodSandBox",
+                KUBENET_MSG,
+                name="api-5f8d7c9b4-xk2lp",
+                namespace="shop",
+                count=31,
+                host=N1,
+            )
+        ],
+    )
     (f,) = found(report, "podip.ip-leak")
     assert f.severity is Severity.WARNING
     assert "suspected" in f.title
@@ -282,9 +372,16 @@ def test_base36_instance_id_in_run_command(tmp_path):
         cluster=az_cluster(networkProfile=KUBENET),
         nodes=[node(N2, pod_cidr="10.244.4.0/24", max_pods=110)],
         pods=[*running(4, N2), stuck("api-5f8d7c9b4-xk2lp", N2)],
-        events=[event("FailedCreatePodSandBox", KUBENET_MSG, name="api-5f8d7c9b4-xk2lp",
-                      namespace="shop", host=N2)],
-    )  # fmt: skip
+        events=[
+            event(
+                "FailedCreatePodSandBox",
+                KUBENET_MSG,
+                name="api-5f8d7c9b4-xk2lp",
+                namespace="shop",
+                host=N2,
+            )
+        ],
+    )
     (f,) = found(report, "podip.ip-leak")
     run_cmd = next(c for c in commands(f) if c.startswith("az vmss run-command"))
     assert "--instance-id 10 " in run_cmd
@@ -293,24 +390,45 @@ def test_base36_instance_id_in_run_command(tmp_path):
 def test_imagepullbackoff_pods_make_a_full_node_exhausted_not_leaking(tmp_path):
     """Azure CNI (node subnet): 18 running + 11 ImagePullBackOff = 29 of maxPods 30 hold IPs."""
     pulling = [
-        pod(f"worker-6c9f8d7b5-{i:05x}", "batch", N1, f"10.240.0.{100 + i}", {"app": "worker"},
-            phase="Pending", ready=False, waiting="ImagePullBackOff")
+        pod(
+            f"worker-6c9f8d7b5-{i:05x}",
+            "batch",
+            N1,
+            f"10.240.0.{100 + i}",
+            {"app": "worker"},
+            phase="Pending",
+            ready=False,
+            waiting="ImagePullBackOff",
+        )
         for i in range(11)
-    ]  # fmt: skip
+    ]
     report = diagnose(
         tmp_path,
         cluster=az_cluster(networkProfile=AZURE_FLAT),
         nodes=[node(N1, max_pods=30)],
         pods=running(18) + pulling + [stuck("api-5f8d7c9b4-xk2lp")],
-        events=[event("FailedCreatePodSandBox", CNI_V1_MSG, name="api-5f8d7c9b4-xk2lp",
-                      namespace="shop", count=12, host=N1)],
-    )  # fmt: skip
+        events=[
+            event(
+                "FailedCreatePodSandBox",
+                CNI_V1_MSG,
+                name="api-5f8d7c9b4-xk2lp",
+                namespace="shop",
+                count=12,
+                host=N1,
+            )
+        ],
+    )
     assert found(report, "podip.ip-leak") == []
     (f,) = found(report, "podip.node-ip-exhausted")
     assert f.severity is Severity.WARNING
     assert f.title == f"{N1} uses every pod IP it may have (29 of 30)"
-    assert any(c.startswith("az aks nodepool scale --resource-group rg-prod --cluster-name prod "
-                            "--name nodepool1 --node-count 4") for c in commands(f))  # fmt: skip
+    assert any(
+        c.startswith(
+            "az aks nodepool scale --resource-group rg-prod --cluster-name prod "
+            "--name nodepool1 --node-count 4"
+        )
+        for c in commands(f)
+    )
 
 
 # ---------------------------------------------------------------- node-ip-exhausted
@@ -329,15 +447,32 @@ def test_nnc_that_asked_for_more_than_it_got_on_a_full_node(tmp_path):
 # ---------------------------------------------------------------- terminated-pods-backlog
 def test_terminated_pods_reaching_max_pods(tmp_path):
     done = [
-        pod(f"report-28930230-{i:05x}", "batch", N1, "", {"job-name": "report-28930230"},
-            phase="Succeeded", ready=False, owner=("Job", "report-28930230"),
-            finished="2026-11-20T07:30:00Z")
+        pod(
+            f"report-28930230-{i:05x}",
+            "batch",
+            N1,
+            "",
+            {"job-name": "report-28930230"},
+            phase="Succeeded",
+            ready=False,
+            owner=("Job", "report-28930230"),
+            finished="2026-11-20T07:30:00Z",
+        )
         for i in range(30)
     ] + [
-        pod(f"etl-7f9c{i:02d}", "batch", N1, "", {"job-name": "etl"}, phase="Failed", ready=False,
-            owner=("Job", "etl"), finished="2026-11-19T10:00:00Z")
+        pod(
+            f"etl-7f9c{i:02d}",
+            "batch",
+            N1,
+            "",
+            {"job-name": "etl"},
+            phase="Failed",
+            ready=False,
+            owner=("Job", "etl"),
+            finished="2026-11-19T10:00:00Z",
+        )
         for i in range(4)
-    ]  # fmt: skip
+    ]
     report = diagnose(tmp_path, nodes=[node(N1, max_pods=30)], pods=running(5) + done, events=[])
     (f,) = found(report, "podip.terminated-pods-backlog")
     # no allocation failure: finished pods hold no IP (holds_ip), so it is clean-up, not an alarm
@@ -350,8 +485,9 @@ def test_terminated_pods_reaching_max_pods(tmp_path):
     )
     assert "made by: CronJob batch/report (30 pods), Job batch/etl (4 pods)" in text
     cmds = commands(f)
-    assert (f"kubectl delete pods -A --field-selector spec.nodeName={N1},status.phase=Succeeded"
-            in cmds)  # fmt: skip
+    assert (
+        f"kubectl delete pods -A --field-selector spec.nodeName={N1},status.phase=Succeeded" in cmds
+    )
     cron = next(c for c in cmds if c.startswith("kubectl patch cronjob"))
     argv = shlex.split(cron)
     assert argv[:6] == ["kubectl", "patch", "cronjob", "-n", "batch", "report"]
@@ -367,9 +503,16 @@ def test_fewer_terminated_pods_on_a_node_with_allocation_failures(tmp_path):
         tmp_path,
         nodes=[node(N1, max_pods=30)],
         pods=running(20) + done + [stuck("api-5f8d7c9b4-xk2lp")],
-        events=[event("FailedCreatePodSandBox", CNI_V1_MSG, name="api-5f8d7c9b4-xk2lp",
-                      namespace="shop", host=N1)],
-    )  # fmt: skip
+        events=[
+            event(
+                "FailedCreatePodSandBox",
+                CNI_V1_MSG,
+                name="api-5f8d7c9b4-xk2lp",
+                namespace="shop",
+                host=N1,
+            )
+        ],
+    )
     (f,) = found(report, "podip.terminated-pods-backlog")
     assert f.severity is Severity.WARNING
 
@@ -383,8 +526,10 @@ def test_a_few_terminated_pods_on_a_quiet_node_are_fine(tmp_path):
 # ---------------------------------------------------------------- subnet-capacity
 def test_kubenet_pod_cidr_too_small_for_max_nodes_plus_surge(tmp_path):
     net = dict(KUBENET, podCidr="10.244.0.0/22", podCidrs=["10.244.0.0/22"])
-    cluster = az_cluster(networkProfile=net, agentPoolProfiles=[
-        pool(count=3, enableAutoScaling=True, minCount=3, maxCount=4)])  # fmt: skip
+    cluster = az_cluster(
+        networkProfile=net,
+        agentPoolProfiles=[pool(count=3, enableAutoScaling=True, minCount=3, maxCount=4)],
+    )
     report = diagnose(tmp_path, cluster=cluster, nodes=[node(N1, pod_cidr="10.244.0.0/24")])
     (f,) = found(report, "podip.subnet-capacity")
     assert f.severity is Severity.WARNING
@@ -408,19 +553,27 @@ def test_overlay_with_a_wide_pod_cidr_is_fine(tmp_path):
 
 
 def test_azure_cni_node_subnet_of_unknown_size_states_the_requirement(tmp_path):
-    cluster = az_cluster(networkProfile=AZURE_FLAT, agentPoolProfiles=[
-        pool(count=5, vnetSubnetId=SUBNET.format("aks-nodes"))])  # fmt: skip
+    cluster = az_cluster(
+        networkProfile=AZURE_FLAT,
+        agentPoolProfiles=[pool(count=5, vnetSubnetId=SUBNET.format("aks-nodes"))],
+    )
     report = diagnose(tmp_path, cluster=cluster)
     (f,) = found(report, "podip.subnet-capacity")
     assert f.severity is Severity.INFO
     assert "(nodes + surge) × (maxPods + 1) = 186 IPs" in f.evidence[0]
-    assert (f"az network vnet subnet show --ids {SUBNET.format('aks-nodes')} --query addressPrefix -o tsv"
-            in commands(f))  # fmt: skip
+    assert (
+        f"az network vnet subnet show --ids {SUBNET.format('aks-nodes')} --query addressPrefix -o tsv"
+        in commands(f)
+    )
 
 
 def test_dynamic_pod_subnet_smaller_than_the_pools_need(tmp_path):
-    cluster = az_cluster(networkProfile=AZURE_FLAT, agentPoolProfiles=[
-        pool(count=10, vnetSubnetId=SUBNET.format("nodes"), podSubnetId=SUBNET.format("pods"))])  # fmt: skip
+    cluster = az_cluster(
+        networkProfile=AZURE_FLAT,
+        agentPoolProfiles=[
+            pool(count=10, vnetSubnetId=SUBNET.format("nodes"), podSubnetId=SUBNET.format("pods"))
+        ],
+    )
     report = diagnose(
         tmp_path,
         cluster=cluster,
@@ -437,9 +590,14 @@ def test_dynamic_pod_subnet_smaller_than_the_pools_need(tmp_path):
 def test_nnc_reporting_subnet_full_or_getting_no_ips(tmp_path):
     full = nnc(N1, requested=48, assigned=32, nc_status="NCUpdateSubnetFullError")
     starved = nnc(N2, requested=16, assigned=0, ips=0)
-    report = diagnose(tmp_path, cluster=az_cluster(networkProfile=AZURE_FLAT),
-                      nodes=[node(N1), node(N2)], pods=running(20),
-                      nodenetworkconfigs=[full, starved], events=[])  # fmt: skip
+    report = diagnose(
+        tmp_path,
+        cluster=az_cluster(networkProfile=AZURE_FLAT),
+        nodes=[node(N1), node(N2)],
+        pods=running(20),
+        nodenetworkconfigs=[full, starved],
+        events=[],
+    )
     (f,) = [f for f in found(report, "podip.subnet-capacity") if "is full" in f.title]
     text = "\n".join(f.evidence)
     assert f"NCUpdateSubnetFullError: {N1}" in text
@@ -455,18 +613,38 @@ def test_subnet_capacity_needs_the_cluster_resource(tmp_path):
 # ---------------------------------------------------------------- --node and sources
 def test_node_argument_limits_the_scenario_to_that_node(tmp_path):
     events = [
-        event("FailedCreatePodSandBox", CNI_V1_MSG, name="api-5f8d7c9b4-xk2lp", namespace="shop", host=N1),
-        event("FailedCreatePodSandBox", CNI_V1_MSG, name="api-5f8d7c9b4-zz9q2", namespace="shop", host=N2),
-    ]  # fmt: skip
-    snap: dict[str, Any] = dict(nodes=[node(N1), node(N2)], events=events,
-                pods=[stuck("api-5f8d7c9b4-xk2lp"), stuck("api-5f8d7c9b4-zz9q2", N2)])  # fmt: skip
+        event(
+            "FailedCreatePodSandBox",
+            CNI_V1_MSG,
+            name="api-5f8d7c9b4-xk2lp",
+            namespace="shop",
+            host=N1,
+        ),
+        event(
+            "FailedCreatePodSandBox",
+            CNI_V1_MSG,
+            name="api-5f8d7c9b4-zz9q2",
+            namespace="shop",
+            host=N2,
+        ),
+    ]
+    snap: dict[str, Any] = dict(
+        nodes=[node(N1), node(N2)],
+        events=events,
+        pods=[stuck("api-5f8d7c9b4-xk2lp"), stuck("api-5f8d7c9b4-zz9q2", N2)],
+    )
     report = diagnose(tmp_path, args=ScenarioArgs(node=N2), **snap)
     assert [f.subject for f in report.findings] == [f"node/{N2}"]
 
 
 def test_unknown_node_is_reported_with_close_names(tmp_path):
-    report = diagnose(tmp_path, args=ScenarioArgs(node="aks-nodepool1-38214757-vmss000004"),
-                      nodes=[node(N1), node(N2)], pods=running(2), events=[])  # fmt: skip
+    report = diagnose(
+        tmp_path,
+        args=ScenarioArgs(node="aks-nodepool1-38214757-vmss000004"),
+        nodes=[node(N1), node(N2)],
+        pods=running(2),
+        events=[],
+    )
     (f,) = found(report, "podip.node-not-found")
     assert f.severity is Severity.WARNING
     assert any(N1 in line and "did you mean" in line for line in f.evidence)
@@ -487,9 +665,16 @@ def test_odd_resource_group_names_survive_shell_quoting(tmp_path):
         cluster=cluster,
         nodes=[node(N1, pod_cidr="10.244.3.0/24", max_pods=110)],
         pods=[*running(3), stuck("api-5f8d7c9b4-xk2lp")],
-        events=[event("FailedCreatePodSandBox", KUBENET_MSG, name="api-5f8d7c9b4-xk2lp",
-                      namespace="shop", host=N1)],
-    )  # fmt: skip
+        events=[
+            event(
+                "FailedCreatePodSandBox",
+                KUBENET_MSG,
+                name="api-5f8d7c9b4-xk2lp",
+                namespace="shop",
+                host=N1,
+            )
+        ],
+    )
     (f,) = found(report, "podip.ip-leak")
     for cmd in commands(f):
         argv = shlex.split(cmd)
@@ -502,14 +687,19 @@ def test_odd_resource_group_names_survive_shell_quoting(tmp_path):
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLE_CODES = {
     "broken-podip-cni": {
-        "podip.allocation-failed", "podip.ip-leak", "podip.node-ip-exhausted",
-        "podip.terminated-pods-backlog", "podip.subnet-capacity",
-    },
-    "broken-podip-kubenet": {
-        "podip.allocation-failed", "podip.ip-leak", "podip.terminated-pods-backlog",
+        "podip.allocation-failed",
+        "podip.ip-leak",
+        "podip.node-ip-exhausted",
+        "podip.terminated-pods-backlog",
         "podip.subnet-capacity",
     },
-}  # fmt: skip
+    "broken-podip-kubenet": {
+        "podip.allocation-failed",
+        "podip.ip-leak",
+        "podip.terminated-pods-backlog",
+        "podip.subnet-capacity",
+    },
+}
 
 
 @pytest.mark.parametrize("folder", sorted(EXAMPLE_CODES))

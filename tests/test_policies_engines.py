@@ -19,7 +19,7 @@ from builders import (
     pod,
     service,
     write_snapshot,
-)  # fmt: skip
+)
 
 from diagnostics.checks.base import ScenarioArgs
 from diagnostics.collectors.snapshot_dir import SnapshotSource
@@ -40,13 +40,18 @@ def worker():
 
 
 def web():
-    return pod("web-7d4b9c8f6d-abcde", "shop", N0, "10.244.0.22", {"app": "web"},
-               ports=[("http", 8080)])  # fmt: skip
+    return pod(
+        "web-7d4b9c8f6d-abcde", "shop", N0, "10.244.0.22", {"app": "web"}, ports=[("http", 8080)]
+    )
 
 
 def snapshot(cluster=CILIUM, **res):
-    base = {**kubernetes_api(API_IP), "pods": [worker(), web()], "nodes": [node(N0)],
-            "networkpolicies": []}  # fmt: skip
+    base = {
+        **kubernetes_api(API_IP),
+        "pods": [worker(), web()],
+        "nodes": [node(N0)],
+        "networkpolicies": [],
+    }
     base.update(res)
     return dict(cluster=cluster, **base)
 
@@ -62,8 +67,12 @@ def found(report, code):
 
 # ---------------------------------------------------------------- node-api, egress
 def test_cilium_egress_to_pods_only_cuts_the_api_server_off(tmp_path):
-    cnp = cilium_policy("worker-egress", "shop", {"matchLabels": {"app": "worker"}},
-                        egress=[{"toEndpoints": [{"matchLabels": {"app": "db"}}]}])  # fmt: skip
+    cnp = cilium_policy(
+        "worker-egress",
+        "shop",
+        {"matchLabels": {"app": "worker"}},
+        egress=[{"toEndpoints": [{"matchLabels": {"app": "db"}}]}],
+    )
     report = diagnose(tmp_path, "node-api", **snapshot(ciliumnetworkpolicies=[cnp]))
     (f,) = found(report, "nodeapi.network-policy-egress")
     assert f.severity is Severity.WARNING
@@ -78,15 +87,25 @@ def test_cilium_egress_to_pods_only_cuts_the_api_server_off(tmp_path):
 
 
 def test_cilium_kube_apiserver_entity_admits_the_api_server(tmp_path):
-    cnp = cilium_policy("worker-egress", "shop", {"matchLabels": {"app": "worker"}},
-                        egress=[{"toEntities": ["kube-apiserver"], "toPorts": TO_443}])  # fmt: skip
+    cnp = cilium_policy(
+        "worker-egress",
+        "shop",
+        {"matchLabels": {"app": "worker"}},
+        egress=[{"toEntities": ["kube-apiserver"], "toPorts": TO_443}],
+    )
     report = diagnose(tmp_path, "node-api", **snapshot(ciliumnetworkpolicies=[cnp]))
     assert found(report, "nodeapi.network-policy-egress") == []
 
 
 def test_clusterwide_default_deny_and_an_egress_deny_win(tmp_path):
-    ccnp = cilium_policy("default-deny", None, {},
-                         egress=[{"toEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system"}}]}])  # fmt: skip
+    ccnp = cilium_policy(
+        "default-deny",
+        None,
+        {},
+        egress=[
+            {"toEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system"}}]}
+        ],
+    )
     report = diagnose(tmp_path, "node-api", **snapshot(ciliumclusterwidenetworkpolicies=[ccnp]))
     (f,) = found(report, "nodeapi.network-policy-egress")
     assert "CiliumClusterwideNetworkPolicy default-deny" in "\n".join(f.evidence)
@@ -94,11 +113,19 @@ def test_clusterwide_default_deny_and_an_egress_deny_win(tmp_path):
         s.command for s in f.remediation
     ]
     # an allow by NetworkPolicy does not beat a Cilium egressDeny that covers the address
-    allow = networkpolicy("allow-api", "shop", {}, policy_types=["Egress"],
-                          egress=[{"to": [{"ipBlock": {"cidr": f"{API_IP}/32"}}]}])  # fmt: skip
+    allow = networkpolicy(
+        "allow-api",
+        "shop",
+        {},
+        policy_types=["Egress"],
+        egress=[{"to": [{"ipBlock": {"cidr": f"{API_IP}/32"}}]}],
+    )
     deny = cilium_policy("no-world", "shop", {}, egressDeny=[{"toCIDR": ["0.0.0.0/0"]}])
-    report = diagnose(tmp_path / "deny", "node-api",
-                      **snapshot(networkpolicies=[allow], ciliumnetworkpolicies=[deny]))  # fmt: skip
+    report = diagnose(
+        tmp_path / "deny",
+        "node-api",
+        **snapshot(networkpolicies=[allow], ciliumnetworkpolicies=[deny]),
+    )
     (f,) = found(report, "nodeapi.network-policy-egress")
     assert any("denies to ipBlock 0.0.0.0/0" in e for e in f.evidence)
 
@@ -113,8 +140,9 @@ def test_empty_cilium_rule_admits_nothing_unlike_networkpolicy(tmp_path):
     cnp = cilium_policy("lockdown", "shop", {"matchLabels": {"app": "worker"}}, egress=[{}])
     report = diagnose(tmp_path, "node-api", **snapshot(ciliumnetworkpolicies=[cnp]))
     assert len(found(report, "nodeapi.network-policy-egress")) == 1
-    np_ = networkpolicy("open", "shop", {"matchLabels": {"app": "worker"}}, egress=[{}],
-                        policy_types=["Egress"])  # fmt: skip
+    np_ = networkpolicy(
+        "open", "shop", {"matchLabels": {"app": "worker"}}, egress=[{}], policy_types=["Egress"]
+    )
     report = diagnose(tmp_path / "np", "node-api", **snapshot(networkpolicies=[np_]))
     assert found(report, "nodeapi.network-policy-egress") == []
 
@@ -127,9 +155,14 @@ def _web_service():
 
 
 def test_cilium_ingress_on_another_port_shuts_the_service(tmp_path):
-    cnp = cilium_policy("web-ingress", "shop", {"matchLabels": {"app": "web"}},
-                        ingress=[{"fromEndpoints": [{}],
-                                  "toPorts": [{"ports": [{"port": "9090", "protocol": "TCP"}]}]}])  # fmt: skip
+    cnp = cilium_policy(
+        "web-ingress",
+        "shop",
+        {"matchLabels": {"app": "web"}},
+        ingress=[
+            {"fromEndpoints": [{}], "toPorts": [{"ports": [{"port": "9090", "protocol": "TCP"}]}]}
+        ],
+    )
     snap = snapshot(ciliumnetworkpolicies=[cnp], **_web_service())
     report = diagnose(tmp_path, "service", ScenarioArgs(service=("shop", "web")), **snap)
     (f,) = found(report, "service.network-policy")
@@ -137,9 +170,17 @@ def test_cilium_ingress_on_another_port_shuts_the_service(tmp_path):
     assert "kubectl describe ciliumnetworkpolicies -n shop web-ingress" in [
         s.command for s in f.remediation
     ]
-    ok = cilium_policy("web-ingress", "shop", {"matchLabels": {"app": "web"}},
-                       ingress=[{"fromEntities": ["cluster"],
-                                 "toPorts": [{"ports": [{"port": "8080", "protocol": "TCP"}]}]}])  # fmt: skip
+    ok = cilium_policy(
+        "web-ingress",
+        "shop",
+        {"matchLabels": {"app": "web"}},
+        ingress=[
+            {
+                "fromEntities": ["cluster"],
+                "toPorts": [{"ports": [{"port": "8080", "protocol": "TCP"}]}],
+            }
+        ],
+    )
     snap = snapshot(ciliumnetworkpolicies=[ok], **_web_service())
     report = diagnose(tmp_path / "ok", "service", ScenarioArgs(service=("shop", "web")), **snap)
     assert found(report, "service.network-policy") == []
@@ -147,8 +188,11 @@ def test_cilium_ingress_on_another_port_shuts_the_service(tmp_path):
 
 # ---------------------------------------------------------------- Calico and absent kinds
 def test_calico_policies_are_named_as_not_evaluated(tmp_path):
-    snap = snapshot(cluster=CALICO, globalnetworkpolicies=[calico_policy("deny-egress", None)],
-                    **{"networkpolicies.crd.projectcalico.org": [calico_policy("web", "shop")]})  # fmt: skip
+    snap = snapshot(
+        cluster=CALICO,
+        globalnetworkpolicies=[calico_policy("deny-egress", None)],
+        **{"networkpolicies.crd.projectcalico.org": [calico_policy("web", "shop")]},
+    )
     report = diagnose(tmp_path, "node-api", **snap)
     reasons = {u.source: u.reason for u in report.unavailable}
     assert "does not evaluate Calico" in reasons["globalnetworkpolicies"]

@@ -98,8 +98,15 @@ def test_healthy_is_green_and_counts_no_ok_or_info():
 
 
 def _one(command: str, text: str = "Replace the list.", evidence: tuple[str, ...] = ()) -> Report:
-    f = Finding("apiserver.authorized-ip.client-excluded", Severity.CRITICAL, "Client excluded",
-                "cluster#client=198.51.100.7", evidence, "", (Step(text, command),))  # fmt: skip
+    f = Finding(
+        "apiserver.authorized-ip.client-excluded",
+        Severity.CRITICAL,
+        "Client excluded",
+        "cluster#client=198.51.100.7",
+        evidence,
+        "",
+        (Step(text, command),),
+    )
     return apply(Report("prod", "apiserver", findings=[f]), ())
 
 
@@ -126,7 +133,7 @@ def test_a_heredoc_across_a_split_keeps_its_code_fence():
         + "\n".join(f"  key{i}: value-{i:04d}" for i in range(110))
         + "\nYAML"
     )
-    assert 2400 > len(heredoc) > 2000  # fmt: skip
+    assert 2400 > len(heredoc) > 2000
     first = Step("Look first.", "kubectl get pods -A -o wide " + "-l a=b " * 150)
     f = Finding(
         "service.x",
@@ -137,7 +144,7 @@ def test_a_heredoc_across_a_split_keeps_its_code_fence():
         "",
         (first, Step("Apply it.", heredoc)),
     )
-    report = apply(Report("prod", "service", findings=[f]), ())  # fmt: skip
+    report = apply(Report("prod", "service", findings=[f]), ())
     for m in details_messages(report, report.findings[0].fingerprint) + commands_messages(report):
         validate_message(m.to_dict())  # every section has balanced ``` fences
     sections = [
@@ -151,7 +158,7 @@ def test_a_heredoc_across_a_split_keeps_its_code_fence():
     for t in holding:  # ... and every YAML line is inside a code block on both sides
         for line in (x for x in t.split("\n") if "value-0" in x):
             assert t[: t.index(line)].count("```") % 2 == 1, line
-    assert "value-0109" in holding[-1]  # fmt: skip
+    assert "value-0109" in holding[-1]
 
 
 def test_changing_commands_are_marked_and_placeholders_explained():
@@ -176,8 +183,10 @@ def test_slack_suggests_the_slash_command_and_the_terminal_aksdiag_run():
         for m in details_messages(report, cause.fingerprints[0]):
             assert "aksdiag run " not in text_of(m.to_dict())
     details = "".join(
-        text_of(m.to_dict()) for c in report.causes for m in details_messages(report, c.symptoms[0] if c.symptoms else c.fingerprints[0])
-    )  # fmt: skip
+        text_of(m.to_dict())
+        for c in report.causes
+        for m in details_messages(report, c.symptoms[0] if c.symptoms else c.fingerprints[0])
+    )
     assert "/aksdiag pod-ip broken-podip-cni --node aks-userpool-16493051-vmss000001" in details
     assert "aksdiag run pod-ip broken-podip-cni --node" in plain(report, verbose=True)
 
@@ -187,7 +196,12 @@ def test_subjects_read_as_names():
     assert readable_subject("service/shop/web") == "service shop/web"
     sub = "subnet//subscriptions/x/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/snet"
     assert readable_subject(sub) == "subnet snet"
-    assert readable_subject("/subscriptions/x/resourcegroups/rg/providers/Microsoft.ContainerService/managedClusters/aks#client=1.2.3.4") == "cluster aks (client 1.2.3.4)"  # fmt: skip
+    assert (
+        readable_subject(
+            "/subscriptions/x/resourcegroups/rg/providers/Microsoft.ContainerService/managedClusters/aks#client=1.2.3.4"
+        )
+        == "cluster aks (client 1.2.3.4)"
+    )
 
 
 def test_terminal_has_headline_causes_symptoms_and_details_with_v():

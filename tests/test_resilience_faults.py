@@ -44,8 +44,11 @@ def _answers(slack: SlackEmulator, count: int) -> list[dict]:
     """The first `count` finished parents (a verdict with buttons), oldest first."""
 
     def done() -> list[dict]:
-        finished = [m for m in slack.top_level(OPS)
-                    if any(b.get("type") == "actions" for b in m.get("blocks") or [])]  # fmt: skip
+        finished = [
+            m
+            for m in slack.top_level(OPS)
+            if any(b.get("type") == "actions" for b in m.get("blocks") or [])
+        ]
         return finished if len(finished) >= count else []
 
     return slack.wait_for(done, 20)[:count]
@@ -70,8 +73,9 @@ def test_redis_down_at_start_answers_uncached_and_readyz_says_so_then_recovers(t
     port = _free_port()  # nothing listens there yet
     password = "FAKE-redis-EXAMPLE-pass"
     slack = SlackEmulator().start()
-    served = ServeProcess(tmp_path / "aksdiag.yaml", slack,
-                          REDIS_URL=f"redis://:{password}@127.0.0.1:{port}/0")  # fmt: skip
+    served = ServeProcess(
+        tmp_path / "aksdiag.yaml", slack, REDIS_URL=f"redis://:{password}@127.0.0.1:{port}/0"
+    )
     redis = None
     try:
         status, body = served.get("/readyz")
@@ -121,8 +125,12 @@ def test_redis_killed_mid_run_then_restarted_on_its_port_caches_again(bot, redis
 def test_kubernetes_api_failures_are_named_in_the_thread(tmp_path, redis_url, tls, monkeypatch):
     """500s on pods, a services list that answers too late, and a cluster whose API server
     refuses connections: every answer arrives and says what could not be checked and why."""
-    for name, value in {"AKSDIAG_RETRIES": "1", "AKSDIAG_BACKOFF": "0.01",
-                        "AKSDIAG_K8S_TIMEOUT": "0.5", "AKSDIAG_CONNECT_TIMEOUT": "1"}.items():  # fmt: skip
+    for name, value in {
+        "AKSDIAG_RETRIES": "1",
+        "AKSDIAG_BACKOFF": "0.01",
+        "AKSDIAG_K8S_TIMEOUT": "0.5",
+        "AKSDIAG_CONNECT_TIMEOUT": "1",
+    }.items():
         monkeypatch.setenv(name, value)
     with KubeEmulator(certfile=str(tls.server_pem), **sample_objects()) as k8s:
         k8s.fault("/api/v1/pods", 500)
@@ -132,8 +140,12 @@ def test_kubernetes_api_failures_are_named_in_the_thread(tmp_path, redis_url, tl
         down = gone.write_kubeconfig(tmp_path / "down.kubeconfig", ca_file=str(tls.ca_pem))
         down_port = gone.port
         gone.stop()  # nothing listens there any more
-        config = {"clusters": {"flaky": {"kubernetes": {"kubeconfig": str(flaky)}},
-                               "down": {"kubernetes": {"kubeconfig": str(down)}}}}  # fmt: skip
+        config = {
+            "clusters": {
+                "flaky": {"kubernetes": {"kubeconfig": str(flaky)}},
+                "down": {"kubernetes": {"kubeconfig": str(down)}},
+            }
+        }
         bot = Bot(tmp_path, redis_url, config=config)
         try:
             bot.command("service flaky shop/web")

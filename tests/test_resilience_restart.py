@@ -37,20 +37,36 @@ class ServeProcess:
     """`aksdiag serve` (HTTP mode) as a child process; its stderr JSON lines are kept."""
 
     def __init__(self, config: Path, slack: SlackEmulator, *args: str, **env_extra: str) -> None:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("SLACK_", "REDIS_", "AKSDIAG_", "AZURE_"))}  # fmt: skip
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SLACK_", "REDIS_", "AKSDIAG_", "AZURE_"))
+        }
         env.update(
-            SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=slack.api_url, AKSDIAG_CONFIG=str(config),
-            **{f"AKSDIAG_LIMIT_{k}": "10000" for k in ("USER_IN_FLIGHT", "CHANNEL_IN_FLIGHT",
-               "USER_PER_MINUTE", "CHANNEL_PER_MINUTE")}, **env_extra,
-        )  # fmt: skip
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=slack.api_url,
+            AKSDIAG_CONFIG=str(config),
+            **{
+                f"AKSDIAG_LIMIT_{k}": "10000"
+                for k in (
+                    "USER_IN_FLIGHT",
+                    "CHANNEL_IN_FLIGHT",
+                    "USER_PER_MINUTE",
+                    "CHANNEL_PER_MINUTE",
+                )
+            },
+            **env_extra,
+        )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-             *args],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", "0", *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
         self._drained = False
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -125,10 +141,17 @@ def test_a_run_in_flight_when_the_process_is_killed_is_reported_by_the_next_one(
         held = k8s.fault("/api/v1/pods", delay=20.0)  # the first process dies while reading
         kubeconfig = k8s.write_kubeconfig(tmp_path / "kubeconfig", ca_file=str(tls.ca_pem))
         config = tmp_path / "aksdiag.yaml"
-        config.write_text(yaml.safe_dump({"clusters": {"shop": {"kubernetes": {
-            "kubeconfig": str(kubeconfig)}}}}))  # fmt: skip
-        env = dict(REDIS_URL=redis_url, AKSDIAG_LEASE_SECONDS="1", AKSDIAG_SWEEP_SECONDS="0.25",
-                   AKSDIAG_K8S_TIMEOUT="60", AKSDIAG_COLLECT_TIMEOUT="60", AKSDIAG_RETRIES="0")  # fmt: skip
+        config.write_text(
+            yaml.safe_dump({"clusters": {"shop": {"kubernetes": {"kubeconfig": str(kubeconfig)}}}})
+        )
+        env = dict(
+            REDIS_URL=redis_url,
+            AKSDIAG_LEASE_SECONDS="1",
+            AKSDIAG_SWEEP_SECONDS="0.25",
+            AKSDIAG_K8S_TIMEOUT="60",
+            AKSDIAG_COLLECT_TIMEOUT="60",
+            AKSDIAG_RETRIES="0",
+        )
         first = ServeProcess(config, slack, **env)
         second = ServeProcess(config, slack, **env)  # another replica, alive all along
         procs += [first, second]
@@ -149,8 +172,12 @@ def test_a_run_in_flight_when_the_process_is_killed_is_reported_by_the_next_one(
         (told,) = slack.wait_for(lambda: slack.replies(OPS, parent["ts"]), 15)
         assert "restarted while running this" in told["text"] and f"`{run_id}`" in told["text"]
         assert "Re-run" in told["text"] and RERUN in buttons(told)
-        updated = slack.wait_for(lambda: slack.messages[(OPS, parent["ts"])]["updates"]
-                                 and slack.messages[(OPS, parent["ts"])])  # fmt: skip
+        updated = slack.wait_for(
+            lambda: (
+                slack.messages[(OPS, parent["ts"])]["updates"]
+                and slack.messages[(OPS, parent["ts"])]
+            )
+        )
         assert ":x: failed" in block_text(updated) and RERUN in buttons(updated)
         assert third.wait_log("was interrupted")["run_id"] == run_id
 
@@ -162,9 +189,14 @@ def test_a_run_in_flight_when_the_process_is_killed_is_reported_by_the_next_one(
         k8s.clear_faults()  # Re-run, as the message says: a fresh run answers in the thread
         value = buttons(told)[RERUN]
         third.client.action(RERUN, value, message_ts=parent["ts"], thread_ts=parent["ts"])
-        verdicts = slack.wait_for(lambda: [m for m in slack.replies(OPS, parent["ts"])
-                                           if "`health shop`" in block_text(m)
-                                           and RERUN in buttons(m)], 20)  # fmt: skip
+        verdicts = slack.wait_for(
+            lambda: [
+                m
+                for m in slack.replies(OPS, parent["ts"])
+                if "`health shop`" in block_text(m) and RERUN in buttons(m)
+            ],
+            20,
+        )
         assert "*CRITICAL*" in block_text(verdicts[0])  # the sample cluster's IP allocation failure
         assert len(slack.top_level(OPS)) == 1  # the answer went to the thread, as asked
     finally:

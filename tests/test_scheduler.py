@@ -80,9 +80,13 @@ def test_a_weekday_schedule_fires_monday_to_friday_in_its_time_zone():
     start = datetime(2026, 11, 20, 9, 0, tzinfo=LISBON)  # a Friday, after 08:00
     ours = fire_times(crontab_trigger("0 8 * * 1-5", "Europe/Lisbon"), start, 6)
     assert [t.strftime("%a %d %H:%M") for t in ours] == [
-        "Mon 23 08:00", "Tue 24 08:00", "Wed 25 08:00", "Thu 26 08:00", "Fri 27 08:00",
+        "Mon 23 08:00",
+        "Tue 24 08:00",
+        "Wed 25 08:00",
+        "Thu 26 08:00",
+        "Fri 27 08:00",
         "Mon 30 08:00",
-    ]  # fmt: skip
+    ]
     # The trap this avoids: APScheduler 3 reads 1-5 as Tuesday to Saturday.
     naive = fire_times(CronTrigger.from_crontab("0 8 * * 1-5", timezone=LISBON), start, 2)
     assert [t.strftime("%a") for t in naive] == ["Sat", "Tue"]
@@ -103,8 +107,11 @@ def test_day_of_month_and_weekday_both_set_fire_on_either_as_crontab_does():
     start = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     times = fire_times(crontab_trigger("0 8 1 * 1", "UTC"), start, 4)
     assert [t.strftime("%a %d %b") for t in times] == [
-        "Mon 23 Nov", "Mon 30 Nov", "Tue 01 Dec", "Mon 07 Dec",
-    ]  # fmt: skip
+        "Mon 23 Nov",
+        "Mon 30 Nov",
+        "Tue 01 Dec",
+        "Mon 07 Dec",
+    ]
 
 
 def test_a_digest_with_an_impossible_cron_fails_the_configuration_check_with_its_name(tmp_path):
@@ -118,10 +125,15 @@ def test_a_digest_with_an_impossible_cron_fails_the_configuration_check_with_its
 def test_each_digest_is_one_job_naming_it_through_an_importable_function(tmp_path, redis_url):
     snapshot(tmp_path / "prod")
     digests = [
-        {"name": "morning", "channel": CHANNEL, "cron": "0 8 * * 1-5", "timezone": "Europe/Lisbon",
-         "clusters": ["prod"]},
+        {
+            "name": "morning",
+            "channel": CHANNEL,
+            "cron": "0 8 * * 1-5",
+            "timezone": "Europe/Lisbon",
+            "clusters": ["prod"],
+        },
         {"name": "weekly", "channel": CHANNEL, "cron": "30 9 * * mon", "clusters": ["prod"]},
-    ]  # fmt: skip
+    ]
     cfg = write_config(tmp_path, {"prod": tmp_path / "prod"}, digests)
     with SlackRecorder() as slack:
         svc = service(cfg, redis_url, slack)
@@ -185,8 +197,15 @@ def test_two_replicas_every_minute_post_once_a_minute_and_then_only_what_changed
     and the second post reports only what changed."""
     snapshot(tmp_path / "prod", **EXCLUDED)
     snapshot(tmp_path / "stage", name="stage", **UPDATING)
-    digests = [{"name": "minutely", "channel": CHANNEL, "cron": "* * * * *",
-                "timezone": "Europe/Lisbon", "clusters": ["prod", "stage"]}]  # fmt: skip
+    digests = [
+        {
+            "name": "minutely",
+            "channel": CHANNEL,
+            "cron": "* * * * *",
+            "timezone": "Europe/Lisbon",
+            "clusters": ["prod", "stage"],
+        }
+    ]
     cfg = write_config(tmp_path, {"prod": tmp_path / "prod", "stage": tmp_path / "stage"}, digests)
     with SlackRecorder() as slack:
         schedulers = [
@@ -240,9 +259,10 @@ def test_two_replicas_every_minute_post_once_a_minute_and_then_only_what_changed
             assert len(slack.parents) == 3 and "*Nothing changed*" in text_of(slack.parents[-1])
             titles = [text_of(p).splitlines()[0] for p in slack.parents]
             assert [t.split(" · ")[1] for t in titles] == [
-                "Mon 23 Nov 08:00 Europe/Lisbon", "Mon 23 Nov 08:01 Europe/Lisbon",
+                "Mon 23 Nov 08:00 Europe/Lisbon",
+                "Mon 23 Nov 08:01 Europe/Lisbon",
                 "Mon 23 Nov 08:02 Europe/Lisbon",
-            ]  # fmt: skip
+            ]
         finally:
             for s in schedulers:
                 stop_scheduler(s)

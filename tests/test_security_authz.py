@@ -71,8 +71,9 @@ def test_every_surface_refuses_a_user_outside_the_allow_lists_and_audits_every_d
 ):
     caplog.set_level(logging.INFO, logger="aksdiag.audit")
     config = make_clusters(tmp_path)
-    config["digests"].append({"name": "vaulted", "channel": OPS, "cron": "0 9 * * *",
-                              "clusters": ["prod", "vault"]})  # fmt: skip
+    config["digests"].append(
+        {"name": "vaulted", "channel": OPS, "cron": "0 9 * * *", "clusters": ["prod", "vault"]}
+    )
     bot = Bot(tmp_path, redis_url, config=config)
     ask = Asker(bot)
     try:
@@ -82,8 +83,11 @@ def test_every_surface_refuses_a_user_outside_the_allow_lists_and_audits_every_d
         assert "You may not" not in ask.command(f"silence {CODE} vault -- known, INC-1", ALICE)
         alice_history = ask.command("history vault", ALICE)
         assert "Latest runs on vault" in alice_history
-        allowed = {(f["action"], f["cluster"]) for f in _audits(caplog)
-                   if f["decision"] == "allowed" and f["user"] == ALICE}  # fmt: skip
+        allowed = {
+            (f["action"], f["cluster"])
+            for f in _audits(caplog)
+            if f["decision"] == "allowed" and f["user"] == ALICE
+        }
         assert {("apiserver", "vault"), ("silence", "vault"), ("history", "vault")} <= allowed
 
         # uniform: each answer is the one a cluster (or digest) that does not exist gets
@@ -109,8 +113,9 @@ def test_every_surface_refuses_a_user_outside_the_allow_lists_and_audits_every_d
             "digest": ask.command("digest vaulted", MALLORY),
         }
         for surface, text in refusals.items():
-            kind = ("button" if "button" in surface else "digest" if surface == "digest"
-                    else "cluster")  # fmt: skip
+            kind = (
+                "button" if "button" in surface else "digest" if surface == "digest" else "cluster"
+            )
             assert text == unknown[kind], (surface, text)
             assert not any(data in text for data in VAULT_DATA), (surface, text)
             assert "allow" not in text and "may not diagnose" not in text, (surface, text)
@@ -123,11 +128,22 @@ def test_every_surface_refuses_a_user_outside_the_allow_lists_and_audits_every_d
         assert bot.metric("aksdiag_cluster_collections_total", cluster="vault") == 1  # Alice's
         refused = [f for f in _audits(caplog)[audited_before:] if f["decision"] == "refused"]
         assert {(f["user"], f["channel"], f["cluster"]) for f in refused} == {
-            (MALLORY, OPS, "vault"), (ALICE, OTHER, "vault"),
-        }  # fmt: skip
+            (MALLORY, OPS, "vault"),
+            (ALICE, OTHER, "vault"),
+        }
         actions = {f["action"] for f in refused}
-        assert {"pod-ip", "health", "apiserver", "history", "silence", "unsilence", "silences",
-                "digest vaulted", f"button {RERUN}", f"button {COMMANDS}"} <= actions  # fmt: skip
+        assert {
+            "pod-ip",
+            "health",
+            "apiserver",
+            "history",
+            "silence",
+            "unsilence",
+            "silences",
+            "digest vaulted",
+            f"button {RERUN}",
+            f"button {COMMANDS}",
+        } <= actions
         assert all(f["rule"] and f["audit"] is True for f in refused)
     finally:
         bot.stop()
@@ -137,8 +153,9 @@ def test_a_digest_cannot_be_configured_to_show_a_cluster_outside_its_allowed_cha
     """Scheduled digests have no requester to check: the configuration itself must not post a
     restricted cluster's findings in a channel its allow list leaves out."""
     config = make_clusters(tmp_path)
-    config["digests"].append({"name": "leaky", "channel": OTHER, "cron": "0 9 * * *",
-                              "clusters": ["staging", "vault"]})  # fmt: skip
+    config["digests"].append(
+        {"name": "leaky", "channel": OTHER, "cron": "0 9 * * *", "clusters": ["staging", "vault"]}
+    )
     (tmp_path / "aksdiag.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "aksdiag.yaml")
@@ -153,7 +170,11 @@ def test_a_digest_cannot_be_configured_to_show_a_cluster_outside_its_allowed_cha
 
 @pytest.mark.parametrize(
     "allow",
-    [{"users": ["U0ADMIN"]}, {"usergroups": ["sre"]}, {"users": ["U0ADMIN"], "usergroups": ["sre"]}],
+    [
+        {"users": ["U0ADMIN"]},
+        {"usergroups": ["sre"]},
+        {"users": ["U0ADMIN"], "usergroups": ["sre"]},
+    ],
     ids=["users", "usergroups", "both"],
 )
 def test_a_digest_cannot_publish_a_cluster_restricted_to_people(tmp_path, allow):
@@ -161,8 +182,9 @@ def test_a_digest_cannot_publish_a_cluster_restricted_to_people(tmp_path, allow)
     may be in a digest only when its allow.channels lists that channel explicitly."""
     config = make_clusters(tmp_path)
     config["clusters"]["admins"] = {"snapshot": "vault", "allow": allow}
-    config["digests"].append({"name": "leaky", "channel": OPS, "cron": "0 9 * * *",
-                              "clusters": ["staging", "admins"]})  # fmt: skip
+    config["digests"].append(
+        {"name": "leaky", "channel": OPS, "cron": "0 9 * * *", "clusters": ["staging", "admins"]}
+    )
     (tmp_path / "aksdiag.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "aksdiag.yaml")

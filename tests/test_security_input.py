@@ -51,17 +51,72 @@ ALL = ["Staging-EU", "prod"]
 
 # ---------------------------------------------------------------- the full parser, fuzzed
 WORDS = [
-    *SCENARIOS, "podip", "svc", "nodes", "API", "help", "clusters", "history", "digest",
-    "silence", "unsilence", "silences", "prod", "PROD", "staging-eu", "prdo", "morning",
-    "--from", "--node", "--as", "--from=1.2.3.4", "—from", "–node", "for", "2h", "--", "shop/web",
-    "kube-system/agent", "198.51.100.7", "10.0.0.0/8", "::1", "podip.ip-leak", "aks-np-0",
-]  # fmt: skip
+    *SCENARIOS,
+    "podip",
+    "svc",
+    "nodes",
+    "API",
+    "help",
+    "clusters",
+    "history",
+    "digest",
+    "silence",
+    "unsilence",
+    "silences",
+    "prod",
+    "PROD",
+    "staging-eu",
+    "prdo",
+    "morning",
+    "--from",
+    "--node",
+    "--as",
+    "--from=1.2.3.4",
+    "—from",
+    "–node",
+    "for",
+    "2h",
+    "--",
+    "shop/web",
+    "kube-system/agent",
+    "198.51.100.7",
+    "10.0.0.0/8",
+    "::1",
+    "podip.ip-leak",
+    "aks-np-0",
+]
 HOSTILE = [
-    "$(id)", "`id`", "a;b", "a&&b", "a|b", "a\nb", "../..", "ｄｅｆａｕｌｔ/web", "dеfault/web",
-    "<@U123>", "<!channel>", "&lt;!here&gt;", "<http://evil.example|click>", "*bold*", "&amp;",
-    "\u202e", "\x00", "\u200b", "'", '"', "“quoted words”", "ns/", "/svc", "a/b/c", "x" * 300,
-    "prod\u0430", "%s%s%n", "{0}", "\\", "\t",
-]  # fmt: skip
+    "$(id)",
+    "`id`",
+    "a;b",
+    "a&&b",
+    "a|b",
+    "a\nb",
+    "../..",
+    "ｄｅｆａｕｌｔ/web",
+    "dеfault/web",
+    "<@U123>",
+    "<!channel>",
+    "&lt;!here&gt;",
+    "<http://evil.example|click>",
+    "*bold*",
+    "&amp;",
+    "\u202e",
+    "\x00",
+    "\u200b",
+    "'",
+    '"',
+    "“quoted words”",
+    "ns/",
+    "/svc",
+    "a/b/c",
+    "x" * 300,
+    "prod\u0430",
+    "%s%s%n",
+    "{0}",
+    "\\",
+    "\t",
+]
 TEXT = st.lists(
     st.one_of(st.sampled_from(WORDS), st.sampled_from(HOSTILE), st.text(max_size=30)),
     max_size=8,
@@ -159,8 +214,15 @@ def snapshots(tmp_path_factory) -> Path:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ns=DNS_LABEL, svc=DNS_LABEL, node_name=NODE, sa=NODE, ips=st.lists(IP, min_size=1,
-       max_size=3, unique=True), rg=RG, name=CLUSTER)  # fmt: skip
+@given(
+    ns=DNS_LABEL,
+    svc=DNS_LABEL,
+    node_name=NODE,
+    sa=NODE,
+    ips=st.lists(IP, min_size=1, max_size=3, unique=True),
+    rg=RG,
+    name=CLUSTER,
+)
 def test_user_and_cluster_values_reach_remediation_commands_only_as_whole_shell_words(
     snapshots, ns, svc, node_name, sa, ips, rg, name
 ):
@@ -173,10 +235,16 @@ def test_user_and_cluster_values_reach_remediation_commands_only_as_whole_shell_
         pods=[pod("p-0", ns, node=node_name, labels={"app": "other"})],
         services=[service(svc, ns, selector={"app": "web"})],
         events=[
-            event("FailedCreatePodSandBox", "Failed to allocate address", name="p-0",
-                  namespace=ns, host=node_name, count=5)
+            event(
+                "FailedCreatePodSandBox",
+                "Failed to allocate address",
+                name="p-0",
+                namespace=ns,
+                host=node_name,
+                count=5,
+            )
         ],
-    )  # fmt: skip
+    )
     source = SnapshotSource(folder, label=name)
     typed = {
         "apiserver": f"apiserver prod --from {','.join(ips)}",
@@ -215,14 +283,28 @@ def _raw_post(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 
 def _command_body(text: str, trigger: str = "1.FAKEreplay.trigger", **extra: str) -> str:
-    return urlencode({
-        "team_id": "TFAKE0001", "channel_id": OPS, "user_id": "UFAKEALICE",
-        "command": "/aksdiag", "text": text, "response_url": "", "trigger_id": trigger, **extra,
-    })  # fmt: skip
+    return urlencode(
+        {
+            "team_id": "TFAKE0001",
+            "channel_id": OPS,
+            "user_id": "UFAKEALICE",
+            "command": "/aksdiag",
+            "text": text,
+            "response_url": "",
+            "trigger_id": trigger,
+            **extra,
+        }
+    )
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-Slack-Signature": "v0=" + "0" * 64},
-                                     {"X-Slack-Request-Timestamp": str(int(time.time()))}])  # fmt: skip
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Slack-Signature": "v0=" + "0" * 64},
+        {"X-Slack-Request-Timestamp": str(int(time.time()))},
+    ],
+)
 def test_requests_without_a_signature_are_rejected_with_nothing_run(bot, headers):
     body = _command_body("apiserver prod").encode()
     status = _raw_post(
@@ -246,12 +328,14 @@ def test_a_replayed_signed_command_and_button_click_run_once(bot, caplog):
 
     value = json.dumps({"s": "apiserver", "c": "staging", "a": {}})
     payload = {
-        "type": "block_actions", "trigger_id": "9.FAKEreplay.action",
-        "user": {"id": "UFAKEALICE"}, "channel": {"id": OPS},
+        "type": "block_actions",
+        "trigger_id": "9.FAKEreplay.action",
+        "user": {"id": "UFAKEALICE"},
+        "channel": {"id": OPS},
         "container": {"type": "message", "message_ts": parent["ts"], "channel_id": OPS},
         "message": {"type": "message", "ts": parent["ts"], "text": ""},
         "actions": [{"action_id": "aksdiag_rerun", "value": value, "action_ts": "1.0"}],
-    }  # fmt: skip
+    }
     click, stamp = urlencode({"payload": json.dumps(payload)}), int(time.time())
     for _ in range(2):
         assert bot.client.post(click, "application/x-www-form-urlencoded", ts=stamp).status == 200
@@ -263,11 +347,18 @@ def test_a_replayed_signed_command_and_button_click_run_once(bot, caplog):
     # A sentinel click last (prod again, a new trigger) on the same answer: once it has updated
     # it back, a second staging run started by the replayed click had its time to show itself.
     sentinel = dict(payload, trigger_id="9.FAKEsentinel.action")
-    sentinel["actions"] = [{"action_id": "aksdiag_rerun", "action_ts": "2.0",
-                            "value": json.dumps({"s": "apiserver", "c": "prod", "a": {}})}]  # fmt: skip
+    sentinel["actions"] = [
+        {
+            "action_id": "aksdiag_rerun",
+            "action_ts": "2.0",
+            "value": json.dumps({"s": "apiserver", "c": "prod", "a": {}}),
+        }
+    ]
     click = urlencode({"payload": json.dumps(sentinel)})
     assert bot.client.post(click, "application/x-www-form-urlencoded").status == 200
-    bot.slack.wait_for(lambda: "`apiserver prod`" in block_text(bot.slack.messages[(OPS, answer["ts"])]))
+    bot.slack.wait_for(
+        lambda: "`apiserver prod`" in block_text(bot.slack.messages[(OPS, answer["ts"])])
+    )
     assert bot.slack.messages[(OPS, answer["ts"])]["updates"] == 2  # staging once, then prod
     assert bot.metric("aksdiag_cluster_collections_total", cluster="staging") == 1
 
@@ -324,14 +415,16 @@ def test_the_command_tokenizer_is_linear_on_hostile_markup():
 MALFORMED = {
     "payload is not json": ("payload=%7Bnot-json", "application/x-www-form-urlencoded"),
     "payload is a list": ("payload=%5B1%2C2%5D", "application/x-www-form-urlencoded"),
-    "payload actions not a list": ("payload=%7B%22type%22%3A%22block_actions%22%2C%22actions%22%3A5%7D",
-                                   "application/x-www-form-urlencoded"),
+    "payload actions not a list": (
+        "payload=%7B%22type%22%3A%22block_actions%22%2C%22actions%22%3A5%7D",
+        "application/x-www-form-urlencoded",
+    ),
     "json is a list": ("[1,2]", "application/json"),
     "json is broken": ("{", "application/json"),
     "event is a number": ('{"type": "event_callback", "event": 5}', "application/json"),
     "event is a string": ('{"type": "event_callback", "event": "x"}', "application/json"),
     "not utf-8": ("payload=%ff", "application/json"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("kind", list(MALFORMED))

@@ -71,30 +71,47 @@ def test_each_realistic_secret_format_is_masked_and_the_text_around_it_kept(kind
 @pytest.mark.parametrize(
     "text, clean",
     [
-        ("GET /healthz?access_token=eyJhbGciOiJub25lIn0.eyJGQUtFIjoxfQ. failed: 401",
-         f"GET /healthz?access_token={MASK} failed: 401"),
-        ("Readiness probe failed: HTTP probe failed with statuscode: 503",
-         "Readiness probe failed: HTTP probe failed with statuscode: 503"),
-        ("rpc error: code = Unknown desc = failed to pull", "rpc error: code = Unknown desc = failed to pull"),
+        (
+            "GET /healthz?access_token=eyJhbGciOiJub25lIn0.eyJGQUtFIjoxfQ. failed: 401",
+            f"GET /healthz?access_token={MASK} failed: 401",
+        ),
+        (
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        ),
+        (
+            "rpc error: code = Unknown desc = failed to pull",
+            "rpc error: code = Unknown desc = failed to pull",
+        ),
         ('{"user": "app", "password": "FAKE"}', f'{{"user": "app", "password": "{MASK}"}}'),
         ("AZURE_CLIENT_SECRET=x8Q~FAKE", f"AZURE_CLIENT_SECRET={MASK}"),
-        ("said: //registry.npmjs.org/:_authToken=FAKEnpmrc", f"said: //registry.npmjs.org/:_authToken={MASK}"),
+        (
+            "said: //registry.npmjs.org/:_authToken=FAKEnpmrc",
+            f"said: //registry.npmjs.org/:_authToken={MASK}",
+        ),
         ("https://PAT@dev.azure.com/org/_git/repo", f"https://{MASK}@dev.azure.com/org/_git/repo"),
         ("Authorization: Bearer FAKEtokenEXAMPLE1", f"Authorization: Bearer {MASK}"),
         ("app:FAKE@tcp(db:3306)/orders", f"app:{MASK}@tcp(db:3306)/orders"),
         ("image nginx:1.25@sha256:abc pulled", "image nginx:1.25@sha256:abc pulled"),
-        ("az rest --url 'https://management.azure.com/x?api-version=2024-09-01'",
-         "az rest --url 'https://management.azure.com/x?api-version=2024-09-01'"),
-        ("az aks show --query \"agentPoolProfiles[?name=='np1']\"",
-         "az aks show --query \"agentPoolProfiles[?name=='np1']\""),
-        ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/MC_rg-prod_prod_westeurope"
-         "/providers/Microsoft.Network/publicIPAddresses/kubernetes-a1b2c3", None),
+        (
+            "az rest --url 'https://management.azure.com/x?api-version=2024-09-01'",
+            "az rest --url 'https://management.azure.com/x?api-version=2024-09-01'",
+        ),
+        (
+            "az aks show --query \"agentPoolProfiles[?name=='np1']\"",
+            "az aks show --query \"agentPoolProfiles[?name=='np1']\"",
+        ),
+        (
+            "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/MC_rg-prod_prod_westeurope"
+            "/providers/Microsoft.Network/publicIPAddresses/kubernetes-a1b2c3",
+            None,
+        ),
         ("node image AKSUbuntu-2204gen2containerd-202510.19.0", None),
         ("containerd://a3ea84ef5689a754d620103fc5ee1b75f2c2b1c7fdc34eade5dc97e9a5c3fbff", None),
         ("secretName: db-credentials", None),
     ],
     ids=lambda v: v[:40] if isinstance(v, str) else "",
-)  # fmt: skip
+)
 def test_evidence_keeps_its_meaning(text, clean):
     assert redact_text(text) == (text if clean is None else clean)
 
@@ -117,8 +134,10 @@ def test_the_bundled_examples_hold_no_false_positive_but_a_certificate():
 
 
 def test_hex_ids_stay_readable_and_base64_keys_do_not():
-    cni = (f'failed to setup network for sandbox "{SANDBOX}": plugin type="azure-vnet" failed '
-           f"(add): image {DIGEST}, commit 0123456789abcdef0123456789abcdef01234567")  # fmt: skip
+    cni = (
+        f'failed to setup network for sandbox "{SANDBOX}": plugin type="azure-vnet" failed '
+        f"(add): image {DIGEST}, commit 0123456789abcdef0123456789abcdef01234567"
+    )
     assert redact_text(cni) == cni
     assert redact_text(SANDBOX.upper()) == SANDBOX.upper()
     key = "FAKEkeyEXAMPLE0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ=="
@@ -173,8 +192,10 @@ def test_text_is_capped_before_any_pattern_and_the_cut_says_so():
 
 
 def test_log_lines_mask_the_redis_password_however_it_is_written():
-    env = {"REDIS_URL": "redis://:FAKE%2Fpw%2BEXAMPLE@cache:6380/0",
-           "REDIS_PASSWORD": "FAKEbundledPASSWORDexample"}  # fmt: skip
+    env = {
+        "REDIS_URL": "redis://:FAKE%2Fpw%2BEXAMPLE@cache:6380/0",
+        "REDIS_PASSWORD": "FAKEbundledPASSWORDexample",
+    }
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter(env))
@@ -305,16 +326,25 @@ def planted_cluster() -> dict:
         objects["events"].append(
             event("Failed", f"Failed to pull image: {secret}", name="api-0", namespace="shop")
         )
-    return objects  # fmt: skip
+    return objects
 
 
 def deny_with_a_credential(k8s: KubeEmulator) -> None:
     """An API server error that quotes a credential (a webhook or a proxy can): the reason,
     "could not check X because Y", is shown in Slack, logged and written by capture."""
-    k8s.fault("/apis/networking.k8s.io/v1/networkpolicies", 403, body={
-        "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
-        "code": 403, "message": f"denied by webhook: bearer {JWT_RS} is not allowed; "
-        f"see {CORPUS['sas url'][0]}"})  # fmt: skip
+    k8s.fault(
+        "/apis/networking.k8s.io/v1/networkpolicies",
+        403,
+        body={
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "reason": "Forbidden",
+            "code": 403,
+            "message": f"denied by webhook: bearer {JWT_RS} is not allowed; "
+            f"see {CORPUS['sas url'][0]}",
+        },
+    )
 
 
 def _redis_values(url: str) -> str:
@@ -344,38 +374,57 @@ def test_planted_secrets_reach_no_slack_payload_log_line_or_cache_entry(tmp_path
         deny_with_a_credential(k8s)
         kubeconfig = k8s.write_kubeconfig(tmp_path / "kubeconfig", ca_file=str(tls.ca_pem))
         config = tmp_path / "aksdiag.yaml"
-        config.write_text(yaml.safe_dump({"clusters": {"shop": {"kubernetes": {
-            "kubeconfig": str(kubeconfig)}}}}))  # fmt: skip
+        config.write_text(
+            yaml.safe_dump({"clusters": {"shop": {"kubernetes": {"kubeconfig": str(kubeconfig)}}}})
+        )
         served = ServeProcess(config, slack, "--verbose", REDIS_URL=redis_url)
         try:
-            asks = ["health shop", "service shop shop/web", "service shop shop/api",
-                    "service shop shop/batch", "pod-ip shop", "node-api shop --as shop/web",
-                    "apiserver shop"]  # fmt: skip
+            asks = [
+                "health shop",
+                "service shop shop/web",
+                "service shop shop/api",
+                "service shop shop/batch",
+                "pod-ip shop",
+                "node-api shop --as shop/web",
+                "apiserver shop",
+            ]
             for text in asks:
                 served.client.command(text, response_url=slack.response_url("r"))
 
             def finished() -> list[dict]:
-                done = [m for m in slack.top_level(OPS) if RERUN in buttons(m)
-                        and slack.replies(OPS, m["ts"])]  # fmt: skip
+                done = [
+                    m
+                    for m in slack.top_level(OPS)
+                    if RERUN in buttons(m) and slack.replies(OPS, m["ts"])
+                ]
                 # a service that does not exist is told to the requester only
                 private = [r for r in slack.responses("r") if ":grey_question:" in r["text"]]
                 return done if len(done) + len(private) == len(asks) else []
 
             parents = slack.wait_for(finished, 30)
             health = next(p for p in parents if "`health shop`" in block_text(p))
-            served.client.action(COMMANDS, buttons(health)[COMMANDS], message_ts=health["ts"],
-                                 response_url=slack.response_url("c"))  # fmt: skip
+            served.client.action(
+                COMMANDS,
+                buttons(health)[COMMANDS],
+                message_ts=health["ts"],
+                response_url=slack.response_url("c"),
+            )
             served.client.command("history shop", response_url=slack.response_url("h"))
             slack.wait_for(lambda: slack.responses("h"))
             # a user types a secret into a silence reason: stored and posted redacted
-            served.client.command(f"silence podip.allocation-failed shop for 1h -- rotated "
-                                  f"{GHP}, {CORPUS['aad client secret bare'][0]}",
-                                  response_url=slack.response_url("s"))  # fmt: skip
+            served.client.command(
+                f"silence podip.allocation-failed shop for 1h -- rotated "
+                f"{GHP}, {CORPUS['aad client secret bare'][0]}",
+                response_url=slack.response_url("s"),
+            )
             slack.wait_for(lambda: slack.responses("s"))
             served.client.command("silences", response_url=slack.response_url("l"))
             slack.wait_for(lambda: slack.responses("l"))
-            slack.wait_for(lambda: [m for m in slack.responses("c")
-                                    if (m["text"] or "").startswith("commands for")])  # fmt: skip
+            slack.wait_for(
+                lambda: [
+                    m for m in slack.responses("c") if (m["text"] or "").startswith("commands for")
+                ]
+            )
         finally:
             assert served.stop() == 0
             slack.stop()
@@ -394,23 +443,53 @@ def test_planted_secrets_reach_no_slack_payload_log_line_or_cache_entry(tmp_path
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("SLACK_", "REDIS_", "AKSDIAG_", "AZURE_"))}  # fmt: skip
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=ROOT, env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "REDIS_", "AKSDIAG_", "AZURE_"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_the_cli_and_capture_write_no_secret_and_keep_hex_ids(tmp_path, tls):
     with KubeEmulator(certfile=str(tls.server_pem), **planted_cluster()) as k8s:
         deny_with_a_credential(k8s)
         kubeconfig = k8s.write_kubeconfig(tmp_path / "kubeconfig", ca_file=str(tls.ca_pem))
-        ran = _cli("run", "health", "shop", "--kubeconfig", str(kubeconfig), "--format", "json",
-                   "--verbose")  # fmt: skip
-        others = [_cli("run", scenario, "shop", *more, "--kubeconfig", str(kubeconfig), "--format",
-                       fmt, "--verbose") for scenario, more in (("health", ()), ("service", ("shop/batch",)))
-                  for fmt in ("text", "blocks")]  # fmt: skip
-        captured = _cli("capture", "shop", str(tmp_path / "snap"), "--kubeconfig",
-                        str(kubeconfig), "--verbose")  # fmt: skip
+        ran = _cli(
+            "run",
+            "health",
+            "shop",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--format",
+            "json",
+            "--verbose",
+        )
+        others = [
+            _cli(
+                "run",
+                scenario,
+                "shop",
+                *more,
+                "--kubeconfig",
+                str(kubeconfig),
+                "--format",
+                fmt,
+                "--verbose",
+            )
+            for scenario, more in (("health", ()), ("service", ("shop/batch",)))
+            for fmt in ("text", "blocks")
+        ]
+        captured = _cli(
+            "capture", "shop", str(tmp_path / "snap"), "--kubeconfig", str(kubeconfig), "--verbose"
+        )
     assert ran.returncode in (0, 1) and json.loads(ran.stdout)["findings"]
     assert captured.returncode == 0, captured.stderr
     assert _leaks(ran.stdout + ran.stderr + captured.stdout + captured.stderr) == []
@@ -430,26 +509,47 @@ def test_the_cli_and_capture_write_no_secret_and_keep_hex_ids(tmp_path, tls):
 @pytest.mark.parametrize(
     "env, says, secret",
     [
-        ({"REDIS_URL": "redis://:FAKEpass/EXAMPLE+key==@cache.example:6380/0"},
-         "REDIS_URL is not a valid Redis URL", "FAKEpass"),
-        ({"REDIS_URL": "redis//:FAKEredisEXAMPLE@cache.example:6380/0"},
-         "REDIS_URL is not a valid Redis URL", "FAKEredisEXAMPLE"),
-        ({"SLACK_BOT_TOKEN": "xoxb-9999999999-FAKE9999999-EXAMPLEwrongToken000000"},
-         "Slack rejected SLACK_BOT_TOKEN (not_authed)", "EXAMPLEwrongToken"),
-        ({"SLACK_APP_TOKEN": "xapp-1-AFAKE9-9999999999-EXAMPLEwrongAppToken00000000"},
-         "Slack rejected SLACK_APP_TOKEN (not_authed)", "EXAMPLEwrongAppToken"),
+        (
+            {"REDIS_URL": "redis://:FAKEpass/EXAMPLE+key==@cache.example:6380/0"},
+            "REDIS_URL is not a valid Redis URL",
+            "FAKEpass",
+        ),
+        (
+            {"REDIS_URL": "redis//:FAKEredisEXAMPLE@cache.example:6380/0"},
+            "REDIS_URL is not a valid Redis URL",
+            "FAKEredisEXAMPLE",
+        ),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-9999999999-FAKE9999999-EXAMPLEwrongToken000000"},
+            "Slack rejected SLACK_BOT_TOKEN (not_authed)",
+            "EXAMPLEwrongToken",
+        ),
+        (
+            {"SLACK_APP_TOKEN": "xapp-1-AFAKE9-9999999999-EXAMPLEwrongAppToken00000000"},
+            "Slack rejected SLACK_APP_TOKEN (not_authed)",
+            "EXAMPLEwrongAppToken",
+        ),
     ],
     ids=["redis-url-bad-password", "redis-url-bad-scheme", "bot-token", "app-token"],
-)  # fmt: skip
+)
 def test_serve_settings_errors_name_the_variable_never_the_secret(tmp_path, env, says, secret):
     config = tmp_path / "aksdiag.yaml"
     config.write_text(yaml.safe_dump({"clusters": {"prod": {"snapshot": "prod"}}}))
     slack = SlackEmulator().start()
     try:
-        done = _cli("serve", "--config", str(config), "--port", "0", env={
-            "SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack.api_url, **env,
-        })  # fmt: skip
+        done = _cli(
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            "0",
+            env={
+                "SLACK_BOT_TOKEN": slack.token,
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "SLACK_API_URL": slack.api_url,
+                **env,
+            },
+        )
     finally:
         slack.stop()
     assert done.returncode == 3, done.stderr
@@ -498,14 +598,21 @@ def test_arm_properties_reach_no_report_rendering_or_captured_file(tmp_path, tls
         "adminUsername": "azureuser",
         "adminPassword": "FAKE-win-EXAMPLE-pass",
     }
-    with KubeEmulator(certfile=str(tls.server_pem), tokens=(AAD_TOKEN,), **planted_cluster()) as k8s, \
-            ArmEmulator(k8s=k8s, certfile=str(tls.server_pem)) as arm:  # fmt: skip
+    with (
+        KubeEmulator(certfile=str(tls.server_pem), tokens=(AAD_TOKEN,), **planted_cluster()) as k8s,
+        ArmEmulator(k8s=k8s, certfile=str(tls.server_pem)) as arm,
+    ):
         arm.ca_data = tls.ca_data
         arm.add_cluster(body)
         arm.add_public_ip(f"{MC}/publicIPAddresses/egress-1", "20.61.1.1")
-        source = LiveSource("prod", kube=KubeAccess("aad"), azure=AzureTarget(SUB, "rg-prod", "prod"),
-                            settings=settings(arm.url), credential=FakeCredential(),
-                            connection_verify=str(tls.ca_pem))  # fmt: skip
+        source = LiveSource(
+            "prod",
+            kube=KubeAccess("aad"),
+            azure=AzureTarget(SUB, "rg-prod", "prod"),
+            settings=settings(arm.url),
+            credential=FakeCredential(),
+            connection_verify=str(tls.ca_pem),
+        )
         served = json.dumps(source.clients.arm().cluster_body("rg-prod", "prod"))
         assert SECRETS[0] in served and "FAKE-win-EXAMPLE" in served  # what ARM answered
         report = run("health", source)
@@ -513,8 +620,7 @@ def test_arm_properties_reach_no_report_rendering_or_captured_file(tmp_path, tls
     out = io.StringIO()
     console = Console(file=out, width=200, soft_wrap=False)
     render_text(report, console)
-    rendered = [out.getvalue(), json.dumps(report.to_dict()),
-                json.dumps(report_payload(report))]  # fmt: skip
+    rendered = [out.getvalue(), json.dumps(report.to_dict()), json.dumps(report_payload(report))]
     assert report.findings and "cluster" in report.collected
     for text in rendered:
         assert _leaks(text) == [] and "FAKE-win-EXAMPLE" not in text

@@ -32,14 +32,23 @@ N1, N2, N3 = (f"aks-nodepool1-38214757-vmss00000{i}" for i in range(3))
 WEB = {"app": "web", "tier": "frontend"}
 
 
-def web_pods(n: int = 2, ready: bool = True, ports: list[tuple[str, int]] | None = None,
-             **kw: Any) -> list[dict[str, Any]]:  # fmt: skip
+def web_pods(
+    n: int = 2, ready: bool = True, ports: list[tuple[str, int]] | None = None, **kw: Any
+) -> list[dict[str, Any]]:
     return [
-        pod(f"web-7d4b9c8f6d-{s}", "shop", (N1, N2)[i % 2], f"10.244.{i}.17", dict(WEB),
-            ready=ready, ports=ports if ports is not None else [("http", 8080)],
-            owner=("ReplicaSet", "web-7d4b9c8f6d"), **kw)
+        pod(
+            f"web-7d4b9c8f6d-{s}",
+            "shop",
+            (N1, N2)[i % 2],
+            f"10.244.{i}.17",
+            dict(WEB),
+            ready=ready,
+            ports=ports if ports is not None else [("http", 8080)],
+            owner=("ReplicaSet", "web-7d4b9c8f6d"),
+            **kw,
+        )
         for i, s in enumerate(["x2x9k", "q8x7z", "m4n5b"][:n])
-    ]  # fmt: skip
+    ]
 
 
 def web_svc(**kw: Any) -> dict[str, Any]:
@@ -50,9 +59,13 @@ def web_svc(**kw: Any) -> dict[str, Any]:
 
 def web_slice(ready: bool = True, n: int = 2) -> dict[str, Any]:
     return endpointslice(
-        "web", "shop",
-        [(f"10.244.{i}.17", ready, f"web-7d4b9c8f6d-{s}") for i, s in enumerate(["x2x9k", "q8x7z"][:n])],
-    )  # fmt: skip
+        "web",
+        "shop",
+        [
+            (f"10.244.{i}.17", ready, f"web-7d4b9c8f6d-{s}")
+            for i, s in enumerate(["x2x9k", "q8x7z"][:n])
+        ],
+    )
 
 
 def healthy(**over: Any) -> dict[str, Any]:
@@ -71,8 +84,9 @@ def healthy(**over: Any) -> dict[str, Any]:
     return snap
 
 
-def diagnose(tmp_path, target: str | None = "shop/web", scenario: str = "service",
-             **snapshot: Any) -> Report:  # fmt: skip
+def diagnose(
+    tmp_path, target: str | None = "shop/web", scenario: str = "service", **snapshot: Any
+) -> Report:
     folder = write_snapshot(tmp_path / "snap", **snapshot)
     args = ScenarioArgs(service=tuple(target.split("/")) if target else None)  # type: ignore[arg-type]
     return run(scenario, SnapshotSource(folder, "prod"), args)
@@ -100,17 +114,34 @@ def test_healthy_service_raises_nothing(tmp_path):
 def test_health_over_every_service_ignores_the_traps(tmp_path):
     """Selector-less with manual endpoints, headless StatefulSet with publishNotReadyAddresses,
     ExternalName, leader-election Endpoints and default/kubernetes raise nothing."""
-    db = [pod(f"db-{i}", "shop", N1, f"10.244.0.{30 + i}", {"app": "db"}, ready=False,
-              ports=[("pg", 5432)], owner=("StatefulSet", "db")) for i in range(2)]  # fmt: skip
+    db = [
+        pod(
+            f"db-{i}",
+            "shop",
+            N1,
+            f"10.244.0.{30 + i}",
+            {"app": "db"},
+            ready=False,
+            ports=[("pg", 5432)],
+            owner=("StatefulSet", "db"),
+        )
+        for i in range(2)
+    ]
     services = [
         web_svc(),
         service("legacy-db", "shop", None, [("pg", 5432, 5432)]),
-        service("db", "shop", {"app": "db"}, [("pg", 5432, "pg")], cluster_ip="None",
-                publish_not_ready=True),
+        service(
+            "db",
+            "shop",
+            {"app": "db"},
+            [("pg", 5432, "pg")],
+            cluster_ip="None",
+            publish_not_ready=True,
+        ),
         service("db-headless", "shop", None, [], cluster_ip="None"),
         service("cloud-db", "shop", None, type="ExternalName", cluster_ip=""),
         service("kubernetes", "default", None, [("https", 443, 443)], cluster_ip="10.0.0.1"),
-    ]  # fmt: skip
+    ]
     services[4]["spec"]["externalName"] = "prod-db.postgres.database.azure.com"
     snap = healthy(
         pods=web_pods() + db,
@@ -131,22 +162,37 @@ def test_health_over_every_service_ignores_the_traps(tmp_path):
 
 
 def test_endpoints_fallback_when_no_endpointslices(tmp_path):
-    report = diagnose(tmp_path, **healthy(endpointslices=[], endpoints=[
-        endpoints("web", "shop", not_ready=["10.244.0.17", "10.244.1.17"], port=8080)]))  # fmt: skip
+    report = diagnose(
+        tmp_path,
+        **healthy(
+            endpointslices=[],
+            endpoints=[
+                endpoints("web", "shop", not_ready=["10.244.0.17", "10.244.1.17"], port=8080)
+            ],
+        ),
+    )
     (f,) = found(report, "service.no-ready-endpoints")
     assert "0 ready endpoints in Endpoints (2 not ready)" in f.evidence[0]
 
 
 def test_publish_not_ready_addresses_is_not_an_outage(tmp_path):
-    snap = healthy(pods=web_pods(ready=False), services=[web_svc(publish_not_ready=True)],
-                   endpointslices=[web_slice(ready=True)])  # fmt: skip
+    snap = healthy(
+        pods=web_pods(ready=False),
+        services=[web_svc(publish_not_ready=True)],
+        endpointslices=[web_slice(ready=True)],
+    )
     assert diagnose(tmp_path, **snap).findings == []
 
 
 # ---------------------------------------------------------------- not-found / no-selector
 def test_not_found_suggests_close_names_and_other_namespaces(tmp_path):
-    snap = healthy(services=[web_svc(), service("web-api", "shop", {"app": "api"}),
-                             service("webb", "shop-staging", {"app": "web"})])  # fmt: skip
+    snap = healthy(
+        services=[
+            web_svc(),
+            service("web-api", "shop", {"app": "api"}),
+            service("webb", "shop-staging", {"app": "web"}),
+        ]
+    )
     report = diagnose(tmp_path, target="shop/webb", **snap)
     (f,) = found(report, "service.not-found")
     assert f.severity is Severity.WARNING
@@ -156,8 +202,10 @@ def test_not_found_suggests_close_names_and_other_namespaces(tmp_path):
 
 
 def test_no_selector_is_info_with_the_manual_endpoints(tmp_path):
-    snap = healthy(services=[service("legacy-db", "shop", None, [("pg", 5432, 5432)])],
-                   endpoints=[endpoints("legacy-db", "shop", ready=["10.30.4.12"], port=5432)])  # fmt: skip
+    snap = healthy(
+        services=[service("legacy-db", "shop", None, [("pg", 5432, 5432)])],
+        endpoints=[endpoints("legacy-db", "shop", ready=["10.30.4.12"], port=5432)],
+    )
     report = diagnose(tmp_path, target="shop/legacy-db", **snap)
     assert codes(report) == ["service.no-selector"]
     (f,) = report.findings
@@ -177,10 +225,18 @@ def test_external_name_explained_when_asked_for(tmp_path):
 
 # ---------------------------------------------------------------- selector-matches-no-pods
 def test_selector_matching_nothing_shows_the_closest_pods_and_a_fix(tmp_path):
-    pods = [pod(f"web-5c6b7d8f9-{s}", "shop", N1, f"10.244.0.{i + 40}",
-                {"app": "web", "tier": "front-end", "pod-template-hash": "5c6b7d8f9"},
-                ports=[("http", 8080)], owner=("ReplicaSet", "web-5c6b7d8f9"))
-            for i, s in enumerate(["abcde", "fghij"])]  # fmt: skip
+    pods = [
+        pod(
+            f"web-5c6b7d8f9-{s}",
+            "shop",
+            N1,
+            f"10.244.0.{i + 40}",
+            {"app": "web", "tier": "front-end", "pod-template-hash": "5c6b7d8f9"},
+            ports=[("http", 8080)],
+            owner=("ReplicaSet", "web-5c6b7d8f9"),
+        )
+        for i, s in enumerate(["abcde", "fghij"])
+    ]
     pods.append(pod("cache-0", "shop", N2, "10.244.1.50", {"app": "cache"}))
     report = diagnose(tmp_path, **healthy(pods=pods, endpointslices=[web_slice(n=0)]))
     (f,) = found(report, "service.selector-matches-no-pods")
@@ -209,13 +265,27 @@ def test_no_ready_endpoints_says_why_per_pod(tmp_path, shape):
     crashing = web_pods(1, ready=False, waiting="CrashLoopBackOff", restarts=17)
     unready = web_pods(2, ready=False)[1:]
     events = [
-        shape("Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503",
-              name="web-7d4b9c8f6d-q8x7z", namespace="shop", count=42, host=N2),
-        shape("BackOff", "Back-off restarting failed container app in pod web-7d4b9c8f6d-x2x9k",
-              name="web-7d4b9c8f6d-x2x9k", namespace="shop", count=9, host=N1),
-    ]  # fmt: skip
-    report = diagnose(tmp_path, **healthy(pods=crashing + unready, events=events,
-                                          endpointslices=[web_slice(ready=False)]))  # fmt: skip
+        shape(
+            "Unhealthy",
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+            name="web-7d4b9c8f6d-q8x7z",
+            namespace="shop",
+            count=42,
+            host=N2,
+        ),
+        shape(
+            "BackOff",
+            "Back-off restarting failed container app in pod web-7d4b9c8f6d-x2x9k",
+            name="web-7d4b9c8f6d-x2x9k",
+            namespace="shop",
+            count=9,
+            host=N1,
+        ),
+    ]
+    report = diagnose(
+        tmp_path,
+        **healthy(pods=crashing + unready, events=events, endpointslices=[web_slice(ready=False)]),
+    )
     (f,) = found(report, "service.no-ready-endpoints")
     assert f.severity is Severity.CRITICAL
     text = "\n".join(f.evidence)
@@ -268,11 +338,25 @@ def test_numeric_target_port_on_containers_without_ports_is_not_provable(tmp_pat
 
 # ---------------------------------------------------------------- kube-proxy
 def test_kube_proxy_not_ready_names_the_node(tmp_path):
-    proxies = [pod(f"kube-proxy-{s}", "kube-system", n, f"10.224.0.{4 + i}", {"component": "kube-proxy"},
-                   ready=(n != N2), host_network=True, owner=("DaemonSet", "kube-proxy"))
-               for i, (s, n) in enumerate([("7xk2p", N1), ("9mq4d", N2)])]  # fmt: skip
-    snap = healthy(pods=web_pods() + proxies,
-                   daemonsets=[daemonset("kube-proxy", desired=2, ready=1, labels={"component": "kube-proxy"})])  # fmt: skip
+    proxies = [
+        pod(
+            f"kube-proxy-{s}",
+            "kube-system",
+            n,
+            f"10.224.0.{4 + i}",
+            {"component": "kube-proxy"},
+            ready=(n != N2),
+            host_network=True,
+            owner=("DaemonSet", "kube-proxy"),
+        )
+        for i, (s, n) in enumerate([("7xk2p", N1), ("9mq4d", N2)])
+    ]
+    snap = healthy(
+        pods=web_pods() + proxies,
+        daemonsets=[
+            daemonset("kube-proxy", desired=2, ready=1, labels={"component": "kube-proxy"})
+        ],
+    )
     report = diagnose(tmp_path, **snap)
     (f,) = found(report, "service.kube-proxy-unhealthy")
     assert f.severity is Severity.WARNING
@@ -282,20 +366,42 @@ def test_kube_proxy_not_ready_names_the_node(tmp_path):
 
 
 def test_windows_and_virtual_nodes_are_not_counted(tmp_path):
-    nodes = [node(N1), node(N2), node("akswin000000", pool="win", os="windows"),
-             node("virtual-node-aci-linux", pool="", labels={"type": "virtual-kubelet"})]  # fmt: skip
-    proxies = [pod(f"kube-proxy-{n[-4:]}", "kube-system", n, "10.224.0.9", {"component": "kube-proxy"},
-                   host_network=True, owner=("DaemonSet", "kube-proxy")) for n in (N1, N2)]  # fmt: skip
+    nodes = [
+        node(N1),
+        node(N2),
+        node("akswin000000", pool="win", os="windows"),
+        node("virtual-node-aci-linux", pool="", labels={"type": "virtual-kubelet"}),
+    ]
+    proxies = [
+        pod(
+            f"kube-proxy-{n[-4:]}",
+            "kube-system",
+            n,
+            "10.224.0.9",
+            {"component": "kube-proxy"},
+            host_network=True,
+            owner=("DaemonSet", "kube-proxy"),
+        )
+        for n in (N1, N2)
+    ]
     snap = healthy(nodes=nodes, pods=web_pods() + proxies)
     assert diagnose(tmp_path, **snap).findings == []
 
 
 def test_proxy_missing_only_on_a_notready_node_is_the_nodes_problem(tmp_path):
     proxies = [
-        pod(f"kube-proxy-{n[-4:]}", "kube-system", n, "10.224.0.9", {"component": "kube-proxy"},
-            ready=(n == N1), host_network=True, owner=("DaemonSet", "kube-proxy"))
+        pod(
+            f"kube-proxy-{n[-4:]}",
+            "kube-system",
+            n,
+            "10.224.0.9",
+            {"component": "kube-proxy"},
+            ready=(n == N1),
+            host_network=True,
+            owner=("DaemonSet", "kube-proxy"),
+        )
         for n in (N1, N2)
-    ]  # fmt: skip
+    ]
     ds = daemonset("kube-proxy", desired=2, ready=1, labels={"component": "kube-proxy"})
     snap = healthy(
         nodes=[node(N1), node(N2, ready=False)], pods=web_pods() + proxies, daemonsets=[ds]
@@ -304,10 +410,17 @@ def test_proxy_missing_only_on_a_notready_node_is_the_nodes_problem(tmp_path):
 
 
 def test_cilium_without_kube_proxy_is_not_an_alarm(tmp_path):
-    net = {"networkPlugin": "azure", "networkPluginMode": "overlay", "networkDataplane": "cilium",
-           "networkPolicy": "cilium", "podCidr": "10.244.0.0/16"}  # fmt: skip
-    snap = healthy(cluster=az_cluster(networkProfile=net),
-                   daemonsets=[daemonset("cilium", desired=2), daemonset("cilium-operator", desired=0)])  # fmt: skip
+    net = {
+        "networkPlugin": "azure",
+        "networkPluginMode": "overlay",
+        "networkDataplane": "cilium",
+        "networkPolicy": "cilium",
+        "podCidr": "10.244.0.0/16",
+    }
+    snap = healthy(
+        cluster=az_cluster(networkProfile=net),
+        daemonsets=[daemonset("cilium", desired=2), daemonset("cilium-operator", desired=0)],
+    )
     assert diagnose(tmp_path, **snap).findings == []
 
 
@@ -324,14 +437,24 @@ def test_no_service_proxy_at_all(tmp_path):
 
 
 # ---------------------------------------------------------------- network-policy
-CALICO = {"networkPlugin": "azure", "networkPluginMode": "overlay", "networkPolicy": "calico",
-          "podCidr": "10.244.0.0/16"}  # fmt: skip
+CALICO = {
+    "networkPlugin": "azure",
+    "networkPluginMode": "overlay",
+    "networkPolicy": "calico",
+    "podCidr": "10.244.0.0/16",
+}
 
 
 def test_deny_all_ingress_policy(tmp_path):
-    pols = [networkpolicy("default-deny", "shop", {}, policy_types=["Ingress"]),
-            networkpolicy("allow-metrics", "shop", {"matchLabels": {"app": "web"}},
-                          ingress=[{"ports": [{"protocol": "TCP", "port": 9090}]}])]  # fmt: skip
+    pols = [
+        networkpolicy("default-deny", "shop", {}, policy_types=["Ingress"]),
+        networkpolicy(
+            "allow-metrics",
+            "shop",
+            {"matchLabels": {"app": "web"}},
+            ingress=[{"ports": [{"protocol": "TCP", "port": 9090}]}],
+        ),
+    ]
     report = diagnose(
         tmp_path, **healthy(cluster=az_cluster(networkProfile=CALICO), networkpolicies=pols)
     )
@@ -349,8 +472,10 @@ def test_policy_admitting_the_target_port_is_context_not_a_problem(tmp_path, por
     rule: dict[str, Any] = {"from": [{"namespaceSelector": {"matchLabels": {"team": "edge"}}}]}
     if port is not None:
         rule["ports"] = [{"protocol": "TCP", "port": port}]
-    pols = [networkpolicy("default-deny", "shop", {}, policy_types=["Ingress"]),
-            networkpolicy("allow-web", "shop", {"matchLabels": {"app": "web"}}, ingress=[rule])]  # fmt: skip
+    pols = [
+        networkpolicy("default-deny", "shop", {}, policy_types=["Ingress"]),
+        networkpolicy("allow-web", "shop", {"matchLabels": {"app": "web"}}, ingress=[rule]),
+    ]
     report = diagnose(
         tmp_path, **healthy(cluster=az_cluster(networkProfile=CALICO), networkpolicies=pols)
     )
@@ -367,16 +492,34 @@ def test_policies_without_a_policy_engine_drop_nothing(tmp_path):
 @pytest.mark.parametrize("shape", [event, event_v1], ids=["core-v1", "events.k8s.io"])
 def test_cni_errors_on_backing_pods_and_their_nodes(tmp_path, shape):
     events = [
-        shape("FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc '
-              '= failed to setup network for sandbox "3f2a": plugin type="azure-vnet" failed (add): '
-              "failed to set up pod network: netlink: route add failed", name="web-7d4b9c8f6d-q8x7z",
-              namespace="shop", count=6, host=N2),
-        shape("NetworkNotReady", "network is not ready: container runtime network not ready: "
-              "NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: "
-              "cni plugin not initialized", kind="Node", name=N1, namespace="", host=N1),
-        shape("Unhealthy", "Readiness probe failed: connection refused", name="web-7d4b9c8f6d-x2x9k",
-              namespace="shop", host=N1),
-    ]  # fmt: skip
+        shape(
+            "FailedCreatePodSandBox",
+            "Failed to create pod sandbox: rpc error: code = Unknown desc "
+            '= failed to setup network for sandbox "3f2a": plugin type="azure-vnet" failed (add): '
+            "failed to set up pod network: netlink: route add failed",
+            name="web-7d4b9c8f6d-q8x7z",
+            namespace="shop",
+            count=6,
+            host=N2,
+        ),
+        shape(
+            "NetworkNotReady",
+            "network is not ready: container runtime network not ready: "
+            "NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: "
+            "cni plugin not initialized",
+            kind="Node",
+            name=N1,
+            namespace="",
+            host=N1,
+        ),
+        shape(
+            "Unhealthy",
+            "Readiness probe failed: connection refused",
+            name="web-7d4b9c8f6d-x2x9k",
+            namespace="shop",
+            host=N1,
+        ),
+    ]
     report = diagnose(tmp_path, **healthy(events=events))
     (f,) = found(report, "service.cni-errors")
     assert f.severity is Severity.WARNING
@@ -384,8 +527,10 @@ def test_cni_errors_on_backing_pods_and_their_nodes(tmp_path, shape):
     assert f"pod web-7d4b9c8f6d-q8x7z on {N2}: FailedCreatePodSandBox x6" in text
     assert f"node {N1}: NetworkNotReady" in text
     assert "Readiness probe" not in text
-    assert (f"kubectl get pods -n kube-system -o wide --field-selector spec.nodeName={N2}"
-            in commands(f))  # fmt: skip
+    assert (
+        f"kubectl get pods -n kube-system -o wide --field-selector spec.nodeName={N2}"
+        in commands(f)
+    )
 
 
 # ---------------------------------------------------------------- sources and scope
@@ -397,11 +542,18 @@ def test_missing_sources_are_reported(tmp_path):
 
 
 def test_health_runs_service_checks_on_every_service(tmp_path):
-    snap = healthy(services=[web_svc(), service("api", "shop", {"app": "api"}),
-                             service("admin", "backoffice", {"app": "admin"})])  # fmt: skip
+    snap = healthy(
+        services=[
+            web_svc(),
+            service("api", "shop", {"app": "api"}),
+            service("admin", "backoffice", {"app": "admin"}),
+        ]
+    )
     report = diagnose(tmp_path, target=None, scenario="health", **snap)
     assert sorted(f.subject for f in found(report, "service.selector-matches-no-pods")) == [
-        "service/backoffice/admin", "service/shop/api"]  # fmt: skip
+        "service/backoffice/admin",
+        "service/shop/api",
+    ]
 
 
 # ---------------------------------------------------------------- bundled example

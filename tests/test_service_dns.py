@@ -11,7 +11,7 @@ from builders import (
     pod,
     service,
     write_snapshot,
-)  # fmt: skip
+)
 
 from diagnostics.checks.base import ScenarioArgs
 from diagnostics.checks.service_dns import parse_custom
@@ -24,9 +24,18 @@ DNS_LABELS = {"k8s-app": "kube-dns"}
 
 
 def coredns(name: str, ready: bool = True, restarts: int = 0, waiting: str | None = None):
-    return pod(name, "kube-system", N1, "10.244.0.30" if ready else "10.244.0.31", DNS_LABELS,
-               ready=ready, restarts=restarts, waiting=waiting, ports=[("dns", 53)],
-               owner=("ReplicaSet", "coredns-7d9"))  # fmt: skip
+    return pod(
+        name,
+        "kube-system",
+        N1,
+        "10.244.0.30" if ready else "10.244.0.31",
+        DNS_LABELS,
+        ready=ready,
+        restarts=restarts,
+        waiting=waiting,
+        ports=[("dns", 53)],
+        owner=("ReplicaSet", "coredns-7d9"),
+    )
 
 
 def kube_dns(ready_ips: list[str]):
@@ -39,8 +48,15 @@ def kube_dns(ready_ips: list[str]):
 
 def snapshot(pods, ready_ips, configmaps=(), events=()):
     svc, sl = kube_dns(ready_ips)
-    return dict(cluster=az_cluster(), pods=list(pods), services=[svc], endpointslices=[sl],
-                endpoints=[], configmaps=list(configmaps), events=list(events))  # fmt: skip
+    return dict(
+        cluster=az_cluster(),
+        pods=list(pods),
+        services=[svc],
+        endpointslices=[sl],
+        endpoints=[],
+        configmaps=list(configmaps),
+        events=list(events),
+    )
 
 
 def diagnose(tmp_path, scenario="service", **snap):
@@ -53,19 +69,35 @@ def dns(report):
 
 
 def test_healthy_cluster_dns_is_silent(tmp_path):
-    snap = snapshot([coredns("coredns-7d9-a"), coredns("coredns-7d9-b")], ["10.244.0.30"],
-                    [configmap("coredns-custom", {"log.override": "log",
-                                                  "corp.server": "corp.example:53 {\n"
-                                                  "  forward . 10.10.0.4 10.10.0.5\n}\n"})])  # fmt: skip
+    snap = snapshot(
+        [coredns("coredns-7d9-a"), coredns("coredns-7d9-b")],
+        ["10.244.0.30"],
+        [
+            configmap(
+                "coredns-custom",
+                {
+                    "log.override": "log",
+                    "corp.server": "corp.example:53 {\n  forward . 10.10.0.4 10.10.0.5\n}\n",
+                },
+            )
+        ],
+    )
     assert dns(diagnose(tmp_path, **snap)) == []
 
 
 def test_kube_dns_without_ready_endpoints_is_critical_in_service_and_health(tmp_path):
     snap = snapshot(
-        [coredns("coredns-7d9-a", ready=False, restarts=12, waiting="CrashLoopBackOff")], [],
-        events=[event("BackOff", "Back-off restarting failed container coredns",
-                      name="coredns-7d9-a", namespace="kube-system")],
-    )  # fmt: skip
+        [coredns("coredns-7d9-a", ready=False, restarts=12, waiting="CrashLoopBackOff")],
+        [],
+        events=[
+            event(
+                "BackOff",
+                "Back-off restarting failed container coredns",
+                name="coredns-7d9-a",
+                namespace="kube-system",
+            )
+        ],
+    )
     for scenario in ("service", "health"):
         (f,) = dns(diagnose(tmp_path / scenario, scenario, **snap))
         assert f.severity is Severity.CRITICAL
@@ -81,8 +113,9 @@ def test_kube_dns_without_ready_endpoints_is_critical_in_service_and_health(tmp_
 
 
 def test_some_coredns_replicas_not_ready_is_a_warning(tmp_path):
-    snap = snapshot([coredns("coredns-7d9-a"), coredns("coredns-7d9-b", ready=False)],
-                    ["10.244.0.30"])  # fmt: skip
+    snap = snapshot(
+        [coredns("coredns-7d9-a"), coredns("coredns-7d9-b", ready=False)], ["10.244.0.30"]
+    )
     (f,) = dns(diagnose(tmp_path, **snap))
     assert f.severity is Severity.WARNING and "1 of 2 CoreDNS pods are not ready" in f.title
 
@@ -92,8 +125,11 @@ def test_coredns_custom_that_coredns_rejects_is_named_line_by_line(tmp_path):
         "corp.server": "corp.example:53 {\n  forwrd . 10.10.0.4\n",
         "default.server": ".:53 {\n  forward . 8.8.8.8\n}\n",
     }
-    snap = snapshot([coredns("coredns-7d9-a"), coredns("coredns-7d9-b")], ["10.244.0.30"],
-                    [configmap("coredns-custom", bad)])  # fmt: skip
+    snap = snapshot(
+        [coredns("coredns-7d9-a"), coredns("coredns-7d9-b")],
+        ["10.244.0.30"],
+        [configmap("coredns-custom", bad)],
+    )
     found = {f.subject: f for f in dns(diagnose(tmp_path, **snap))}
     corp = found["configmap/kube-system/coredns-custom#corp.server"]
     assert corp.severity is Severity.WARNING
@@ -104,10 +140,15 @@ def test_coredns_custom_that_coredns_rejects_is_named_line_by_line(tmp_path):
 
 
 def test_restarting_coredns_with_custom_forwards_points_at_the_upstreams(tmp_path):
-    snap = snapshot([coredns("coredns-7d9-a", restarts=7), coredns("coredns-7d9-b", restarts=5)],
-                    ["10.244.0.30"],
-                    [configmap("coredns-custom", {"corp.server": "corp.example:53 {\n"
-                                                  "  forward . 10.10.0.4\n}\n"})])  # fmt: skip
+    snap = snapshot(
+        [coredns("coredns-7d9-a", restarts=7), coredns("coredns-7d9-b", restarts=5)],
+        ["10.244.0.30"],
+        [
+            configmap(
+                "coredns-custom", {"corp.server": "corp.example:53 {\n  forward . 10.10.0.4\n}\n"}
+            )
+        ],
+    )
     (f,) = dns(diagnose(tmp_path, **snap))
     assert f.severity is Severity.WARNING
     assert "coredns-custom forwards: corp.example:53 -> 10.10.0.4" in f.evidence

@@ -47,7 +47,9 @@ def finding(code: str, subject: str) -> Finding:
     [
         (
             "silence podip.ip-leak prod for 2h -- known leak, fix rolling out (INC-1234)",
-            SilenceRequest("podip.ip-leak", "prod", None, 7200, "known leak, fix rolling out (INC-1234)"),
+            SilenceRequest(
+                "podip.ip-leak", "prod", None, 7200, "known leak, fix rolling out (INC-1234)"
+            ),
         ),
         (
             f"podip.ip-leak prod {NODE} for 1h30m -- node draining",
@@ -55,7 +57,9 @@ def finding(code: str, subject: str) -> Finding:
         ),
         (  # Slack turns -- into an em dash; the duration defaults to a day
             "cluster.stopped prod —stopped for the weekend",
-            SilenceRequest("cluster.stopped", "prod", None, DEFAULT_DURATION_S, "stopped for the weekend"),
+            SilenceRequest(
+                "cluster.stopped", "prod", None, DEFAULT_DURATION_S, "stopped for the weekend"
+            ),
         ),
         (
             f"Cluster.Stopped prod {ARM} for 1w -- decommissioning",
@@ -63,10 +67,12 @@ def finding(code: str, subject: str) -> Finding:
         ),
         (  # the probe family, and words for units
             "apiserver.probe.tcp-timeout prod for 3days -- firewall change pending",
-            SilenceRequest("apiserver.probe.tcp-timeout", "prod", None, 3 * 86400, "firewall change pending"),
+            SilenceRequest(
+                "apiserver.probe.tcp-timeout", "prod", None, 3 * 86400, "firewall change pending"
+            ),
         ),
     ],
-)  # fmt: skip
+)
 def test_silence_grammar(text, expected):
     assert parse_silence(text.split()) == expected
 
@@ -74,7 +80,10 @@ def test_silence_grammar(text, expected):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("cluster.stoped prod -- x", "unknown finding code `cluster.stoped`. Did you mean `cluster.stopped`?"),
+        (
+            "cluster.stoped prod -- x",
+            "unknown finding code `cluster.stoped`. Did you mean `cluster.stopped`?",
+        ),
         ("podip prod -- x", "`podip` is a family of codes; silence one of them: `podip."),
         ("prod cluster.stopped -- x", "the code comes first: `silence cluster.stopped prod …`"),
         ("cluster.stopped prod for 2x -- x", "`2x` is not a duration"),
@@ -90,7 +99,7 @@ def test_silence_grammar(text, expected):
         ("cluster.stopped prod node/<script> -- x", "is not a finding subject"),
         ("cluster.stopped prod -- " + "x" * 301, "keep the reason under 300 characters"),
     ],
-)  # fmt: skip
+)
 def test_silence_errors_say_what_is_wrong(text, message):
     with pytest.raises(UsageError) as err:
         parse_silence(text.split())
@@ -171,8 +180,14 @@ def test_store_refuses_durations_out_of_range(store):
 
 def test_every_change_is_audited_without_secrets(store, caplog):
     caplog.set_level(logging.INFO, logger="aksdiag.audit")
-    store.add("prod", "cluster.stopped", None, 600,
-              "see token=xoxb-FAKE0000-EXAMPLE000000 in the runbook", "U0ALICE")  # fmt: skip
+    store.add(
+        "prod",
+        "cluster.stopped",
+        None,
+        600,
+        "see token=xoxb-FAKE0000-EXAMPLE000000 in the runbook",
+        "U0ALICE",
+    )
     (stored,) = store.list()
     assert "xoxb-FAKE" not in stored.reason  # what Slack would show later is clean too
     store.remove("prod", "cluster.stopped", None, "U0BOB")

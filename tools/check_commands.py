@@ -187,10 +187,17 @@ def ensure_azcli(path: Path) -> Path:
     print(f"installing azure-cli=={AZURE_CLI_VERSION} into {path} (first run only)...", flush=True)
     venv.create(path, with_pip=True, clear=python.exists())
     subprocess.run(
-        [python, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-         f"azure-cli=={AZURE_CLI_VERSION}"],
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            f"azure-cli=={AZURE_CLI_VERSION}",
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return python
 
 
@@ -208,9 +215,14 @@ def check_az(python: Path, batch: list[Call]) -> list[tuple[Call, str]]:
     }
     payload = json.dumps([list(c.argv) for c in batch])
     out = subprocess.run(
-        [python, str(ROOT / "tools" / "azparse.py")], input=payload, capture_output=True,
-        text=True, env=env, check=True, timeout=1800,
-    )  # fmt: skip
+        [python, str(ROOT / "tools" / "azparse.py")],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=1800,
+    )
     problems = []
     for call, res in zip(batch, json.loads(out.stdout), strict=True):
         said = res["stderr"].strip()
@@ -233,14 +245,24 @@ def check_kubectl(batch: list[Call], folder: Path) -> list[tuple[Call, str]]:
         tls = make_tls(Path(tmp) / "tls")  # kubectl sends a token over https only
         emu = KubeEmulator.from_snapshot(folder, certfile=str(tls.server_pem)).start()
         kubeconfig = emu.write_kubeconfig(Path(tmp) / "kubeconfig", ca_file=str(tls.ca_pem))
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "EDITOR": "true",
-               "KUBE_EDITOR": "true", "HOME": tmp}  # fmt: skip
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "EDITOR": "true",
+            "KUBE_EDITOR": "true",
+            "HOME": tmp,
+        }
         for call in batch:
             try:
                 res = subprocess.run(
-                    [KUBECTL, *call.argv], input=call.stdin or "", capture_output=True,
-                    text=True, env=env, timeout=60, check=False,
-                )  # fmt: skip
+                    [KUBECTL, *call.argv],
+                    input=call.stdin or "",
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=60,
+                    check=False,
+                )
             except subprocess.TimeoutExpired:
                 problems.append((call, "timed out after 60 s"))
                 continue
@@ -297,8 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for call in UNVERIFIED:
         ext = extension_for(call.argv)
-        print(f"[az] unverified, needs the {ext} extension (not installable offline): "
-              f"az {' '.join(call.argv[:4])} ... ({call.origin})")  # fmt: skip
+        print(
+            f"[az] unverified, needs the {ext} extension (not installable offline): "
+            f"az {' '.join(call.argv[:4])} ... ({call.origin})"
+        )
     for call, said in problems:
         print(f"\n[{call.tool}] {call.origin}\n  {call.command}\n  -> {said.splitlines()[0]}")
         if opts.verbose:

@@ -21,7 +21,7 @@ from builders import (
     pod,
     service,
     write_snapshot,
-)  # fmt: skip
+)
 
 SUBNET = (
     f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/"
@@ -36,10 +36,18 @@ CNI_V1 = (
 
 
 def _pool(**kw: Any) -> dict[str, Any]:
-    base = {"name": "nodepool1", "count": 3, "vmSize": "Standard_D4ds_v5", "maxPods": 30,
-            "osType": "Linux", "mode": "System", "enableAutoScaling": False,
-            "type": "VirtualMachineScaleSets", "provisioningState": "Succeeded",
-            "powerState": {"code": "Running"}}  # fmt: skip
+    base = {
+        "name": "nodepool1",
+        "count": 3,
+        "vmSize": "Standard_D4ds_v5",
+        "maxPods": 30,
+        "osType": "Linux",
+        "mode": "System",
+        "enableAutoScaling": False,
+        "type": "VirtualMachineScaleSets",
+        "provisioningState": "Succeeded",
+        "powerState": {"code": "Running"},
+    }
     return base | kw
 
 
@@ -56,66 +64,141 @@ def _cases() -> dict[str, dict[str, Any]]:
         "Microsoft.Compute/virtualMachineScaleSets/aks-npwin-38214757-vmss/virtualMachines/2"
     )
     failing = [pod("web-x", "shop", WIN, "", {"app": "web"}, phase="Pending", ready=False)]
-    coredns = [pod(f"coredns-7d9-{s}", "kube-system", N1, "", {"k8s-app": "kube-dns"},
-                   ready=False, restarts=9, waiting="CrashLoopBackOff") for s in "ab"]  # fmt: skip
+    coredns = [
+        pod(
+            f"coredns-7d9-{s}",
+            "kube-system",
+            N1,
+            "",
+            {"k8s-app": "kube-dns"},
+            ready=False,
+            restarts=9,
+            waiting="CrashLoopBackOff",
+        )
+        for s in "ab"
+    ]
     cilium = copy.deepcopy(az_cluster())
     cilium["networkProfile"].update(networkPolicy="cilium", networkDataplane="cilium")
     return {
-        "failed": {"cluster": az_cluster(
-            provisioningState="Failed",
-            status={"provisioningError": {"code": "VMExtensionProvisioningError", "message": "x"}},
-            agentPoolProfiles=[_pool(provisioningState="Failed")],
-            kubernetesVersion="1.29.9", currentKubernetesVersion="1.29.9")},
-        "upgrading": {"cluster": az_cluster(
-            provisioningState="Upgrading", systemData={"lastModifiedAt": "2026-11-19T00:00:00Z"}),
-            "captured_at": "2026-11-20T10:00:00Z"},
-        "only-outbound": {"cluster": az_cluster(
-            apiServerAccessProfile={"authorizedIpRanges": ["0.0.0.0/32"]})},
+        "failed": {
+            "cluster": az_cluster(
+                provisioningState="Failed",
+                status={
+                    "provisioningError": {"code": "VMExtensionProvisioningError", "message": "x"}
+                },
+                agentPoolProfiles=[_pool(provisioningState="Failed")],
+                kubernetesVersion="1.29.9",
+                currentKubernetesVersion="1.29.9",
+            )
+        },
+        "upgrading": {
+            "cluster": az_cluster(
+                provisioningState="Upgrading", systemData={"lastModifiedAt": "2026-11-19T00:00:00Z"}
+            ),
+            "captured_at": "2026-11-20T10:00:00Z",
+        },
+        "only-outbound": {
+            "cluster": az_cluster(apiServerAccessProfile={"authorizedIpRanges": ["0.0.0.0/32"]})
+        },
         "no-ranges": {"cluster": az_cluster()},
-        "node-public-ips": {"cluster": az_cluster(
-            apiServerAccessProfile={"authorizedIpRanges": ["20.50.0.0/24"]},
-            agentPoolProfiles=[_pool(enableNodePublicIp=True),
-                               _pool(name="pips", enableNodePublicIp=True,
-                                     nodePublicIpPrefixId=SUBNET.format("x"))])},
+        "node-public-ips": {
+            "cluster": az_cluster(
+                apiServerAccessProfile={"authorizedIpRanges": ["20.50.0.0/24"]},
+                agentPoolProfiles=[
+                    _pool(enableNodePublicIp=True),
+                    _pool(
+                        name="pips",
+                        enableNodePublicIp=True,
+                        nodePublicIpPrefixId=SUBNET.format("x"),
+                    ),
+                ],
+            )
+        },
         "windows-leak": {
-            "cluster": az_cluster(networkProfile=flat, agentPoolProfiles=[
-                _pool(), _pool(name="npwin", osType="Windows", vnetSubnetId=SUBNET.format("n"))]),
-            "nodes": [win], "pods": failing,
-            "events": [event("FailedCreatePodSandBox", CNI_V1, name="web-x", namespace="shop",
-                             host=WIN)]},
+            "cluster": az_cluster(
+                networkProfile=flat,
+                agentPoolProfiles=[
+                    _pool(),
+                    _pool(name="npwin", osType="Windows", vnetSubnetId=SUBNET.format("n")),
+                ],
+            ),
+            "nodes": [win],
+            "pods": failing,
+            "events": [
+                event("FailedCreatePodSandBox", CNI_V1, name="web-x", namespace="shop", host=WIN)
+            ],
+        },
         "pod-subnet-full": {
-            "cluster": az_cluster(networkProfile=flat, agentPoolProfiles=[_pool(
-                count=10, vnetSubnetId=SUBNET.format("nodes"), podSubnetId=SUBNET.format("pods"),
-                podIpAllocationMode="StaticBlock")]),
+            "cluster": az_cluster(
+                networkProfile=flat,
+                agentPoolProfiles=[
+                    _pool(
+                        count=10,
+                        vnetSubnetId=SUBNET.format("nodes"),
+                        podSubnetId=SUBNET.format("pods"),
+                        podIpAllocationMode="StaticBlock",
+                    )
+                ],
+            ),
             "nodes": [node(N1)],
-            "nodenetworkconfigs": [nnc(N1, requested=48, assigned=32, subnet="10.241.0.0/24",
-                                       nc_status="NCUpdateSubnetFullError")]},
-        "managed-vnet-full": {"cluster": az_cluster(
-            networkProfile=flat, agentPoolProfiles=[_pool(count=300, maxPods=250)])},
-        "overlay-full": {"cluster": az_cluster(
-            networkProfile=_net(podCidr="10.244.0.0/22", podCidrs=["10.244.0.0/22"]),
-            agentPoolProfiles=[_pool(count=10)])},
+            "nodenetworkconfigs": [
+                nnc(
+                    N1,
+                    requested=48,
+                    assigned=32,
+                    subnet="10.241.0.0/24",
+                    nc_status="NCUpdateSubnetFullError",
+                )
+            ],
+        },
+        "managed-vnet-full": {
+            "cluster": az_cluster(
+                networkProfile=flat, agentPoolProfiles=[_pool(count=300, maxPods=250)]
+            )
+        },
+        "overlay-full": {
+            "cluster": az_cluster(
+                networkProfile=_net(podCidr="10.244.0.0/22", podCidrs=["10.244.0.0/22"]),
+                agentPoolProfiles=[_pool(count=10)],
+            )
+        },
         "cilium": {
-            "cluster": cilium, **kubernetes_api("20.31.50.4"),
-            "pods": [pod("worker-1", "shop", N1, "10.244.0.21", {"app": "worker"}),
-                     pod("web-1", "shop", N1, "10.244.0.22", {"app": "web"},
-                         ports=[("http", 8080)])],
-            "services": [*kubernetes_api("20.31.50.4")["services"],
-                         service("web", "shop", {"app": "web"}, [("http", 80, 8080)])],
-            "endpointslices": [*kubernetes_api("20.31.50.4")["endpointslices"],
-                               endpointslice("web", "shop", [("10.244.0.22", True, "web-1")])],
+            "cluster": cilium,
+            **kubernetes_api("20.31.50.4"),
+            "pods": [
+                pod("worker-1", "shop", N1, "10.244.0.21", {"app": "worker"}),
+                pod("web-1", "shop", N1, "10.244.0.22", {"app": "web"}, ports=[("http", 8080)]),
+            ],
+            "services": [
+                *kubernetes_api("20.31.50.4")["services"],
+                service("web", "shop", {"app": "web"}, [("http", 80, 8080)]),
+            ],
+            "endpointslices": [
+                *kubernetes_api("20.31.50.4")["endpointslices"],
+                endpointslice("web", "shop", [("10.244.0.22", True, "web-1")]),
+            ],
             "networkpolicies": [],
             "ciliumnetworkpolicies": [
-                cilium_policy("lockdown", "shop", {}, egress=[{}],
-                              ingress=[{"toPorts": [{"ports": [{"port": "9090"}]}]}])],
-            "ciliumclusterwidenetworkpolicies": []},
+                cilium_policy(
+                    "lockdown",
+                    "shop",
+                    {},
+                    egress=[{}],
+                    ingress=[{"toPorts": [{"ports": [{"port": "9090"}]}]}],
+                )
+            ],
+            "ciliumclusterwidenetworkpolicies": [],
+        },
         "coredns-down": {
-            "cluster": az_cluster(), "pods": coredns,
-            "services": [service("kube-dns", "kube-system", {"k8s-app": "kube-dns"},
-                                 [("dns", 53, 53)])],
+            "cluster": az_cluster(),
+            "pods": coredns,
+            "services": [
+                service("kube-dns", "kube-system", {"k8s-app": "kube-dns"}, [("dns", 53, 53)])
+            ],
             "endpointslices": [endpointslice("kube-dns", "kube-system", [], [("dns", 53)])],
-            "configmaps": [configmap("coredns-custom", {"corp.server": "corp:53 {\n forwrd .\n"})]},
-    }  # fmt: skip
+            "configmaps": [configmap("coredns-custom", {"corp.server": "corp:53 {\n forwrd .\n"})],
+        },
+    }
 
 
 def fixture_folders(root: Path) -> list[Path]:

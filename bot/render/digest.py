@@ -372,41 +372,71 @@ def failure_message(name: str, at: float, tz: str, error: str) -> SlackMessage:
 
 
 def render_digest_text(view: DigestView, console: Console) -> None:
-    console.print(Text.assemble(("Health digest ", "bold"), (view.name, "bold cyan"),
-                                f"  ·  {when(view.at, view.timezone)}"))  # fmt: skip
+    console.print(
+        Text.assemble(
+            ("Health digest ", "bold"),
+            (view.name, "bold cyan"),
+            f"  ·  {when(view.at, view.timezone)}",
+        )
+    )
     for c in view.ranked:
         if not c.readable:
-            console.print(Text.assemble(("  ? ", "magenta"), (c.alias, "bold"),
-                                        f"  could not be read: {c.error}"))  # fmt: skip
+            console.print(
+                Text.assemble(
+                    ("  ? ", "magenta"), (c.alias, "bold"), f"  could not be read: {c.error}"
+                )
+            )
             continue
         style = STYLE[c.worst] if c.shown else "green"
-        console.print(Text.assemble(
-            ("  ● ", style), (c.alias, "bold"), f"  {counts(c.shown) or 'all clear'}",
-            (f"  · {age(c.report.data_as_of if c.report else None, view.now)}", "dim"),
-        ))  # fmt: skip
+        console.print(
+            Text.assemble(
+                ("  ● ", style),
+                (c.alias, "bold"),
+                f"  {counts(c.shown) or 'all clear'}",
+                (f"  · {age(c.report.data_as_of if c.report else None, view.now)}", "dim"),
+            )
+        )
     if view.previous_at is None:
         console.print(Text("First digest of this name: nothing to compare with yet.", "dim"))
     elif not view.new and not view.resolved:
         console.print(Text("Nothing changed since the previous digest.", "dim"))
     for alias, f in view.new:
-        console.print(Text.assemble(("  NEW ", "bold yellow"), (f"{alias} ", "bold"),
-                                    (f.code, STYLE[f.severity]), f"  {f.title}"))  # fmt: skip
+        console.print(
+            Text.assemble(
+                ("  NEW ", "bold yellow"),
+                (f"{alias} ", "bold"),
+                (f.code, STYLE[f.severity]),
+                f"  {f.title}",
+            )
+        )
     for p in view.resolved:
-        console.print(Text.assemble(("  RESOLVED ", "bold green"), (f"{p.cluster} ", "bold"),
-                                    p.code, f"  {p.title}"))  # fmt: skip
+        console.print(
+            Text.assemble(
+                ("  RESOLVED ", "bold green"), (f"{p.cluster} ", "bold"), p.code, f"  {p.title}"
+            )
+        )
     for c in view.ranked:
         if not c.shown and not c.silenced:
             continue
         console.rule(Text(c.alias, style="bold"), align="left")
         for f in sorted(c.shown, key=lambda f: (f.severity.rank, f.code, f.subject)):
-            console.print(Text.assemble((f"  {f.severity.value.upper():8}", STYLE[f.severity]),
-                                        (f" {f.code}", "bold"), f"  {f.title}"))  # fmt: skip
+            console.print(
+                Text.assemble(
+                    (f"  {f.severity.value.upper():8}", STYLE[f.severity]),
+                    (f" {f.code}", "bold"),
+                    f"  {f.title}",
+                )
+            )
             for line in f.evidence[:5]:
                 console.print(Text(f"      • {line}", "dim"))
         for f, s in c.silenced:
             left = format_duration(s.until - view.now)
-            console.print(Text(f"  silenced {f.code}  {f.title}  (by {s.created_by}, "
-                               f"{left} more: {s.reason})", "dim"))  # fmt: skip
+            console.print(
+                Text(
+                    f"  silenced {f.code}  {f.title}  (by {s.created_by}, {left} more: {s.reason})",
+                    "dim",
+                )
+            )
     left_out = []
     if view.silenced_count:
         left_out.append(f"{view.silenced_count} silenced")

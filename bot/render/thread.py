@@ -88,8 +88,10 @@ def step_lines(
         command = slack_command(command)
     if len(command) > MAX_INLINE_COMMAND:
         name = snippet_name(finding, index) if finding else "command.sh"
-        lines.append(f"_The command is {len(command):,} characters: it is in the file `{name}` "
-                     "in this thread, whole (never shortened)._")  # fmt: skip
+        lines.append(
+            f"_The command is {len(command):,} characters: it is in the file `{name}` "
+            "in this thread, whole (never shortened)._"
+        )
     else:
         lines.append(_code(command))
     names = placeholders(command)
@@ -254,8 +256,16 @@ def details_messages(report: Report, fingerprint: str) -> list[SlackMessage]:
     if cause is None:
         finding = by_fp.get(fingerprint)
         if finding is None:
-            return [SlackMessage(text="That finding is no longer reported: Re-run for the current answer.",
-                                 blocks=[_section("That finding is no longer reported: *Re-run* for the current answer.").to_dict()])]  # fmt: skip
+            return [
+                SlackMessage(
+                    text="That finding is no longer reported: Re-run for the current answer.",
+                    blocks=[
+                        _section(
+                            "That finding is no longer reported: *Re-run* for the current answer."
+                        ).to_dict()
+                    ],
+                )
+            ]
         groups = [finding_blocks(finding)]
     else:
         groups = [finding_blocks(by_fp[fp]) for fp in (*cause.fingerprints, *cause.symptoms)]

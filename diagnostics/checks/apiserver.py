@@ -348,15 +348,27 @@ EXPLAINS = (
     Link("cluster.stopped", PROBE_FAILURES, effect="the API server does not answer"),
     Link("cluster.stopped", "nodeapi.*", effect="nodes cannot reach the API server"),
     Link("cluster.provisioning-failed", PROBE_FAILURES, effect="the API server does not answer"),
-    Link("apiserver.authorized-ip.client-excluded", "apiserver.probe.tcp-timeout",
-         effect="connections time out (dial tcp :443: i/o timeout)"),
-    Link("apiserver.private-cluster", "apiserver.probe.dns-failed",
-         effect="its name does not resolve from here"),
-    Link("apiserver.private-cluster", "apiserver.probe.tcp-timeout",
-         effect="connections from outside its network time out"),
-    Link("apiserver.private-dns", "apiserver.probe.dns-failed",
-         effect="its name does not resolve from here"),
-)  # fmt: skip
+    Link(
+        "apiserver.authorized-ip.client-excluded",
+        "apiserver.probe.tcp-timeout",
+        effect="connections time out (dial tcp :443: i/o timeout)",
+    ),
+    Link(
+        "apiserver.private-cluster",
+        "apiserver.probe.dns-failed",
+        effect="its name does not resolve from here",
+    ),
+    Link(
+        "apiserver.private-cluster",
+        "apiserver.probe.tcp-timeout",
+        effect="connections from outside its network time out",
+    ),
+    Link(
+        "apiserver.private-dns",
+        "apiserver.probe.dns-failed",
+        effect="its name does not resolve from here",
+    ),
+)
 
 
 CHECKS: tuple[Check, ...] = (

@@ -18,8 +18,17 @@ from diagnostics.model import Finding, Severity, Step
 from diagnostics.resources import CLUSTER
 from diagnostics.snapshot import ClusterInfo
 
-IN_PROGRESS = {"creating", "updating", "upgrading", "scaling", "starting", "stopping",
-               "deleting", "migrating", "reconciling"}  # fmt: skip
+IN_PROGRESS = {
+    "creating",
+    "updating",
+    "upgrading",
+    "scaling",
+    "starting",
+    "stopping",
+    "deleting",
+    "migrating",
+    "reconciling",
+}
 MINUTES_PER_BATCH = 10  # one surge batch of an upgrade: drain, reimage, rejoin (generous)
 MIN_EXPECTED_MINUTES = 60
 VERSIONS_DOCS = "https://learn.microsoft.com/en-us/azure/aks/supported-kubernetes-versions"
@@ -34,9 +43,16 @@ FAILED_DOCS = (
 # a month; the region's own `az aks get-versions` answer wins when the snapshot holds it.
 TABLE_DATE = "2026-06"
 CALENDAR: dict[int, str] = {
-    27: "2024-07", 28: "2024-11", 29: "2025-03", 30: "2025-07", 31: "2025-11",
-    32: "2026-03", 33: "2026-06", 34: "2026-11", 35: "2027-03",
-}  # fmt: skip
+    27: "2024-07",
+    28: "2024-11",
+    29: "2025-03",
+    30: "2025-07",
+    31: "2025-11",
+    32: "2026-03",
+    33: "2026-06",
+    34: "2026-11",
+    35: "2027-03",
+}
 LTS_YEARS = 1
 LTS_PLAN = "AKSLongTermSupport"
 

@@ -266,17 +266,32 @@ def tunnel(ctx: CheckContext) -> Iterator[Finding]:
 # dead tunnel is what makes `kubectl logs/exec` and webhooks time out). The NSG, route and
 # firewall-rule codes come with the Azure network path checks.
 EXPLAINS = (
-    Link("nodeapi.authorized-ip.egress-excluded", "nodeapi.tunnel-unhealthy",
-         effect="the API server tunnel is down"),
-    Link("nodeapi.firewall-egress", "nodeapi.tunnel-unhealthy",
-         effect="the API server tunnel may be blocked"),
-    Link("nodeapi.nsg-blocks-egress", "nodeapi.tunnel-unhealthy",
-         effect="the API server tunnel is down"),
-    Link("nodeapi.route-blackhole", "nodeapi.tunnel-unhealthy",
-         effect="the API server tunnel is down"),
-    Link("nodeapi.firewall-rules-missing", "nodeapi.tunnel-unhealthy",
-         effect="the API server tunnel is down"),
-)  # fmt: skip
+    Link(
+        "nodeapi.authorized-ip.egress-excluded",
+        "nodeapi.tunnel-unhealthy",
+        effect="the API server tunnel is down",
+    ),
+    Link(
+        "nodeapi.firewall-egress",
+        "nodeapi.tunnel-unhealthy",
+        effect="the API server tunnel may be blocked",
+    ),
+    Link(
+        "nodeapi.nsg-blocks-egress",
+        "nodeapi.tunnel-unhealthy",
+        effect="the API server tunnel is down",
+    ),
+    Link(
+        "nodeapi.route-blackhole",
+        "nodeapi.tunnel-unhealthy",
+        effect="the API server tunnel is down",
+    ),
+    Link(
+        "nodeapi.firewall-rules-missing",
+        "nodeapi.tunnel-unhealthy",
+        effect="the API server tunnel is down",
+    ),
+)
 
 
 CHECKS: tuple[Check, ...] = (

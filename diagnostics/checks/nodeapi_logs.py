@@ -27,10 +27,19 @@ HANDFUL = 10  # fewer denials than this in the window are a lead, not an outage
 MAX_IDENTITIES = 8
 MAX_LINES = 6
 # Namespaces whose service accounts AKS (or an AKS add-on) creates and whose RBAC it owns.
-AKS_NAMESPACES = frozenset({
-    "kube-system", "kube-node-lease", "kube-public", "calico-system", "tigera-operator",
-    "gatekeeper-system", "app-routing-system", "aks-command", "aks-istio-system",
-})  # fmt: skip
+AKS_NAMESPACES = frozenset(
+    {
+        "kube-system",
+        "kube-node-lease",
+        "kube-public",
+        "calico-system",
+        "tigera-operator",
+        "gatekeeper-system",
+        "app-routing-system",
+        "aks-command",
+        "aks-istio-system",
+    }
+)
 AKS_USERS = frozenset(
     {"aksService", "masterclient", "nodeclient", "hcpService", "aksProblemDetector"}
 )
@@ -162,9 +171,11 @@ def _grant_yaml(sa_namespace: str, sa: str, rows: list[AuditRow]) -> str:
 def can_i(rows: list[AuditRow], user: str) -> str:
     cmds = []
     for r in sorted(rows, key=lambda r: -r.count)[:3]:
-        what = r.resource if r.resource.startswith("/") else (
-            f"{r.resource}.{r.api_group}" if r.api_group else r.resource
-        )  # fmt: skip
+        what = (
+            r.resource
+            if r.resource.startswith("/")
+            else (f"{r.resource}.{r.api_group}" if r.api_group else r.resource)
+        )
         ns = (
             f" --namespace {q(r.namespace)}"
             if r.namespace and not r.resource.startswith("/")
@@ -281,8 +292,14 @@ def audit_forbidden(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
-def managed_account(ctx: CheckContext, user: str, subject: str, evidence: list[str],
-                    audit: list[AuditRow], denied: bool) -> Finding:  # fmt: skip
+def managed_account(
+    ctx: CheckContext,
+    user: str,
+    subject: str,
+    evidence: list[str],
+    audit: list[AuditRow],
+    denied: bool,
+) -> Finding:
     """`--as` an AKS-managed account: report what was found, never advise widening it."""
     if audit:
         return replace(

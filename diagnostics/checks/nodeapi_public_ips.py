@@ -34,11 +34,19 @@ def node_public_ips(ctx: CheckContext) -> Iterator[Finding]:
         cidr = ctx.snapshot.public_ips.get(prefix.lower(), "") if prefix else ""
         if prefix and not cidr:
             yield _finding(
-                ctx, c, pool, Severity.INFO, "its public IP prefix is not resolved here",
+                ctx,
+                c,
+                pool,
+                Severity.INFO,
+                "its public IP prefix is not resolved here",
                 [f"nodePublicIPPrefixID = {prefix}: no address in publicips.json"],
-                [Step("Look the prefix up, then compare it with the authorized ranges.",
-                      f"az network public-ip prefix show --ids {q(prefix)} --query ipPrefix -o tsv")],
-            )  # fmt: skip
+                [
+                    Step(
+                        "Look the prefix up, then compare it with the authorized ranges.",
+                        f"az network public-ip prefix show --ids {q(prefix)} --query ipPrefix -o tsv",
+                    )
+                ],
+            )
         elif prefix and covering(cidr, ranges) is None:
             new_list = replacement_list(c.authorized_ip_ranges, [cidr])
             steps = [
@@ -51,21 +59,35 @@ def node_public_ips(ctx: CheckContext) -> Iterator[Finding]:
             if len(new_list.split(",")) > max_ranges(c.vnet_integration):
                 steps.append(Step("Merge ranges first: AKS limits how many it accepts."))
             yield _finding(
-                ctx, c, pool, Severity.WARNING, f"its prefix {cidr} is not an authorized range",
+                ctx,
+                c,
+                pool,
+                Severity.WARNING,
+                f"its prefix {cidr} is not an authorized range",
                 [f"nodePublicIPPrefixID {prefix.rsplit('/', 1)[-1]} = {cidr}: in none of them"],
                 steps,
-            )  # fmt: skip
+            )
         elif not prefix:
             yield _finding(
-                ctx, c, pool, Severity.WARNING, "its node public IPs come from no prefix",
-                ["enableNodePublicIP = true without nodePublicIPPrefixID: each node gets an "
-                 "address no authorized range can list in advance"],
-                [Step("Create a public IP prefix, then a pool that takes its node IPs from it, "
-                      "list the prefix as an authorized range, and move the workloads.",
-                      f"az aks nodepool add --resource-group {ctx.rg} --cluster-name {ctx.name} "
-                      f"--name newpool --enable-node-public-ip --node-public-ip-prefix-id "
-                      f"{q(_prefix_id(c))}")],
-            )  # fmt: skip
+                ctx,
+                c,
+                pool,
+                Severity.WARNING,
+                "its node public IPs come from no prefix",
+                [
+                    "enableNodePublicIP = true without nodePublicIPPrefixID: each node gets an "
+                    "address no authorized range can list in advance"
+                ],
+                [
+                    Step(
+                        "Create a public IP prefix, then a pool that takes its node IPs from it, "
+                        "list the prefix as an authorized range, and move the workloads.",
+                        f"az aks nodepool add --resource-group {ctx.rg} --cluster-name {ctx.name} "
+                        f"--name newpool --enable-node-public-ip --node-public-ip-prefix-id "
+                        f"{q(_prefix_id(c))}",
+                    )
+                ],
+            )
 
 
 def _prefix_id(c: ClusterInfo) -> str:

@@ -53,19 +53,43 @@ def node_not_found(ctx: CheckContext) -> Iterator[Finding]:
 # and exhausted nodes behind it (`scope` names them); a leak or a backlog of finished pods
 # explains the allocation failures on its own node.
 EXPLAINS = (
-    Link("podip.subnet-capacity", "podip.allocation-failed", same_node_subnet,
-         "pods on {n} node{s} cannot get an IP"),
-    Link("podip.subnet-capacity", "podip.node-ip-exhausted", same_node_subnet,
-         "{n} node{s} stuck at the IPs they got"),
-    Link("podip.subnet-capacity", "podip.subnet-capacity", same_node_subnet,
-         "no room for the pools to scale"),
-    Link("podip.ip-leak", "podip.allocation-failed", same_subject,
-         "pods on {n} node{s} cannot get an IP"),
-    Link("podip.terminated-pods-backlog", "podip.allocation-failed", same_subject,
-         "pods on {n} node{s} cannot get an IP"),
-    Link("podip.node-ip-exhausted", "podip.allocation-failed", same_subject,
-         "pods on {n} node{s} cannot get an IP"),
-)  # fmt: skip
+    Link(
+        "podip.subnet-capacity",
+        "podip.allocation-failed",
+        same_node_subnet,
+        "pods on {n} node{s} cannot get an IP",
+    ),
+    Link(
+        "podip.subnet-capacity",
+        "podip.node-ip-exhausted",
+        same_node_subnet,
+        "{n} node{s} stuck at the IPs they got",
+    ),
+    Link(
+        "podip.subnet-capacity",
+        "podip.subnet-capacity",
+        same_node_subnet,
+        "no room for the pools to scale",
+    ),
+    Link(
+        "podip.ip-leak",
+        "podip.allocation-failed",
+        same_subject,
+        "pods on {n} node{s} cannot get an IP",
+    ),
+    Link(
+        "podip.terminated-pods-backlog",
+        "podip.allocation-failed",
+        same_subject,
+        "pods on {n} node{s} cannot get an IP",
+    ),
+    Link(
+        "podip.node-ip-exhausted",
+        "podip.allocation-failed",
+        same_subject,
+        "pods on {n} node{s} cannot get an IP",
+    ),
+)
 
 
 CHECKS: tuple[Check, ...] = (

@@ -375,7 +375,10 @@ def _already_full(ctx: CheckContext) -> Iterator[Finding]:
             title=f"Subnet {label} is full: {nodes} node(s) cannot get more pod IPs",
             subject=f"subnet/{name or cidr or 'unknown'}",
             # the nodes it starves, and the subnet under its id (the capacity finding's subject)
-            scope=(*(f"node/{n}" for n in behind), *((f"subnet/{subnet_id}",) if subnet_id else ())),
+            scope=(
+                *(f"node/{n}" for n in behind),
+                *((f"subnet/{subnet_id}",) if subnet_id else ()),
+            ),
             evidence=tuple(evidence),
             cause="The subnet has no addresses left for the batches CNS requests, so pods on "
             "these nodes cannot get an IP.",

@@ -16,7 +16,11 @@ CILIUM_KINDS = {
 
 
 def evaluated(snap: Snapshot) -> list[NetworkPolicy]:
-    return [*snap.networkpolicies, *snap.ciliumnetworkpolicies, *snap.ciliumclusterwidenetworkpolicies]  # fmt: skip
+    return [
+        *snap.networkpolicies,
+        *snap.ciliumnetworkpolicies,
+        *snap.ciliumclusterwidenetworkpolicies,
+    ]
 
 
 def for_namespace(snap: Snapshot, namespace: str) -> list[NetworkPolicy]:

@@ -15,6 +15,10 @@ from diagnostics.diagnosis import Link, same_subject
 # about it; a selector that matches no pod explains why nothing is ready behind it.
 EXPLAINS = (
     Link("service.not-found", "service.*", same_subject, "nothing else about it can work"),
-    Link("service.selector-matches-no-pods", "service.no-ready-endpoints", same_subject,
-         "it has no endpoints"),
-)  # fmt: skip
+    Link(
+        "service.selector-matches-no-pods",
+        "service.no-ready-endpoints",
+        same_subject,
+        "it has no endpoints",
+    ),
+)

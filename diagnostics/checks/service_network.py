@@ -86,7 +86,11 @@ def network_policy(ctx: CheckContext) -> Iterator[Finding]:
     if not policies_enforced(snap):
         return
     for svc in services_in_scope(ctx):
-        pols = [p for p in for_namespace(snap, svc.namespace) if p.ingress or p.ingress_deny or "Ingress" in p.policy_types]  # fmt: skip
+        pols = [
+            p
+            for p in for_namespace(snap, svc.namespace)
+            if p.ingress or p.ingress_deny or "Ingress" in p.policy_types
+        ]
         if not svc.selector or not svc.ports or not pols:
             continue
         pods = backends(snap, svc)

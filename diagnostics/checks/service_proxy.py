@@ -62,8 +62,11 @@ def _gaps(snap: Snapshot, ds: DaemonSet) -> tuple[list[tuple[str, str]], str]:
             out.append((p.node, f"{p.node or 'unscheduled'} ({p.name}: {why}{where})"))
     if snap.has("nodes") and snap.has("pods"):
         have = {p.node for p in pods}
-        out += [(n.name, f"{n.name} (no pod)") for n in snap.nodes
-                if _eligible(n, ds) and n.name not in have]  # fmt: skip
+        out += [
+            (n.name, f"{n.name} (no pod)")
+            for n in snap.nodes
+            if _eligible(n, ds) and n.name not in have
+        ]
     return out, label
 
 

@@ -26,9 +26,11 @@ def review(api: KubeApi, namespace: str, service_account: str) -> list[AccessRev
             spec["nonResourceAttributes"] = {"path": perm.url, "verb": perm.verb}
         else:
             spec["resourceAttributes"] = {
-                "namespace": perm.namespace, "verb": perm.verb, "group": perm.group,
+                "namespace": perm.namespace,
+                "verb": perm.verb,
+                "group": perm.group,
                 "resource": perm.resource,
-            }  # fmt: skip
+            }
         body = {
             "apiVersion": "authorization.k8s.io/v1",
             "kind": "SubjectAccessReview",

@@ -84,8 +84,10 @@ def arm_error(exc: Exception, what: str) -> ReadError:
         return ReadError(f"not found: {what} does not exist{detail}", "not-found", 404)
     if status == 429 or (status or 0) >= 500:
         return ReadError(
-            f"Azure Resource Manager answered {status} for {what} after retries{detail}", "overload", status
-        )  # fmt: skip
+            f"Azure Resource Manager answered {status} for {what} after retries{detail}",
+            "overload",
+            status,
+        )
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return ReadError(f"Azure Resource Manager unreachable for {what}: {exc}", "unreachable")
     return ReadError(f"{what}: {type(exc).__name__}: {str(exc)[:300]}", "error", status)
@@ -274,8 +276,14 @@ class ArmClient:
         return found
 
     # ------------------------------------------------------------ run command
-    def run_command(self, resource_group: str, name: str, command: str,
-                    cluster_token: str | None, timeout: float) -> tuple[str, int | None]:  # fmt: skip
+    def run_command(
+        self,
+        resource_group: str,
+        name: str,
+        command: str,
+        cluster_token: str | None,
+        timeout: float,
+    ) -> tuple[str, int | None]:
         """Run a command in the cluster through ARM (`az aks command invoke`); (logs, exit)."""
         from azure.mgmt.containerservice import models
 
@@ -311,9 +319,12 @@ class ArmClient:
 
             kw = {k: v for k, v in self._kw.items() if k not in ("base_url", "credential_scopes")}
             policies = [
-                HeadersPolicy(), UserAgentPolicy("aksdiag"),
-                RetryPolicy(retry_total=kw.pop("retry_total"), retry_backoff_max=kw.pop("retry_backoff_max")),
+                HeadersPolicy(),
+                UserAgentPolicy("aksdiag"),
+                RetryPolicy(
+                    retry_total=kw.pop("retry_total"), retry_backoff_max=kw.pop("retry_backoff_max")
+                ),
                 ARMChallengeAuthenticationPolicy(self.credential, self.scope),
-            ]  # fmt: skip
+            ]
             self._rest = ARMPipelineClient(self.endpoint, policies=policies, **kw)
         return self._rest

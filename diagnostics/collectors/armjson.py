@@ -23,9 +23,20 @@ from diagnostics.snapshot import AgentPool, ClusterInfo, KubernetesVersion
 
 # Top-level ARM resource keys; everything else in az output lives under `properties`.
 _ENVELOPE = {
-    "id", "name", "type", "location", "tags", "sku", "identity", "extendedlocation",
-    "etag", "systemdata", "kind", "properties", "zones",
-}  # fmt: skip
+    "id",
+    "name",
+    "type",
+    "location",
+    "tags",
+    "sku",
+    "identity",
+    "extendedlocation",
+    "etag",
+    "systemdata",
+    "kind",
+    "properties",
+    "zones",
+}
 
 
 @cache
@@ -71,26 +82,68 @@ _AP = "properties.apiServerAccessProfile"
 _NET = "properties.networkProfile"
 _POOL = "properties.agentPoolProfiles[]"
 ARM_FIELDS: tuple[str, ...] = (
-    "id", "name", "type", "location", "resourceGroup",
-    "properties.provisioningState", "properties.powerState.code",
-    "properties.currentKubernetesVersion", "properties.kubernetesVersion", "properties.fqdn",
-    "properties.privateFQDN", f"{_AP}.authorizedIPRanges[]", f"{_AP}.enablePrivateCluster",
-    f"{_AP}.privateDNSZone", f"{_AP}.enablePrivateClusterPublicFQDN", f"{_AP}.disableRunCommand",
-    f"{_AP}.enableVnetIntegration", f"{_NET}.networkPlugin", f"{_NET}.networkPluginMode",
-    f"{_NET}.networkPolicy", f"{_NET}.networkDataplane", f"{_NET}.podCidrs[]", f"{_NET}.podCidr",
-    f"{_NET}.serviceCidrs[]", f"{_NET}.serviceCidr", f"{_NET}.dnsServiceIP", f"{_NET}.outboundType",
+    "id",
+    "name",
+    "type",
+    "location",
+    "resourceGroup",
+    "properties.provisioningState",
+    "properties.powerState.code",
+    "properties.currentKubernetesVersion",
+    "properties.kubernetesVersion",
+    "properties.fqdn",
+    "properties.privateFQDN",
+    f"{_AP}.authorizedIPRanges[]",
+    f"{_AP}.enablePrivateCluster",
+    f"{_AP}.privateDNSZone",
+    f"{_AP}.enablePrivateClusterPublicFQDN",
+    f"{_AP}.disableRunCommand",
+    f"{_AP}.enableVnetIntegration",
+    f"{_NET}.networkPlugin",
+    f"{_NET}.networkPluginMode",
+    f"{_NET}.networkPolicy",
+    f"{_NET}.networkDataplane",
+    f"{_NET}.podCidrs[]",
+    f"{_NET}.podCidr",
+    f"{_NET}.serviceCidrs[]",
+    f"{_NET}.serviceCidr",
+    f"{_NET}.dnsServiceIP",
+    f"{_NET}.outboundType",
     f"{_NET}.loadBalancerProfile.effectiveOutboundIPs[].id",
     f"{_NET}.natGatewayProfile.effectiveOutboundIPs[].id",
-    *(f"{_POOL}.{f}" for f in ("name", "count", "minCount", "maxCount", "enableAutoScaling",
-      "maxPods", "vnetSubnetID", "podSubnetID", "osType", "mode", "vmSize",
-      "upgradeSettings.maxSurge", "powerState.code", "provisioningState", "podIPAllocationMode")),
-    "properties.aadProfile.managed", "properties.disableLocalAccounts",
-    "properties.nodeResourceGroup", "properties.supportPlan", "systemData.lastModifiedAt",
+    *(
+        f"{_POOL}.{f}"
+        for f in (
+            "name",
+            "count",
+            "minCount",
+            "maxCount",
+            "enableAutoScaling",
+            "maxPods",
+            "vnetSubnetID",
+            "podSubnetID",
+            "osType",
+            "mode",
+            "vmSize",
+            "upgradeSettings.maxSurge",
+            "powerState.code",
+            "provisioningState",
+            "podIPAllocationMode",
+        )
+    ),
+    "properties.aadProfile.managed",
+    "properties.disableLocalAccounts",
+    "properties.nodeResourceGroup",
+    "properties.supportPlan",
+    "systemData.lastModifiedAt",
     f"{_NET}.loadBalancerProfile.outboundIPPrefixes.publicIPPrefixes[].id",
     *(f"{_POOL}.{f}" for f in ("enableNodePublicIP", "nodePublicIPPrefixID")),
-    *(f"{where}.status.provisioningError.{f}" for where in ("properties", _POOL)
-      for f in ("code", "message", "details[].code", "details[].message")),
-)  # fmt: skip
+    *(
+        f"{where}.status.provisioningError.{f}"
+        for where in ("properties", _POOL)
+        for f in ("code", "message", "details[].code", "details[].message")
+    ),
+)
 
 
 def _str(value: Any) -> str:

@@ -131,10 +131,17 @@ def capture(
                 "tool": "aksdiag capture",
                 "cluster": source.label,
                 "path": source.path,
-                "azure": {"subscription": azure.subscription, "resourceGroup": azure.resource_group,
-                          "name": azure.name} if azure else None,
+                "azure": {
+                    "subscription": azure.subscription,
+                    "resourceGroup": azure.resource_group,
+                    "name": azure.name,
+                }
+                if azure
+                else None,
             },
-            "fieldSelectors": {r.resource: r.field_selector for r in _requests() if r.field_selector},
+            "fieldSelectors": {
+                r.resource: r.field_selector for r in _requests() if r.field_selector
+            },
             "logs": logs_meta,
             "counts": out.counts,
             "missing": out.missing,
@@ -142,7 +149,7 @@ def capture(
             "redaction": "only the fields the checks read (diagnostics/projection.py FIELDS, "
             "armjson.ARM_FIELDS), every string redacted; no Secret objects",
         },
-    )  # fmt: skip
+    )
     return out
 
 
@@ -235,8 +242,13 @@ def _capture_kubernetes(
                 down = exc
 
 
-def _write_one(root: Path, req: ListRequest, items: Iterable[dict[str, Any]], out: CaptureResult,
-               progress: Callable[[str], None]) -> None:  # fmt: skip
+def _write_one(
+    root: Path,
+    req: ListRequest,
+    items: Iterable[dict[str, Any]],
+    out: CaptureResult,
+    progress: Callable[[str], None],
+) -> None:
     n = write_list(root / "k8s" / f"{req.resource}.json", req, items)
     out.counts[f"k8s/{req.resource}.json"] = n
     progress(f"  k8s/{req.resource}.json: {n} object(s)")

@@ -78,10 +78,15 @@ class ClusterClients:
             if self._arm is None:
                 s = self.settings
                 self._arm = ArmClient(
-                    cred, self.azure.subscription, endpoint=s.arm_endpoint, scope=s.scope,
-                    timeout=s.arm_timeout, retry_total=s.retries, connection_verify=self._verify,
+                    cred,
+                    self.azure.subscription,
+                    endpoint=s.arm_endpoint,
+                    scope=s.scope,
+                    timeout=s.arm_timeout,
+                    retry_total=s.retries,
+                    connection_verify=self._verify,
                     polling_interval=s.run_command_poll,
-                )  # fmt: skip
+                )
             return self._arm
 
     def logs(self) -> LogsReader:
@@ -134,7 +139,9 @@ class ClusterClients:
         """Lists through ARM run command; `aad()` says whether to pass an AAD cluster token."""
         assert self.azure is not None
         return RunCommandReader(
-            self.arm(), self.azure.resource_group, self.azure.name,
+            self.arm(),
+            self.azure.resource_group,
+            self.azure.name,
             cluster_token=lambda: self.aad_token() if aad() else None,
             timeout=self.settings.run_command_timeout,
-        )  # fmt: skip
+        )

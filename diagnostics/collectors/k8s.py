@@ -175,9 +175,14 @@ class KubeApi:
                 headers["Content-Type"] = "application/json"
             try:
                 resp = self._pool.request(
-                    method, url, body=data, headers=headers, timeout=timeout,
-                    retries=False, preload_content=False,
-                )  # fmt: skip
+                    method,
+                    url,
+                    body=data,
+                    headers=headers,
+                    timeout=timeout,
+                    retries=False,
+                    preload_content=False,
+                )
                 payload = resp.read()
                 resp.release_conn()
             except urllib3.exceptions.HTTPError as exc:
@@ -214,8 +219,9 @@ class KubeApi:
         if status == 401:
             return ReadError(
                 f"unauthorized (401): the API server rejected the credentials{detail}",
-                "unauthorized", status,
-            )  # fmt: skip
+                "unauthorized",
+                status,
+            )
         if status == 403:
             return ReadError(
                 f"forbidden: {message or 'the API server answered 403'}", "forbidden", status
@@ -230,8 +236,9 @@ class KubeApi:
             tries = f" {attempt + 1} times" if attempt else ""
             return ReadError(
                 f"the API server is overloaded or failing: HTTP {status}{tries}{detail}",
-                "overload", status,
-            )  # fmt: skip
+                "overload",
+                status,
+            )
         return ReadError(f"HTTP {status}{detail}", "error", status)
 
     def _transport_error(self, exc: Exception) -> ReadError:

@@ -118,9 +118,11 @@ def from_token(
     cfg = _configuration(pool)
     try:
         kconfig.load_kube_config_from_dict(
-            doc, client_configuration=cfg, persist_config=False,
+            doc,
+            client_configuration=cfg,
+            persist_config=False,
             temp_file_path=tempfile.gettempdir(),
-        )  # fmt: skip
+        )
     except (ConfigException, OSError, ValueError, TypeError) as exc:
         raise KubeConfigError(f"the cluster's kubeconfig from Azure: {exc}") from None
 
@@ -135,7 +137,12 @@ def from_token(
 def open_api(client: kclient.ApiClient, s: LiveSettings) -> KubeApi:
     """The bounded reader over a client, with the settings' timeouts and retry bounds."""
     return KubeApi(
-        client, timeout=s.k8s_timeout, connect_timeout=s.connect_timeout, page_size=s.page_size,
-        retries=s.retries, backoff=s.backoff, max_retry_after=s.max_retry_after,
+        client,
+        timeout=s.k8s_timeout,
+        connect_timeout=s.connect_timeout,
+        page_size=s.page_size,
+        retries=s.retries,
+        backoff=s.backoff,
+        max_retry_after=s.max_retry_after,
         cached_lists=s.cached_lists,
-    )  # fmt: skip
+    )

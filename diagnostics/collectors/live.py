@@ -121,8 +121,14 @@ class LiveSource:
         self._arm_pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------ reads
-    def _start(self, key: str, fn: Callable[[], Any], ttl: float | None = None,
-               breaker: bool = False, pool: ThreadPoolExecutor | None = None) -> Future[Entry]:  # fmt: skip
+    def _start(
+        self,
+        key: str,
+        fn: Callable[[], Any],
+        ttl: float | None = None,
+        breaker: bool = False,
+        pool: ThreadPoolExecutor | None = None,
+    ) -> Future[Entry]:
         futures, mine = self.cache.claim([key], ttl)
         if mine:
             (pool or self._pool).submit(self._fetch, key, fn, breaker)
@@ -248,8 +254,10 @@ class LiveSource:
                 {r.resource: "not read: no Kubernetes access is configured" for r in reqs}
             )
         elif not self.breaker.allow():
-            why = (f"not read: the API server answered 429/5xx repeatedly; aksdiag holds off this "
-                   f"cluster for another {secs(round(self.breaker.remaining()))}")  # fmt: skip
+            why = (
+                f"not read: the API server answered 429/5xx repeatedly; aksdiag holds off this "
+                f"cluster for another {secs(round(self.breaker.remaining()))}"
+            )
             for r in reqs:
                 if entry := self.cache.last(r.key):
                     stale[r.resource] = entry
@@ -300,8 +308,14 @@ class LiveSource:
         wait_all([f for _, f in pending.values()], timeout=max(0.0, deadline - time.monotonic()))
         return self._assemble(wanted, pending, missing, stale)
 
-    def _start_logs(self, wanted: set[str], args: ScenarioArgs, ttl: float | None,
-                    pending: dict[str, tuple[str, Future[Entry]]], missing: dict[str, str]) -> None:  # fmt: skip
+    def _start_logs(
+        self,
+        wanted: set[str],
+        args: ScenarioArgs,
+        ttl: float | None,
+        pending: dict[str, tuple[str, Future[Entry]]],
+        missing: dict[str, str],
+    ) -> None:
         """Diagnostic settings, then the audit log they point at (see collectors.logs)."""
         if self.azure is None:
             missing.update({s: NO_AZURE for s in (DIAGNOSTIC_SETTINGS, AUDIT_LOG) if s in wanted})
@@ -318,9 +332,12 @@ class LiveSource:
             pending[AUDIT_LOG] = (key, self._start(key, task, ttl))
 
     def _network_reads(
-        self, wanted: set[str], cluster: ClusterInfo | None, cluster_fut: Future[Entry],
+        self,
+        wanted: set[str],
+        cluster: ClusterInfo | None,
+        cluster_fut: Future[Entry],
         ttl: float | None,
-    ) -> dict[str, tuple[str, Future[Entry]]]:  # fmt: skip
+    ) -> dict[str, tuple[str, Future[Entry]]]:
         """The Azure network path and the egress endpoints (diagnostics.collectors.armnet)."""
         out: dict[str, tuple[str, Future[Entry]]] = {}
         reads: tuple[tuple[str, str, Callable[[Any, ClusterInfo], Any]], ...] = (
@@ -346,9 +363,12 @@ class LiveSource:
         return fn(self.clients.arm(), cluster)
 
     def _assemble(
-        self, wanted: set[str], pending: dict[str, tuple[str, Future[Entry]]],
-        missing: dict[str, str], stale: dict[str, Entry],
-    ) -> Snapshot:  # fmt: skip
+        self,
+        wanted: set[str],
+        pending: dict[str, tuple[str, Future[Entry]]],
+        missing: dict[str, str],
+        stale: dict[str, Entry],
+    ) -> Snapshot:
         snap = Snapshot(label=self.label, path=self.path)
         got: dict[str, Entry] = {}
         absent: list[str] = []  # policy kinds this cluster does not serve: none exist

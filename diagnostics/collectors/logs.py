@@ -131,8 +131,9 @@ def logs_error(exc: Exception, timeout: float) -> ReadError:
 class LogsReader:
     """One LogsQueryClient per cluster source, built on first use."""
 
-    def __init__(self, credential: Any, settings: LiveSettings,
-                 connection_verify: str | bool | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, credential: Any, settings: LiveSettings, connection_verify: str | bool | None = None
+    ) -> None:
         self.settings = settings
         self._credential = credential
         self._verify = connection_verify
@@ -145,9 +146,12 @@ class LogsReader:
 
             s = self.settings
             kw: dict[str, Any] = {
-                "endpoint": s.logs_endpoint, "retry_total": s.retries, "retry_backoff_max": 10,
-                "connection_timeout": min(s.logs_timeout, 10.0), "read_timeout": s.logs_timeout,
-            }  # fmt: skip
+                "endpoint": s.logs_endpoint,
+                "retry_total": s.retries,
+                "retry_backoff_max": 10,
+                "connection_timeout": min(s.logs_timeout, 10.0),
+                "read_timeout": s.logs_timeout,
+            }
             if self._verify is not None:
                 kw["connection_verify"] = self._verify
             self._client = LogsQueryClient(self._credential, **kw)

@@ -25,8 +25,13 @@ from diagnostics.controlplane import (
 )
 from diagnostics.resources import AUDIT_LOG, DIAGNOSTIC_SETTINGS
 
-_SETTING_FIELDS = ("workspaceId", "logAnalyticsDestinationType", "storageAccountId",
-                   "eventHubAuthorizationRuleId", "eventHubName")  # fmt: skip
+_SETTING_FIELDS = (
+    "workspaceId",
+    "logAnalyticsDestinationType",
+    "storageAccountId",
+    "eventHubAuthorizationRuleId",
+    "eventHubName",
+)
 
 
 def _write(path: Path, doc: Any) -> None:
@@ -44,8 +49,12 @@ def _setting(item: dict[str, Any]) -> dict[str, Any]:
         for log in props.get("logs") or ()
         if isinstance(log, dict)
     ]
-    return {"id": item.get("id"), "name": item.get("name"),
-            "type": "Microsoft.Insights/diagnosticSettings", "properties": kept}  # fmt: skip
+    return {
+        "id": item.get("id"),
+        "name": item.get("name"),
+        "type": "Microsoft.Insights/diagnosticSettings",
+        "properties": kept,
+    }
 
 
 def capture_control_plane(
@@ -98,5 +107,11 @@ def capture_control_plane(
     progress(f"  {AUDIT_FILE}: {len(audit.rows)} aggregated row(s)")
     if audit.partial:
         out.notes.append(f"the audit query answered partially: {audit.partial}")
-    return {"kube-audit": {"sinceSeconds": window, "categories": list(sent),
-                           "truncated": audit.truncated, "partial": audit.partial}}  # fmt: skip
+    return {
+        "kube-audit": {
+            "sinceSeconds": window,
+            "categories": list(sent),
+            "truncated": audit.truncated,
+            "partial": audit.partial,
+        }
+    }

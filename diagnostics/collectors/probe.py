@@ -140,9 +140,11 @@ def probe(
             return result("ok", f"GET {path} -> 200 {body[:60]}{note}", addrs, 200)
         if resp.status in (401, 403):
             return result(
-                "ok", f"GET {path} -> {resp.status}: the API server answers (anonymous access is off){note}",
-                addrs, resp.status,
-            )  # fmt: skip
+                "ok",
+                f"GET {path} -> {resp.status}: the API server answers (anonymous access is off){note}",
+                addrs,
+                resp.status,
+            )
         return result(
             "http-error", f"GET {path} -> {resp.status}: {body[:200]}", addrs, resp.status
         )

@@ -71,17 +71,35 @@ def label_matcher(text: str) -> Callable[[dict[str, str]], bool]:
 # Field labels each resource supports (the API server answers 400 for any other).
 _COMMON = {"metadata.name", "metadata.namespace"}
 FIELD_LABELS: dict[str, set[str]] = {
-    "pods": _COMMON | {"spec.nodeName", "status.phase", "spec.restartPolicy", "spec.schedulerName",
-                       "spec.serviceAccountName", "spec.hostNetwork", "status.podIP",
-                       "status.nominatedNodeName"},
-    "events": _COMMON | {"type", "reason", "source", "reportingComponent", "involvedObject.kind",
-                         "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-                         "involvedObject.apiVersion", "involvedObject.resourceVersion",
-                         "involvedObject.fieldPath"},
+    "pods": _COMMON
+    | {
+        "spec.nodeName",
+        "status.phase",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.podIP",
+        "status.nominatedNodeName",
+    },
+    "events": _COMMON
+    | {
+        "type",
+        "reason",
+        "source",
+        "reportingComponent",
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+    },
     "nodes": _COMMON | {"spec.unschedulable"},
     "secrets": _COMMON | {"type"},
     "namespaces": _COMMON | {"status.phase"},
-}  # fmt: skip
+}
 
 
 def _field_value(obj: Obj, path: str) -> str:
@@ -104,8 +122,9 @@ def field_matcher(resource: str, text: str) -> Callable[[Obj], bool]:
         if key not in allowed:
             raise SelectorError(f"field label not supported: {key}")
         tests.append((key, op == "!=", value))
-    return lambda obj: all((_field_value(obj, k) != v) if neg else (_field_value(obj, k) == v)
-                           for k, neg, v in tests)  # fmt: skip
+    return lambda obj: all(
+        (_field_value(obj, k) != v) if neg else (_field_value(obj, k) == v) for k, neg, v in tests
+    )
 
 
 # ---------------------------------------------------------------- RBAC

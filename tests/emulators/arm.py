@@ -42,16 +42,50 @@ AAD_TOKEN = "FAKE-aad-token-for-the-aks-server-app"
 AKS_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
 IDENTITY_HEADER = "FAKE-identity-header"
 
-_ENVELOPE = {"id", "name", "type", "location", "tags", "sku", "identity", "extendedlocation",
-             "etag", "systemdata", "kind", "properties", "zones", "resourcegroup"}  # fmt: skip
+_ENVELOPE = {
+    "id",
+    "name",
+    "type",
+    "location",
+    "tags",
+    "sku",
+    "identity",
+    "extendedlocation",
+    "etag",
+    "systemdata",
+    "kind",
+    "properties",
+    "zones",
+    "resourcegroup",
+}
 # `az aks show` spellings -> the REST spellings ARM itself uses (the ones that matter here).
-_REST = {k.lower(): k for k in (
-    "authorizedIPRanges", "privateFQDN", "azurePortalFQDN", "dnsServiceIP", "effectiveOutboundIPs",
-    "enablePrivateClusterPublicFQDN", "managedOutboundIPs", "outboundIPs", "outboundIPPrefixes",
-    "podSubnetID", "vnetSubnetID", "privateDNSZone", "nodePublicIPPrefixID", "enableNodePublicIP",
-    "podIPAllocationMode", "osSKU", "osDiskSizeGB", "enableRBAC", "enableAzureRBAC",
-    "adminGroupObjectIDs", "publicIPs", "publicIPPrefixes",
-)}  # fmt: skip
+_REST = {
+    k.lower(): k
+    for k in (
+        "authorizedIPRanges",
+        "privateFQDN",
+        "azurePortalFQDN",
+        "dnsServiceIP",
+        "effectiveOutboundIPs",
+        "enablePrivateClusterPublicFQDN",
+        "managedOutboundIPs",
+        "outboundIPs",
+        "outboundIPPrefixes",
+        "podSubnetID",
+        "vnetSubnetID",
+        "privateDNSZone",
+        "nodePublicIPPrefixID",
+        "enableNodePublicIP",
+        "podIPAllocationMode",
+        "osSKU",
+        "osDiskSizeGB",
+        "enableRBAC",
+        "enableAzureRBAC",
+        "adminGroupObjectIDs",
+        "publicIPs",
+        "publicIPPrefixes",
+    )
+}
 
 
 def _respell(value: Any) -> Any:
@@ -116,29 +150,39 @@ class ArmEmulator(EmulatorServer):
         if address:
             props["ipAddress"] = address
         self._resources[resource_id.lower()] = {
-            "id": resource_id, "name": resource_id.rsplit("/", 1)[-1], "location": "westeurope",
-            "type": "Microsoft.Network/publicIPAddresses", "properties": props,
-        }  # fmt: skip
+            "id": resource_id,
+            "name": resource_id.rsplit("/", 1)[-1],
+            "location": "westeurope",
+            "type": "Microsoft.Network/publicIPAddresses",
+            "properties": props,
+        }
 
     def add_subnet(self, subnet_id: str, prefix: str, nat_gateway_id: str | None = None) -> None:
         props: Obj = {"addressPrefix": prefix, "provisioningState": "Succeeded"}
         if nat_gateway_id:
             props["natGateway"] = {"id": nat_gateway_id}
         self._resources[subnet_id.lower()] = {
-            "id": subnet_id, "name": subnet_id.rsplit("/", 1)[-1],
-            "type": "Microsoft.Network/virtualNetworks/subnets", "properties": props,
-        }  # fmt: skip
+            "id": subnet_id,
+            "name": subnet_id.rsplit("/", 1)[-1],
+            "type": "Microsoft.Network/virtualNetworks/subnets",
+            "properties": props,
+        }
 
     def add_nat_gateway(
         self, nat_id: str, public_ip_ids: list[str], prefix_ids: tuple[str, ...] = ()
     ) -> None:
         self._resources[nat_id.lower()] = {
-            "id": nat_id, "name": nat_id.rsplit("/", 1)[-1], "location": "westeurope",
-            "type": "Microsoft.Network/natGateways", "sku": {"name": "Standard"},
-            "properties": {"publicIpAddresses": [{"id": i} for i in public_ip_ids],
-                           "publicIpPrefixes": [{"id": i} for i in prefix_ids],
-                           "provisioningState": "Succeeded"},
-        }  # fmt: skip
+            "id": nat_id,
+            "name": nat_id.rsplit("/", 1)[-1],
+            "location": "westeurope",
+            "type": "Microsoft.Network/natGateways",
+            "sku": {"name": "Standard"},
+            "properties": {
+                "publicIpAddresses": [{"id": i} for i in public_ip_ids],
+                "publicIpPrefixes": [{"id": i} for i in prefix_ids],
+                "provisioningState": "Succeeded",
+            },
+        }
 
     def add_diagnostic_setting(self, resource_id: str, setting: Obj) -> None:
         """A setting in either shape (az flattened or REST); served in the REST shape."""
@@ -146,8 +190,12 @@ class ArmEmulator(EmulatorServer):
             props = {
                 k: v for k, v in setting.items() if k not in ("id", "name", "type", "resourceGroup")
             }
-            setting = {"id": setting["id"], "name": setting["name"], "type": setting["type"],
-                       "properties": props}  # fmt: skip
+            setting = {
+                "id": setting["id"],
+                "name": setting["name"],
+                "type": setting["type"],
+                "properties": props,
+            }
         self.diagnostic_settings.setdefault(resource_id.lower(), []).append(setting)
 
     def add(self, body: Obj) -> str:
@@ -168,8 +216,11 @@ class ArmEmulator(EmulatorServer):
         segs = low.strip("/").split("/")
         if len(segs) == 5 and segs[0] == "subscriptions" and segs[2] == "providers":
             sub, tail = f"/subscriptions/{segs[1]}/", f"/providers/{segs[3]}/{segs[4]}/"
-            items = [b for k, b in self._resources.items()
-                     if k.startswith(sub) and tail in k and "/" not in k.split(tail, 1)[1]]  # fmt: skip
+            items = [
+                b
+                for k, b in self._resources.items()
+                if k.startswith(sub) and tail in k and "/" not in k.split(tail, 1)[1]
+            ]
             return Reply(200, {"value": items})
         if "providers" not in segs or len(segs) < 7:
             return None
@@ -178,14 +229,22 @@ class ArmEmulator(EmulatorServer):
         if depth > 3 and parent not in self._resources:
             return None  # a child collection of a resource that does not exist
         prefix = low + "/"
-        items = [b for k, b in self._resources.items()
-                 if k.startswith(prefix) and "/" not in k[len(prefix):]]  # fmt: skip
+        items = [
+            b
+            for k, b in self._resources.items()
+            if k.startswith(prefix) and "/" not in k[len(prefix) :]
+        ]
         return Reply(200, {"value": items})
 
     # ------------------------------------------------------------ routing
     def error_body(self, status: int) -> Any:
-        codes = {429: "TooManyRequests", 500: "InternalServerError", 404: "ResourceNotFound",
-                 403: "AuthorizationFailed", 401: "InvalidAuthenticationToken"}  # fmt: skip
+        codes = {
+            429: "TooManyRequests",
+            500: "InternalServerError",
+            404: "ResourceNotFound",
+            403: "AuthorizationFailed",
+            401: "InvalidAuthenticationToken",
+        }
         return {
             "error": {"code": codes.get(status, "Error"), "message": f"injected fault: {status}"}
         }
@@ -223,8 +282,9 @@ class ArmEmulator(EmulatorServer):
 
     def _logs_query(self, req: Request, resource: str) -> Reply:
         body = req.json() or {}
-        self.log_queries.append({"resource": resource, "body": body,
-                                 "prefer": req.headers.get("prefer", "")})  # fmt: skip
+        self.log_queries.append(
+            {"resource": resource, "body": body, "prefer": req.headers.get("prefer", "")}
+        )
         if resource not in self._resources:
             return Reply(404, {"error": {"code": "ResourceNotFound", "message": "not found"}})
         query = str(body.get("query", ""))
@@ -232,10 +292,19 @@ class ArmEmulator(EmulatorServer):
         answer: Obj = {"tables": [logs_table(self.audit_rows.get(resource, [])[:cap])]}
         if self.logs_partial:
             answer["error"] = {
-                "code": "PartialError", "message": "There were some errors when processing your query.",
-                "details": [{"code": "EngineError", "message": "Something went wrong processing your query on the server.",
-                             "innererror": {"code": "-2133196760", "message": "Query exceeded the memory limit of 8 GB"}}],
-            }  # fmt: skip
+                "code": "PartialError",
+                "message": "There were some errors when processing your query.",
+                "details": [
+                    {
+                        "code": "EngineError",
+                        "message": "Something went wrong processing your query on the server.",
+                        "innererror": {
+                            "code": "-2133196760",
+                            "message": "Query exceeded the memory limit of 8 GB",
+                        },
+                    }
+                ],
+            }
         return Reply(200, answer)
 
     def _msi(self, req: Request) -> Reply:
@@ -243,23 +312,50 @@ class ArmEmulator(EmulatorServer):
             return Reply(401, {"error": "invalid identity header"})
         resource = req.query.get("resource", "")
         token = AAD_TOKEN if AKS_SERVER_APP in resource else ARM_TOKEN
-        return Reply(200, {"access_token": token, "expires_on": str(int(time.time()) + 3600),
-                           "resource": resource, "token_type": "Bearer"})  # fmt: skip
+        return Reply(
+            200,
+            {
+                "access_token": token,
+                "expires_on": str(int(time.time()) + 3600),
+                "resource": resource,
+                "token_type": "Bearer",
+            },
+        )
 
     def _credentials(self, cluster_id: str) -> Reply:
         if cluster_id not in self._resources:
             return _error(404, "ResourceNotFound", "cluster not found")
         server = self.kubeconfig_server or (self.k8s.url if self.k8s else "https://127.0.0.1:1")
         doc = {
-            "apiVersion": "v1", "kind": "Config", "current-context": "aks",
-            "clusters": [{"name": "aks", "cluster": {"server": server,
-                                                     "certificate-authority-data": self.ca_data or ""}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "aks",
+            "clusters": [
+                {
+                    "name": "aks",
+                    "cluster": {"server": server, "certificate-authority-data": self.ca_data or ""},
+                }
+            ],
             "contexts": [{"name": "aks", "context": {"cluster": "aks", "user": "clusterUser_aks"}}],
-            "users": [{"name": "clusterUser_aks", "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "kubelogin",
-                "args": ["get-token", "--login", "devicecode", "--server-id",
-                         "6dae42f8-4368-4678-94ff-3960e28e3630"]}}}],
-        }  # fmt: skip
+            "users": [
+                {
+                    "name": "clusterUser_aks",
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "kubelogin",
+                            "args": [
+                                "get-token",
+                                "--login",
+                                "devicecode",
+                                "--server-id",
+                                "6dae42f8-4368-4678-94ff-3960e28e3630",
+                            ],
+                        }
+                    },
+                }
+            ],
+        }
         value = base64.b64encode(json.dumps(doc).encode()).decode()
         return Reply(200, {"kubeconfigs": [{"name": "clusterUser", "value": value}]})
 
@@ -272,15 +368,23 @@ class ArmEmulator(EmulatorServer):
         cmd_id = uuid.uuid4().hex
         logs, code = self._execute(str(body.get("command", "")))
         with self._mutex:
-            self._commands[cmd_id] = {"polls": self.run_command_polls, "logs": logs, "exit": code,
-                                      "cluster": cluster_path}  # fmt: skip
+            self._commands[cmd_id] = {
+                "polls": self.run_command_polls,
+                "logs": logs,
+                "exit": code,
+                "cluster": cluster_path,
+            }
         sub = cluster_path.split("/")[2]
         api = req.query.get("api-version", "")
-        return Reply(202, None, {
-            "Location": f"{self.url}{cluster_path}/commandResults/{cmd_id}?api-version={api}",
-            "Azure-AsyncOperation": f"{self.url}/subscriptions/{sub}/providers/"
-            f"Microsoft.ContainerService/locations/westeurope/operations/{cmd_id}?api-version={api}",
-        })  # fmt: skip
+        return Reply(
+            202,
+            None,
+            {
+                "Location": f"{self.url}{cluster_path}/commandResults/{cmd_id}?api-version={api}",
+                "Azure-AsyncOperation": f"{self.url}/subscriptions/{sub}/providers/"
+                f"Microsoft.ContainerService/locations/westeurope/operations/{cmd_id}?api-version={api}",
+            },
+        )
 
     def _tick(self, cmd_id: str) -> dict[str, Any] | None:
         with self._mutex:
@@ -294,8 +398,14 @@ class ArmEmulator(EmulatorServer):
         cmd = self._tick(cmd_id)
         if cmd is None:
             return _error(404, "NotFound", "operation not found")
-        return Reply(200, {"id": cmd_id, "name": cmd_id,
-                           "status": "InProgress" if cmd.get("pending") else "Succeeded"})  # fmt: skip
+        return Reply(
+            200,
+            {
+                "id": cmd_id,
+                "name": cmd_id,
+                "status": "InProgress" if cmd.get("pending") else "Succeeded",
+            },
+        )
 
     def _command_result(self, cmd_id: str) -> Reply:
         cmd = self._tick(cmd_id)
@@ -306,9 +416,19 @@ class ArmEmulator(EmulatorServer):
                 202, None, {"Location": f"{self.url}{cmd['cluster']}/commandResults/{cmd_id}"}
             )
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        return Reply(200, {"id": cmd_id, "properties": {
-            "provisioningState": "Succeeded", "exitCode": cmd["exit"], "startedAt": now,
-            "finishedAt": now, "logs": cmd["logs"]}})  # fmt: skip
+        return Reply(
+            200,
+            {
+                "id": cmd_id,
+                "properties": {
+                    "provisioningState": "Succeeded",
+                    "exitCode": cmd["exit"],
+                    "startedAt": now,
+                    "finishedAt": now,
+                    "logs": cmd["logs"],
+                },
+            },
+        )
 
     def _execute(self, command: str) -> tuple[str, int]:
         """A tiny shell: `;`-separated `echo '...'` and `kubectl get R[,R] [-A|-n NS]
@@ -352,8 +472,10 @@ class ArmEmulator(EmulatorServer):
                 return f'error: the server doesn\'t have a resource type "{name}"', 1
             if name in self.run_command_forbidden:
                 scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-                return (f'Error from server (Forbidden): {name} is forbidden: User "aks-command" '
-                        f'cannot list resource "{name}" in API group "{res.group}" {scope}'), 1  # fmt: skip
+                return (
+                    f'Error from server (Forbidden): {name} is forbidden: User "aks-command" '
+                    f'cannot list resource "{name}" in API group "{res.group}" {scope}'
+                ), 1
             try:
                 items += self.k8s.kubectl_list(name, namespace, fields, labels)["items"]
             except SelectorError as exc:
@@ -373,10 +495,18 @@ class ArmEmulator(EmulatorServer):
         return warning + json.dumps(doc, indent=4), 0
 
 
-LOG_COLUMNS = (("Identity", "string"), ("Verb", "string"), ("Resource", "string"),
-               ("ApiGroup", "string"), ("Namespace", "string"), ("Code", "int"),
-               ("UserAgent", "string"), ("Requests", "long"), ("FirstSeen", "datetime"),
-               ("LastSeen", "datetime"))  # fmt: skip
+LOG_COLUMNS = (
+    ("Identity", "string"),
+    ("Verb", "string"),
+    ("Resource", "string"),
+    ("ApiGroup", "string"),
+    ("Namespace", "string"),
+    ("Code", "int"),
+    ("UserAgent", "string"),
+    ("Requests", "long"),
+    ("FirstSeen", "datetime"),
+    ("LastSeen", "datetime"),
+)
 
 
 def logs_table(rows: list[Obj]) -> Obj:

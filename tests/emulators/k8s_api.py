@@ -48,8 +48,13 @@ class Resource:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     def discovery(self) -> Obj:
-        out: Obj = {"name": self.resource, "singularName": self.kind.lower(), "namespaced": self.namespaced,
-                    "kind": self.kind, "verbs": list(self.verbs)}  # fmt: skip
+        out: Obj = {
+            "name": self.resource,
+            "singularName": self.kind.lower(),
+            "namespaced": self.namespaced,
+            "kind": self.kind,
+            "verbs": list(self.verbs),
+        }
         if self.short:
             out["shortNames"] = list(self.short)
         return out
@@ -76,31 +81,72 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("rolebindings", "rbac.authorization.k8s.io", "v1", "RoleBinding", True),
     Resource("clusterroles", "rbac.authorization.k8s.io", "v1", "ClusterRole", False),
     Resource("clusterrolebindings", "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", False),
-    Resource("subjectaccessreviews", "authorization.k8s.io", "v1", "SubjectAccessReview", False,
-             verbs=("create",)),
+    Resource(
+        "subjectaccessreviews",
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+        False,
+        verbs=("create",),
+    ),
     Resource("nodenetworkconfigs", "acn.azure.com", "v1alpha", "NodeNetworkConfig", True, ("nnc",)),
     Resource("ciliumnetworkpolicies", "cilium.io", "v2", "CiliumNetworkPolicy", True, ("cnp",)),
-    Resource("ciliumclusterwidenetworkpolicies", "cilium.io", "v2", "CiliumClusterwideNetworkPolicy",
-             False, ("ccnp",)),
-    Resource("networkpolicies.crd.projectcalico.org", "crd.projectcalico.org", "v1", "NetworkPolicy",
-             True, plural="networkpolicies"),
+    Resource(
+        "ciliumclusterwidenetworkpolicies",
+        "cilium.io",
+        "v2",
+        "CiliumClusterwideNetworkPolicy",
+        False,
+        ("ccnp",),
+    ),
+    Resource(
+        "networkpolicies.crd.projectcalico.org",
+        "crd.projectcalico.org",
+        "v1",
+        "NetworkPolicy",
+        True,
+        plural="networkpolicies",
+    ),
     Resource("globalnetworkpolicies", "crd.projectcalico.org", "v1", "GlobalNetworkPolicy", False),
     # API Priority and Fairness, which the apiserver-throttled advice reads
     Resource("flowschemas", "flowcontrol.apiserver.k8s.io", "v1", "FlowSchema", False),
-    Resource("prioritylevelconfigurations", "flowcontrol.apiserver.k8s.io", "v1",
-             "PriorityLevelConfiguration", False),
-)  # fmt: skip
+    Resource(
+        "prioritylevelconfigurations",
+        "flowcontrol.apiserver.k8s.io",
+        "v1",
+        "PriorityLevelConfiguration",
+        False,
+    ),
+)
 NNC = "nodenetworkconfigs"
 PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version"}
 
 
 def _status(code: int, reason: str, message: str) -> Reply:
-    return Reply(code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                        "message": message, "reason": reason, "code": code})  # fmt: skip
+    return Reply(
+        code,
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        },
+    )
 
 
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-            410: "Expired", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}  # fmt: skip
+_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    410: "Expired",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
 
 
 class KubeEmulator(EmulatorServer):
@@ -159,17 +205,20 @@ class KubeEmulator(EmulatorServer):
                 key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"].get("name", ""))
             )
 
-    def kubectl_list(self, resource: str, namespace: str = "", field_selector: str = "",
-                     label_selector: str = "") -> Obj:  # fmt: skip
+    def kubectl_list(
+        self, resource: str, namespace: str = "", field_selector: str = "", label_selector: str = ""
+    ) -> Obj:
         """What `kubectl get RESOURCE [-n NS | -A] -o json` prints (items typed, a `List`)."""
         res = self.resources[resource]
         by_labels = label_matcher(label_selector)
         by_fields = field_matcher(resource, field_selector)
         items = [
-            self._typed(res, o) for o in self.objects(resource)
+            self._typed(res, o)
+            for o in self.objects(resource)
             if (not namespace or (o.get("metadata") or {}).get("namespace") == namespace)
-            and by_labels((o.get("metadata") or {}).get("labels") or {}) and by_fields(o)
-        ]  # fmt: skip
+            and by_labels((o.get("metadata") or {}).get("labels") or {})
+            and by_fields(o)
+        ]
         return {
             "apiVersion": "v1",
             "items": items,
@@ -182,21 +231,35 @@ class KubeEmulator(EmulatorServer):
             return list(self._store.get(resource, ()))
 
     def write_kubeconfig(
-        self, path: str | Path, context: str = "emulator", token: str | None = None,
-        ca_file: str | None = None, namespace: str = "default",
-    ) -> Path:  # fmt: skip
+        self,
+        path: str | Path,
+        context: str = "emulator",
+        token: str | None = None,
+        ca_file: str | None = None,
+        namespace: str = "default",
+    ) -> Path:
         """A kubeconfig (JSON is YAML) pointing at this server with a FAKE bearer token."""
         cluster: Obj = {"server": self.url}
         if ca_file:
             cluster["certificate-authority"] = str(ca_file)
         doc = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
             "clusters": [{"name": f"{context}-cluster", "cluster": cluster}],
             "users": [{"name": f"{context}-user", "user": {"token": token or self.token}}],
-            "contexts": [{"name": context, "context": {"cluster": f"{context}-cluster",
-                                                       "user": f"{context}-user", "namespace": namespace}}],
+            "contexts": [
+                {
+                    "name": context,
+                    "context": {
+                        "cluster": f"{context}-cluster",
+                        "user": f"{context}-user",
+                        "namespace": namespace,
+                    },
+                }
+            ],
             "current-context": context,
-        }  # fmt: skip
+        }
         p = Path(path)
         p.write_text(json.dumps(doc, indent=2))
         return p
@@ -215,12 +278,26 @@ class KubeEmulator(EmulatorServer):
                 return _status(401, "Unauthorized", "Unauthorized")
         if path == "/version":
             major, minor = self.version.lstrip("v").split(".")[:2]
-            return Reply(200, {"major": major, "minor": minor, "gitVersion": self.version,
-                               "platform": "linux/amd64"})  # fmt: skip
+            return Reply(
+                200,
+                {
+                    "major": major,
+                    "minor": minor,
+                    "gitVersion": self.version,
+                    "platform": "linux/amd64",
+                },
+            )
         if path == "/api":
-            return Reply(200, {"kind": "APIVersions", "versions": ["v1"],
-                               "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                                               "serverAddress": f"127.0.0.1:{self.port}"}]})  # fmt: skip
+            return Reply(
+                200,
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}
+                    ],
+                },
+            )
         if path == "/apis":
             return Reply(200, self._groups())
         parts = path.strip("/").split("/")
@@ -239,8 +316,15 @@ class KubeEmulator(EmulatorServer):
                 404, "NotFound", f"the server could not find the requested resource ({path})"
             )
         if not rest:
-            return Reply(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-                               "resources": [r.discovery() for r in served]})  # fmt: skip
+            return Reply(
+                200,
+                {
+                    "kind": "APIResourceList",
+                    "apiVersion": "v1",
+                    "groupVersion": gv,
+                    "resources": [r.discovery() for r in served],
+                },
+            )
         namespace = ""
         if rest[0] == "namespaces" and len(rest) >= 3:
             namespace, rest = rest[1], rest[2:]
@@ -267,13 +351,17 @@ class KubeEmulator(EmulatorServer):
             if r.group and r.version not in groups.setdefault(r.group, []):
                 groups[r.group].append(r.version)
         return {
-            "kind": "APIGroupList", "apiVersion": "v1",
+            "kind": "APIGroupList",
+            "apiVersion": "v1",
             "groups": [
-                {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
-                 "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
+                {
+                    "name": g,
+                    "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+                    "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]},
+                }
                 for g, vs in groups.items()
             ],
-        }  # fmt: skip
+        }
 
     def _typed(self, res: Resource, obj: Obj) -> Obj:
         return {"apiVersion": res.group_version, "kind": res.kind, **obj}
@@ -301,10 +389,12 @@ class KubeEmulator(EmulatorServer):
         items = self.objects(res.name)
         if namespace or query.get("labelSelector") or query.get("fieldSelector"):
             items = [
-                o for o in items
+                o
+                for o in items
                 if (not namespace or (o.get("metadata") or {}).get("namespace") == namespace)
-                and by_labels((o.get("metadata") or {}).get("labels") or {}) and by_fields(o)
-            ]  # fmt: skip
+                and by_labels((o.get("metadata") or {}).get("labels") or {})
+                and by_fields(o)
+            ]
         start = 0
         if cont:
             try:
@@ -324,8 +414,15 @@ class KubeEmulator(EmulatorServer):
             meta["remainingItemCount"] = len(items) - start - limit
         # Items of a real list carry neither kind nor apiVersion (kubectl adds them).
         page = [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in page]
-        return Reply(200, {"kind": f"{res.kind}List", "apiVersion": res.group_version,
-                           "metadata": meta, "items": page})  # fmt: skip
+        return Reply(
+            200,
+            {
+                "kind": f"{res.kind}List",
+                "apiVersion": res.group_version,
+                "metadata": meta,
+                "items": page,
+            },
+        )
 
     def _review(self, req: Request) -> Reply:
         body = req.json() or {}
@@ -345,5 +442,13 @@ class KubeEmulator(EmulatorServer):
         status: Obj = {"allowed": allowed}
         if reason:
             status["reason"] = reason
-        return Reply(201, {"kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
-                           "metadata": {"creationTimestamp": None}, "spec": spec, "status": status})  # fmt: skip
+        return Reply(
+            201,
+            {
+                "kind": "SubjectAccessReview",
+                "apiVersion": "authorization.k8s.io/v1",
+                "metadata": {"creationTimestamp": None},
+                "spec": spec,
+                "status": status,
+            },
+        )
