@@ -86,3 +86,16 @@ def test_license_is_the_mit_text_pyproject_declares() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["license"] == "MIT"
     assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
+
+
+def test_the_formatter_output_is_the_style() -> None:
+    """`ruff format --check` (make lint) enforces the format; no file opts out of it."""
+    marker = "fmt: " + "skip"  # spelled apart so this file does not match itself
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for top in ("bot", "handlers", "diagnostics", "tests", "bench", "tools")
+        for path in sorted((ROOT / top).rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if marker in line or "fmt: off" in line
+    ]
+    assert not found, f"formatter opt-outs: {found}"
