@@ -323,3 +323,43 @@ def test_a_configured_cluster_reads_arm_with_the_default_credential_chain(arm, t
     )
     assert arm.count("/msi/token") >= 1
     registry.clear()
+
+
+# ---------------------------------------------------------------- Kubernetes versions
+def _offered(*plans: tuple[str, str]) -> list[dict]:
+    return [{"version": v, "capabilities": {"supportPlan": [p]}} for v, p in plans]
+
+
+def test_the_regions_versions_are_read_live_and_decide_support(arm, tls):
+    old = dict(kubernetesVersion="1.32.5", currentKubernetesVersion="1.32.5")
+    arm.add_cluster(cluster(**old))
+    rid = arm.add_kubernetes_versions(
+        SUB, "westeurope", _offered(("1.34", "KubernetesOfficial"), ("1.32", "AKSLongTermSupport"))
+    )
+    src = live(arm, tls, "none")
+    report = run("apiserver", src)
+    (f,) = [f for f in report.findings if f.code == "cluster.version-outdated"]
+    assert "AKS offers in westeurope: 1.34, 1.32 (LTS)" in f.evidence
+    assert arm.count(rid) == 1
+    assert not [u for u in report.unavailable if u.source == "versions"]
+
+
+def test_a_version_the_region_still_supports_is_not_outdated_live(arm, tls):
+    # the dated calendar ends 1.32's community support in 2026-03: the region's answer wins
+    old = dict(kubernetesVersion="1.32.5", currentKubernetesVersion="1.32.5")
+    arm.add_cluster(cluster(**old))
+    arm.add_kubernetes_versions(SUB, "westeurope", _offered(("1.32", "KubernetesOfficial")))
+    report = run("apiserver", live(arm, tls, "none"))
+    assert "cluster.version-outdated" not in {f.code for f in report.findings}
+
+
+def test_versions_that_cannot_be_read_are_unavailable_and_the_calendar_decides(arm, tls):
+    old = dict(kubernetesVersion="1.32.5", currentKubernetesVersion="1.32.5")
+    arm.add_cluster(cluster(**old))
+    rid = arm.add_kubernetes_versions(SUB, "westeurope", _offered(("1.32", "KubernetesOfficial")))
+    arm.fault(rid, 403)
+    report = run("apiserver", live(arm, tls, "none"))
+    (u,) = [u for u in report.unavailable if u.source == "versions"]
+    assert u.reason.startswith("forbidden: the Kubernetes versions AKS offers in westeurope")
+    (f,) = [f for f in report.findings if f.code == "cluster.version-outdated"]
+    assert any("AKS release calendar" in e for e in f.evidence)
