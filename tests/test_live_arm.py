@@ -363,3 +363,80 @@ def test_versions_that_cannot_be_read_are_unavailable_and_the_calendar_decides(a
     assert u.reason.startswith("forbidden: the Kubernetes versions AKS offers in westeurope")
     (f,) = [f for f in report.findings if f.code == "cluster.version-outdated"]
     assert any("AKS release calendar" in e for e in f.evidence)
+
+
+# ---------------------------------------------------------------- public IP prefixes
+LB_PREFIX = f"{MC}/publicIPPrefixes/lb-egress"
+
+
+def test_the_load_balancers_outbound_prefix_is_read_and_aks_allows_it(arm, tls):
+    arm.add_public_ip_prefix(LB_PREFIX, "20.61.9.0/28")
+    body = cluster()
+    body["networkProfile"]["loadBalancerProfile"]["outboundIPPrefixes"] = {
+        "publicIPPrefixes": [{"id": LB_PREFIX}]
+    }
+    arm.add_cluster(body)
+    src = live(arm, tls, "none")
+    snap = src.collect({"cluster", "publicips"}, ScenarioArgs())
+    assert snap.public_ips[LB_PREFIX.lower()] == "20.61.9.0/28"
+    assert "publicips" not in snap.missing
+    # a client in the prefix reaches the API server: AKS allows it besides the ranges
+    report = run("apiserver", src, ScenarioArgs(from_ips=("20.61.9.5",)))
+    assert "apiserver.authorized-ip.client-excluded" not in {f.code for f in report.findings}
+    (f,) = [f for f in report.findings if f.code == "apiserver.authorized-ip.enabled"]
+    assert any("20.61.9.5 is in 20.61.9.0/28" in e for e in f.evidence)
+
+
+def test_a_prefix_that_cannot_be_read_is_a_reason(arm, tls):
+    arm.add_public_ip_prefix(LB_PREFIX, "20.61.9.0/28")
+    arm.fault(LB_PREFIX, 403)
+    body = cluster()
+    body["networkProfile"]["loadBalancerProfile"]["outboundIPPrefixes"] = {
+        "publicIPPrefixes": [{"id": LB_PREFIX}]
+    }
+    arm.add_cluster(body)
+    snap = live(arm, tls, "none").collect({"cluster", "publicips"}, ScenarioArgs())
+    assert LB_PREFIX.lower() not in snap.public_ips
+    assert f"{LB_PREFIX}: forbidden: public IP prefix lb-egress" in snap.missing["publicips"]
+
+
+def _user_nat_with_prefix(arm, ranges: list[str]) -> None:
+    rg = f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network"
+    subnet, nat, pfx = (
+        f"{rg}/virtualNetworks/hub/subnets/nodes",
+        f"{rg}/natGateways/egress",
+        f"{rg}/publicIPPrefixes/nat-egress",
+    )
+    arm.add_subnet(subnet, "10.224.0.0/16", nat)
+    arm.add_nat_gateway(nat, [], (pfx,))
+    arm.add_public_ip_prefix(pfx, "20.61.4.0/30")
+    body = cluster(apiServerAccessProfile={"authorizedIpRanges": ranges})
+    body["networkProfile"] = dict(
+        body["networkProfile"], outboundType="userAssignedNATGateway", loadBalancerProfile=None
+    )
+    body["agentPoolProfiles"][0]["vnetSubnetId"] = subnet
+    arm.add_cluster(body)
+
+
+def test_a_nat_gateway_prefix_outside_the_ranges_is_added_as_its_cidr(arm, tls):
+    _user_nat_with_prefix(arm, ["198.51.100.0/24", "20.61.4.0/31"])  # half of the prefix
+    report = run("node-api", live(arm, tls, "none"))
+    (f,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
+    assert any("prefix 20.61.4.0/30 (nat-egress) is not wholly inside" in e for e in f.evidence)
+    assert any(
+        s.command
+        and s.command.endswith(
+            "--api-server-authorized-ip-ranges 198.51.100.0/24,20.61.4.0/31,20.61.4.0/30"
+        )
+        for s in f.remediation
+    )
+
+
+def test_a_nat_gateway_prefix_inside_a_range_is_covered(arm, tls):
+    _user_nat_with_prefix(arm, ["198.51.100.0/24", "20.61.4.0/24"])
+    report = run("node-api", live(arm, tls, "none"))
+    codes = {f.code for f in report.findings}
+    assert not codes & {
+        "nodeapi.authorized-ip.egress-excluded",
+        "nodeapi.authorized-ip.egress-unverified",
+    }
