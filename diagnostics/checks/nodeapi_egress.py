@@ -157,9 +157,7 @@ def _compare(ctx: CheckContext, pairs: list[tuple[str, str]], who: str) -> Itera
     yield Finding(
         code="nodeapi.authorized-ip.egress-excluded",
         severity=Severity.CRITICAL,
-        title=f"The cluster's own egress {'IPs' if len(excluded) > 1 or '/' in ips else 'IP'} "
-        f"{ips} {'are' if len(excluded) > 1 or '/' in ips else 'is'} not in the API server's "
-        "authorized ranges",
+        title=f"The cluster's own egress IP {ips} is not in the API server's authorized ranges",
         subject=f"{c.id or c.name}#egress",
         evidence=tuple(evidence),
         cause="With authorized IP ranges on, the API server drops connections from addresses "
