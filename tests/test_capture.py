@@ -367,3 +367,25 @@ def test_cluster_json_keeps_only_the_managed_cluster_fields_parse_cluster_reads(
     }
     text = json.dumps(keep(to_rest_body(planted), ARM_FIELDS))
     assert "FAKE" not in text and "httpProxyConfig" not in text and "tags" not in text
+
+
+def test_versions_that_cannot_be_read_are_said_and_not_written(tls, tmp_path):
+    with ArmEmulator(certfile=str(tls.server_pem)) as arm:
+        arm.add_cluster(azure_cluster())
+        arm.add_public_ip(f"{MC}/publicIPAddresses/egress-1", "20.61.1.1")
+        rid = arm.add_kubernetes_versions(b.SUB, "westeurope", [])
+        arm.fault(rid, 403)
+        source = LiveSource(
+            "prod",
+            azure=AzureTarget(b.SUB, "rg-prod", "prod"),
+            settings=settings(arm.url),
+            credential=FakeCredential(),
+            connection_verify=str(tls.ca_pem),
+        )
+        result = capture(source, tmp_path / "snap")
+    assert result.missing["versions"].startswith(
+        "forbidden: the Kubernetes versions AKS offers in westeurope"
+    )
+    assert not (tmp_path / "snap" / "versions.json").exists()
+    assert (tmp_path / "snap" / "cluster.json").exists()
+    assert read_snapshot(tmp_path / "snap").kubernetes_versions is None

@@ -94,7 +94,7 @@ def replacement_list(existing: Iterable[str], additions: Iterable[str]) -> str:
     """The full comma-separated list to pass to --api-server-authorized-ip-ranges: every
     existing range plus the additions, without duplicates; `0.0.0.0/32` is dropped once
     anything is added (az refuses it next to other ranges; with real ranges AKS still allows
-    the standard load balancer's outbound IPs by itself)."""
+    the standard load balancer's outbound IPs and prefixes by itself)."""
     added = [as_cidr(a) for a in additions]
     kept = [r.strip() for r in existing if r.strip() and (r.strip() != ONLY_OUTBOUND or not added)]
     return ",".join(dict.fromkeys([*kept, *added]))
