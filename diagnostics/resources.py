@@ -108,6 +108,7 @@ AUDIT_LOG = "kube-audit"  # 403/429 answers in the API server's audit log (Log A
 NETWORK = "network"  # the Azure network path: VNets, NSGs, routes, firewalls, DNS (arm/)
 EGRESS_ENDPOINTS = "egressendpoints"  # the cluster's outbound dependencies (egress-endpoints.json)
 PRIVATE_DNS = "privatedns"  # the private DNS part of the network path only (arm/), for apiserver
+VERSIONS = "versions"  # the Kubernetes versions AKS offers in the region (versions.json)
 
 ALL_SOURCES: tuple[str, ...] = (CLUSTER, PUBLIC_IPS, *K8S_RESOURCES, PROBE, ACCESS_REVIEW)
-ALL_SOURCES += (DIAGNOSTIC_SETTINGS, AUDIT_LOG, NETWORK, EGRESS_ENDPOINTS, PRIVATE_DNS)
+ALL_SOURCES += (DIAGNOSTIC_SETTINGS, AUDIT_LOG, NETWORK, EGRESS_ENDPOINTS, PRIVATE_DNS, VERSIONS)

@@ -80,6 +80,22 @@ SCENARIOS = [
 ]
 
 
+OFFERED = [
+    {
+        "version": "1.33",
+        "isPreview": False,
+        "capabilities": {"supportPlan": ["KubernetesOfficial"]},
+        "patchVersions": {"1.33.2": {"upgrades": ["1.34.1"]}},
+    },
+    {
+        "version": "1.32",
+        "isPreview": False,
+        "capabilities": {"supportPlan": ["AKSLongTermSupport"]},
+        "patchVersions": {"1.32.5": {"upgrades": ["1.33.2"]}},
+    },
+]
+
+
 @pytest.mark.parametrize("mode", ["aad", "run-command"])
 def test_a_captured_emulated_cluster_gives_the_same_findings_as_live(tls, tmp_path, mode):
     with (
@@ -89,6 +105,7 @@ def test_a_captured_emulated_cluster_gives_the_same_findings_as_live(tls, tmp_pa
         arm.ca_data = tls.ca_data
         arm.add_cluster(azure_cluster())
         arm.add_public_ip(f"{MC}/publicIPAddresses/egress-1", "20.61.1.1")
+        arm.add_kubernetes_versions(b.SUB, "westeurope", OFFERED)
         cid = arm.add_cluster(azure_cluster()).lower()  # its audit log: 403s and 429s
         arm.add_diagnostic_setting(cid, setting("to-logs", ["kube-audit-admin", "kube-audit"]))
         arm.audit_rows[cid] = rows([PROMETHEUS, ANONYMOUS, KUBE_PROXY, THROTTLED], "aggregated")
@@ -103,6 +120,10 @@ def test_a_captured_emulated_cluster_gives_the_same_findings_as_live(tls, tmp_pa
         live = {(s, a): run(s, source, a) for s, a in SCENARIOS}
         result = capture(source, tmp_path / "snap")
     assert not result.missing, result.missing
+    # versions.json: what `az aks get-versions` prints, only the fields the check reads
+    assert json.loads((tmp_path / "snap" / "versions.json").read_text()) == {
+        "values": [{k: v for k, v in o.items() if k != "patchVersions"} for o in OFFERED]
+    }
     offline = SnapshotSource(tmp_path / "snap", "prod")
     compared = 0
     for (scenario, args), live_report in live.items():
@@ -237,7 +258,13 @@ def test_the_snapshot_is_kubectl_shaped_and_reads_back(tls, tmp_path):
     )
     assert meta["fieldSelectors"] == {"events": "type=Warning"}
     # kubeconfig: Kubernetes only, nothing from Azure
-    assert set(meta["missing"]) == {"cluster", "publicips", "diagnosticsettings", "kube-audit"}
+    assert set(meta["missing"]) == {
+        "cluster",
+        "publicips",
+        "versions",
+        "diagnosticsettings",
+        "kube-audit",
+    }
     snap = read_snapshot(tmp_path / "snap")
     assert len(snap.pods) == 10 and {e.type for e in snap.events} == {"Warning"}
     assert snap.captured_at is not None
@@ -340,3 +367,25 @@ def test_cluster_json_keeps_only_the_managed_cluster_fields_parse_cluster_reads(
     }
     text = json.dumps(keep(to_rest_body(planted), ARM_FIELDS))
     assert "FAKE" not in text and "httpProxyConfig" not in text and "tags" not in text
+
+
+def test_versions_that_cannot_be_read_are_said_and_not_written(tls, tmp_path):
+    with ArmEmulator(certfile=str(tls.server_pem)) as arm:
+        arm.add_cluster(azure_cluster())
+        arm.add_public_ip(f"{MC}/publicIPAddresses/egress-1", "20.61.1.1")
+        rid = arm.add_kubernetes_versions(b.SUB, "westeurope", [])
+        arm.fault(rid, 403)
+        source = LiveSource(
+            "prod",
+            azure=AzureTarget(b.SUB, "rg-prod", "prod"),
+            settings=settings(arm.url),
+            credential=FakeCredential(),
+            connection_verify=str(tls.ca_pem),
+        )
+        result = capture(source, tmp_path / "snap")
+    assert result.missing["versions"].startswith(
+        "forbidden: the Kubernetes versions AKS offers in westeurope"
+    )
+    assert not (tmp_path / "snap" / "versions.json").exists()
+    assert (tmp_path / "snap" / "cluster.json").exists()
+    assert read_snapshot(tmp_path / "snap").kubernetes_versions is None

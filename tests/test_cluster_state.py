@@ -197,3 +197,41 @@ def test_node_public_ips_without_a_prefix_and_covered_prefixes(tmp_path):
         tmp_path / "b", {"nodePublicIpPrefixId": PREFIX}, {PREFIX.lower(): "20.50.0.16/28"}
     )
     assert covered == []
+
+
+# ---------------------------------------------------------------- load balancer outbound prefixes
+LB_PREFIX = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-prod/providers/"
+    "Microsoft.Network/publicIPPrefixes/lb-egress"
+)
+
+
+def _lb_prefix_run(tmp_path, client, public_ips):
+    net = az_cluster()["networkProfile"]
+    lb = {"outboundIPPrefixes": {"publicIPPrefixes": [{"id": LB_PREFIX}]}}
+    cluster = az_cluster(
+        apiServerAccessProfile={"authorizedIpRanges": ["20.50.0.0/24"]},
+        networkProfile=net | {"loadBalancerProfile": lb},
+    )
+    snap = write_snapshot(tmp_path / "snap", cluster=cluster, public_ips=public_ips)
+    return run("apiserver", SnapshotSource(snap, "prod"), ScenarioArgs(from_ips=(client,)))
+
+
+def test_a_client_in_the_load_balancers_outbound_prefix_is_allowed_by_aks(tmp_path):
+    # AKS allows the standard load balancer's outbound IPs and prefixes besides the ranges
+    report = _lb_prefix_run(tmp_path, "20.61.9.5", {LB_PREFIX.lower(): "20.61.9.0/28"})
+    assert "apiserver.authorized-ip.client-excluded" not in {f.code for f in report.findings}
+    f = _one(report, "apiserver.authorized-ip.enabled")
+    assert any("20.61.9.5 is in 20.61.9.0/28" in e and "AKS allows it" in e for e in f.evidence)
+    assert any("20.61.9.0/28 (lb-egress)" in e for e in f.evidence)
+
+
+def test_a_client_outside_the_ranges_and_the_lb_prefix_is_excluded(tmp_path):
+    report = _lb_prefix_run(tmp_path, "20.61.10.5", {LB_PREFIX.lower(): "20.61.9.0/28"})
+    f = _one(report, "apiserver.authorized-ip.client-excluded")
+    assert any("20.61.9.0/28 (lb-egress)" in e and "none of them either" in e for e in f.evidence)
+    # the prefix needs no entry of its own: AKS adds it; the client is added as a /32
+    assert (
+        "az aks update --resource-group rg-prod --name prod "
+        "--api-server-authorized-ip-ranges 20.50.0.0/24,20.61.10.5/32" in _cmds(f)
+    )

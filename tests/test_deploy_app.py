@@ -231,7 +231,11 @@ def test_socket_mode_manifest_has_no_urls_and_http_manifest_points_at_the_ingres
 # the test below, on purpose: grant it in a role under deploy/azure, document it, add it here.
 ACTIONS_BY_CALL: dict[str, set[str]] = {
     "managed_clusters.get": {"Microsoft.ContainerService/managedClusters/read"},
+    "managed_clusters.list_kubernetes_versions": {
+        "Microsoft.ContainerService/locations/kubernetesVersions/read"
+    },
     "public_ip_addresses.get": {"Microsoft.Network/publicIPAddresses/read"},
+    "public_ip_prefixes.get": {"Microsoft.Network/publicIPPrefixes/read"},
     "subnets.get": {"Microsoft.Network/virtualNetworks/subnets/read"},
     "nat_gateways.get": {"Microsoft.Network/natGateways/read"},
     # Control-plane logs: where they go, and the audit tables queried through the cluster

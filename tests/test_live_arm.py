@@ -323,3 +323,120 @@ def test_a_configured_cluster_reads_arm_with_the_default_credential_chain(arm, t
     )
     assert arm.count("/msi/token") >= 1
     registry.clear()
+
+
+# ---------------------------------------------------------------- Kubernetes versions
+def _offered(*plans: tuple[str, str]) -> list[dict]:
+    return [{"version": v, "capabilities": {"supportPlan": [p]}} for v, p in plans]
+
+
+def test_the_regions_versions_are_read_live_and_decide_support(arm, tls):
+    old = dict(kubernetesVersion="1.32.5", currentKubernetesVersion="1.32.5")
+    arm.add_cluster(cluster(**old))
+    rid = arm.add_kubernetes_versions(
+        SUB, "westeurope", _offered(("1.34", "KubernetesOfficial"), ("1.32", "AKSLongTermSupport"))
+    )
+    src = live(arm, tls, "none")
+    report = run("apiserver", src)
+    (f,) = [f for f in report.findings if f.code == "cluster.version-outdated"]
+    assert "AKS offers in westeurope: 1.34, 1.32 (LTS)" in f.evidence
+    assert arm.count(rid) == 1
+    assert not [u for u in report.unavailable if u.source == "versions"]
+
+
+def test_a_version_the_region_still_supports_is_not_outdated_live(arm, tls):
+    # the dated calendar ends 1.32's community support in 2026-03: the region's answer wins
+    old = dict(kubernetesVersion="1.32.5", currentKubernetesVersion="1.32.5")
+    arm.add_cluster(cluster(**old))
+    arm.add_kubernetes_versions(SUB, "westeurope", _offered(("1.32", "KubernetesOfficial")))
+    report = run("apiserver", live(arm, tls, "none"))
+    assert "cluster.version-outdated" not in {f.code for f in report.findings}
+
+
+def test_versions_that_cannot_be_read_are_unavailable_and_the_calendar_decides(arm, tls):
+    old = dict(kubernetesVersion="1.32.5", currentKubernetesVersion="1.32.5")
+    arm.add_cluster(cluster(**old))
+    rid = arm.add_kubernetes_versions(SUB, "westeurope", _offered(("1.32", "KubernetesOfficial")))
+    arm.fault(rid, 403)
+    report = run("apiserver", live(arm, tls, "none"))
+    (u,) = [u for u in report.unavailable if u.source == "versions"]
+    assert u.reason.startswith("forbidden: the Kubernetes versions AKS offers in westeurope")
+    (f,) = [f for f in report.findings if f.code == "cluster.version-outdated"]
+    assert any("AKS release calendar" in e for e in f.evidence)
+
+
+# ---------------------------------------------------------------- public IP prefixes
+LB_PREFIX = f"{MC}/publicIPPrefixes/lb-egress"
+
+
+def test_the_load_balancers_outbound_prefix_is_read_and_aks_allows_it(arm, tls):
+    arm.add_public_ip_prefix(LB_PREFIX, "20.61.9.0/28")
+    body = cluster()
+    body["networkProfile"]["loadBalancerProfile"]["outboundIPPrefixes"] = {
+        "publicIPPrefixes": [{"id": LB_PREFIX}]
+    }
+    arm.add_cluster(body)
+    src = live(arm, tls, "none")
+    snap = src.collect({"cluster", "publicips"}, ScenarioArgs())
+    assert snap.public_ips[LB_PREFIX.lower()] == "20.61.9.0/28"
+    assert "publicips" not in snap.missing
+    # a client in the prefix reaches the API server: AKS allows it besides the ranges
+    report = run("apiserver", src, ScenarioArgs(from_ips=("20.61.9.5",)))
+    assert "apiserver.authorized-ip.client-excluded" not in {f.code for f in report.findings}
+    (f,) = [f for f in report.findings if f.code == "apiserver.authorized-ip.enabled"]
+    assert any("20.61.9.5 is in 20.61.9.0/28" in e for e in f.evidence)
+
+
+def test_a_prefix_that_cannot_be_read_is_a_reason(arm, tls):
+    arm.add_public_ip_prefix(LB_PREFIX, "20.61.9.0/28")
+    arm.fault(LB_PREFIX, 403)
+    body = cluster()
+    body["networkProfile"]["loadBalancerProfile"]["outboundIPPrefixes"] = {
+        "publicIPPrefixes": [{"id": LB_PREFIX}]
+    }
+    arm.add_cluster(body)
+    snap = live(arm, tls, "none").collect({"cluster", "publicips"}, ScenarioArgs())
+    assert LB_PREFIX.lower() not in snap.public_ips
+    assert f"{LB_PREFIX}: forbidden: public IP prefix lb-egress" in snap.missing["publicips"]
+
+
+def _user_nat_with_prefix(arm, ranges: list[str]) -> None:
+    rg = f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network"
+    subnet, nat, pfx = (
+        f"{rg}/virtualNetworks/hub/subnets/nodes",
+        f"{rg}/natGateways/egress",
+        f"{rg}/publicIPPrefixes/nat-egress",
+    )
+    arm.add_subnet(subnet, "10.224.0.0/16", nat)
+    arm.add_nat_gateway(nat, [], (pfx,))
+    arm.add_public_ip_prefix(pfx, "20.61.4.0/30")
+    body = cluster(apiServerAccessProfile={"authorizedIpRanges": ranges})
+    body["networkProfile"] = dict(
+        body["networkProfile"], outboundType="userAssignedNATGateway", loadBalancerProfile=None
+    )
+    body["agentPoolProfiles"][0]["vnetSubnetId"] = subnet
+    arm.add_cluster(body)
+
+
+def test_a_nat_gateway_prefix_outside_the_ranges_is_added_as_its_cidr(arm, tls):
+    _user_nat_with_prefix(arm, ["198.51.100.0/24", "20.61.4.0/31"])  # half of the prefix
+    report = run("node-api", live(arm, tls, "none"))
+    (f,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
+    assert any("prefix 20.61.4.0/30 (nat-egress) is not wholly inside" in e for e in f.evidence)
+    assert any(
+        s.command
+        and s.command.endswith(
+            "--api-server-authorized-ip-ranges 198.51.100.0/24,20.61.4.0/31,20.61.4.0/30"
+        )
+        for s in f.remediation
+    )
+
+
+def test_a_nat_gateway_prefix_inside_a_range_is_covered(arm, tls):
+    _user_nat_with_prefix(arm, ["198.51.100.0/24", "20.61.4.0/24"])
+    report = run("node-api", live(arm, tls, "none"))
+    codes = {f.code for f in report.findings}
+    assert not codes & {
+        "nodeapi.authorized-ip.egress-excluded",
+        "nodeapi.authorized-ip.egress-unverified",
+    }

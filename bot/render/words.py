@@ -16,7 +16,8 @@ from diagnostics.model import Finding, Report, Unavailable
 SOURCE_NAMES = {
     "cluster": "the cluster's Azure resource",
     "probe": "the live API server probe",
-    "publicips": "egress public IPs",
+    "publicips": "egress public IPs and prefixes",
+    "versions": "the Kubernetes versions AKS offers in the region",
     "pods": "pods",
     "services": "services",
     "endpoints": "endpoints",

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from diagnostics.checks.authorized import (
     ONLY_OUTBOUND,
     covering,
+    lb_allowed,
+    lb_allowed_line,
     max_ranges,
     not_public,
     parse_ranges,
@@ -19,7 +21,7 @@ from diagnostics.checks.authorized import (
 from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.diagnosis import Link
 from diagnostics.model import Finding, Severity, Step
-from diagnostics.resources import CLUSTER, PROBE
+from diagnostics.resources import CLUSTER, PROBE, PUBLIC_IPS
 from diagnostics.snapshot import ClusterInfo
 
 SCENARIO = "apiserver"
@@ -46,7 +48,12 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
     for ip, why in unseen:
         yield _client_not_public(ctx, c, ip, why, source)
     public = [ip for ip in clients if not not_public(ip)]
-    excluded = [ip for ip in public if covering(ip, ranges) is None]
+    auto, auto_unknown = lb_allowed(c, ctx.snapshot.public_ips)
+    auto_nets, _ = parse_ranges(cidr for cidr, _ in auto)
+    auto_line = lb_allowed_line(auto, auto_unknown)
+    excluded = [
+        ip for ip in public if covering(ip, ranges) is None and covering(ip, auto_nets) is None
+    ]
     limit = max_ranges(c.vnet_integration)
     for ip in excluded:
         new_list = replacement_list(c.authorized_ip_ranges, [ip])
@@ -54,6 +61,8 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
             f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}",
             f"client {ip} (from {source}) is in none of them",
         ]
+        if auto_line:
+            evidence.append(f"{auto_line} (the client is in none of them either)")
         if only_outbound:
             evidence.append(
                 "0.0.0.0/32 alone means: only the cluster's own outbound IP may connect; az "
@@ -93,7 +102,14 @@ def authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
         )
     covered = [(ip, covering(ip, ranges)) for ip in public if ip not in excluded]
     evidence = [f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}"]
-    evidence += [f"client {ip} is covered by {r}" for ip, r in covered]
+    evidence += [f"client {ip} is covered by {r}" for ip, r in covered if r]
+    evidence += [
+        f"client {ip} is in {r}, an outbound IP or prefix of the cluster's standard load "
+        "balancer: AKS allows it besides the ranges"
+        for ip, r in ((ip, covering(ip, auto_nets)) for ip, r in covered if not r)
+    ]
+    if auto_line:
+        evidence.append(auto_line)
     if not clients:
         evidence.append("no client IP was given: pass `--from IP` to check a specific client")
     if only_outbound:
@@ -383,6 +399,7 @@ CHECKS: tuple[Check, ...] = (
         ),
         fn=authorized_ranges,
         needs=(CLUSTER,),
+        uses=(PUBLIC_IPS,),
     ),
     Check(
         name="apiserver.private_cluster",

@@ -3,6 +3,12 @@ parsing the ranges, whether an address or CIDR is covered, whether the public AP
 see it at all, and the replacement list that `az aks update --api-server-authorized-ip-ranges`
 needs (the flag replaces the whole list).
 
+Besides the listed ranges, AKS allows the standard load balancer's outbound IPs and outbound
+IP prefixes by itself (outbound type `loadBalancer`; learn.microsoft.com/azure/aks/
+api-server-authorized-ip-ranges: "AKS allows these IP addresses in addition to the IP addresses
+in the --api-server-authorized-ip-ranges parameter"): `lb_allowed` lists them. NAT gateway and
+firewall egress, and node public IP prefixes, are not added: they must be in the ranges.
+
 az validates that list before it sends anything (azure-cli `acs/_validators.py`,
 `validate_ip_ranges`): `0.0.0.0/32` may not stand next to other ranges, every range must be a
 global, non-reserved IPv4 network, written without host bits. The list built here obeys that.
@@ -11,7 +17,8 @@ global, non-reserved IPv4 network, written without host bits. The list built her
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -87,7 +94,7 @@ def replacement_list(existing: Iterable[str], additions: Iterable[str]) -> str:
     """The full comma-separated list to pass to --api-server-authorized-ip-ranges: every
     existing range plus the additions, without duplicates; `0.0.0.0/32` is dropped once
     anything is added (az refuses it next to other ranges; with real ranges AKS still allows
-    the standard load balancer's outbound IPs by itself)."""
+    the standard load balancer's outbound IPs and prefixes by itself)."""
     added = [as_cidr(a) for a in additions]
     kept = [r.strip() for r in existing if r.strip() and (r.strip() != ONLY_OUTBOUND or not added)]
     return ",".join(dict.fromkeys([*kept, *added]))
@@ -96,3 +103,40 @@ def replacement_list(existing: Iterable[str], additions: Iterable[str]) -> str:
 def max_ranges(vnet_integration: bool) -> int:
     """How many ranges AKS accepts: 200, or 2,000 with API Server VNet Integration."""
     return MAX_RANGES_VNET_INTEGRATION if vnet_integration else MAX_RANGES
+
+
+class _Outbound(Protocol):
+    outbound_type: str
+    lb_outbound_ip_ids: tuple[str, ...]
+    lb_outbound_prefix_ids: tuple[str, ...]
+
+
+def lb_allowed(
+    cluster: _Outbound, public_ips: Mapping[str, str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """([(IP or CIDR, resource id)] that AKS allows besides the ranges: the standard load
+    balancer's outbound IPs and outbound IP prefixes, resolved through `public_ips`
+    (lowercased id -> address or CIDR); [ids whose address is not known])."""
+    if cluster.outbound_type.lower() not in ("loadbalancer", ""):  # "" is the default
+        return [], []
+    known: list[tuple[str, str]] = []
+    unknown: list[str] = []
+    for rid in dict.fromkeys((*cluster.lb_outbound_ip_ids, *cluster.lb_outbound_prefix_ids)):
+        value = public_ips.get(rid.lower())
+        if value:
+            known.append((as_cidr(value), rid))
+        else:
+            unknown.append(rid)
+    return known, unknown
+
+
+def lb_allowed_line(allowed: list[tuple[str, str]], unknown: list[str]) -> str:
+    """The evidence line that says what AKS allows besides the ranges ("" when nothing)."""
+    parts = [f"{cidr} ({rid.rsplit('/', 1)[-1]})" for cidr, rid in allowed]
+    parts += [f"{rid.rsplit('/', 1)[-1]} (address not read)" for rid in unknown]
+    if not parts:
+        return ""
+    return (
+        "besides these ranges AKS allows the standard load balancer's outbound IPs and "
+        "prefixes by itself: " + ", ".join(parts)
+    )

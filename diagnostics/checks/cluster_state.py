@@ -1,8 +1,8 @@
 """The ManagedCluster's own state, first in `apiserver`: stopped, a failed or long-running
 operation (with the error AKS recorded), and a Kubernetes version out of AKS support.
 
-Support is judged from the versions AKS offers in the cluster's region (`versions.json`,
-`az aks get-versions`) when they were read, else from a dated copy of the AKS release calendar;
+Support is judged from the versions AKS offers in the cluster's region (`az aks get-versions`:
+`versions.json`, or read live) when they were read, else from a dated copy of the AKS release calendar;
 a cluster on the long-term support plan (`supportPlan: AKSLongTermSupport`) is judged by the LTS
 window.
 """
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.model import Finding, Severity, Step
-from diagnostics.resources import CLUSTER
+from diagnostics.resources import CLUSTER, VERSIONS
 from diagnostics.snapshot import ClusterInfo
 
 IN_PROGRESS = {
@@ -301,5 +301,6 @@ CHECKS: tuple[Check, ...] = (
         codes=("cluster.stopped", "cluster.provisioning-failed", "cluster.version-outdated"),
         fn=cluster_state,
         needs=(CLUSTER,),
+        uses=(VERSIONS,),
     ),
 )

@@ -58,7 +58,7 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
         )
         return
     if outbound not in NAT_OUTBOUND:
-        return  # the standard load balancer's outbound IPs are allowed by AKS itself
+        return  # the standard load balancer's outbound IPs and prefixes: AKS allows them itself
     if not c.nat_outbound_ip_ids:
         subnets = subnet_ids(ctx)
         yield _unverified(
@@ -82,18 +82,24 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
     pairs: list[tuple[str, str]] = []
     for rid in c.nat_outbound_ip_ids:
         ip = ctx.snapshot.public_ips.get(rid.lower())
+        prefix = "/publicipprefixes/" in rid.lower()
         if not ip:
             yield _unverified(
                 ctx,
-                f"NAT gateway IP {rid.rsplit('/', 1)[-1]}",
+                f"NAT gateway {'IP prefix' if prefix else 'IP'} {rid.rsplit('/', 1)[-1]}",
                 (
-                    f"effective outbound IP {rid} has no address in publicips.json",
+                    f"outbound {'IP prefix' if prefix else 'IP'} {rid} has no "
+                    f"{'range' if prefix else 'address'} in publicips.json",
                     f"authorized IP ranges: {listed}",
                 ),
                 (
                     Step(
-                        "Look its address up, then compare it with the ranges.",
-                        f"az network public-ip show --ids {q(rid)} --query ipAddress -o tsv",
+                        "Look its range up, then compare it with the ranges."
+                        if prefix
+                        else "Look its address up, then compare it with the ranges.",
+                        f"az network public-ip prefix show --ids {q(rid)} --query ipPrefix -o tsv"
+                        if prefix
+                        else f"az network public-ip show --ids {q(rid)} --query ipAddress -o tsv",
                     ),
                 ),
             )
@@ -141,9 +147,11 @@ def _compare(ctx: CheckContext, pairs: list[tuple[str, str]], who: str) -> Itera
         f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}",
     ]
     evidence += [
-        f"{who} IP {ip} ({rid.rsplit('/', 1)[-1]}) is in none of them" for ip, rid in excluded
+        f"{who} {_kind(ip)} {ip} ({rid.rsplit('/', 1)[-1]}) is "
+        + ("not wholly inside any of them" if _kind(ip) == "prefix" else "in none of them")
+        for ip, rid in excluded
     ]
-    evidence += [f"{who} IP {ip} is covered" for ip in covered]
+    evidence += [f"{who} {_kind(ip)} {ip} is covered" for ip in covered]
     evidence += egress_symptoms(ctx.snapshot)
     ips = ", ".join(ip for ip, _ in excluded)
     yield Finding(
@@ -162,7 +170,8 @@ def _compare(ctx: CheckContext, pairs: list[tuple[str, str]], who: str) -> Itera
                 ctx.az_aks("show", "--query apiServerAccessProfile.authorizedIpRanges"),
             ),
             Step(
-                "Add the egress IPs. The flag replaces the whole list, so the command repeats "
+                "Add the egress IPs (a public IP prefix as its whole CIDR). The flag replaces the "
+                "whole list, so the command repeats "
                 "every existing range; AKS takes up to 2 minutes to apply it.",
                 ctx.az_aks("update", f"--api-server-authorized-ip-ranges {q(new_list)}"),
             ),
@@ -170,6 +179,11 @@ def _compare(ctx: CheckContext, pairs: list[tuple[str, str]], who: str) -> Itera
         ),
         docs=DOCS["authorized-ip"],
     )
+
+
+def _kind(ip: str) -> str:
+    """ "prefix" for a public IP prefix's CIDR (wider than one address), else "IP"."""
+    return "prefix" if "/" in ip and not ip.endswith(("/32", "/128")) else "IP"
 
 
 def _unverified(

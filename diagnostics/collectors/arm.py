@@ -9,7 +9,9 @@ whose reason is a sentence for the report.
 
 Egress IPs are computed, not guessed: the load balancer's and the managed NAT gateway's
 `effectiveOutboundIPs`, and for `userAssignedNATGateway` the node subnets' NAT gateway and its
-public IPs. Whatever cannot be resolved is returned as a reason per id.
+public IPs. Public IP prefixes (the load balancer's outbound prefixes, node public IP prefixes,
+a NAT gateway's prefixes) resolve to their CIDR. Whatever cannot be resolved is returned as a
+reason per id. Also the Kubernetes versions AKS offers in the cluster's region.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from azure.core.exceptions import (
 )
 from azure.mgmt.core.tools import parse_resource_id
 
-from diagnostics.collectors.armjson import parse_cluster
+from diagnostics.collectors.armjson import parse_cluster, parse_versions
 from diagnostics.collectors.k8s import ReadError, secs
-from diagnostics.snapshot import ClusterInfo
+from diagnostics.snapshot import ClusterInfo, KubernetesVersion
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,8 @@ class Egress:
     """Egress public IPs: resolved addresses, extra NAT gateway IP ids found through the node
     subnets (user-assigned NAT gateway), and reasons for the ids that could not be resolved."""
 
-    addresses: dict[str, str] = field(default_factory=dict)  # lowercased id -> IP
-    nat_ids: tuple[str, ...] = ()
+    addresses: dict[str, str] = field(default_factory=dict)  # lowercased id -> IP or CIDR
+    nat_ids: tuple[str, ...] = ()  # public IP (and prefix) ids of a user-assigned NAT gateway
     unresolved: dict[str, str] = field(default_factory=dict)  # id -> why
 
 
@@ -210,8 +212,33 @@ class ArmClient:
             out.nat_ids = tuple(i for i in nat_ids if i.lower() not in {x.lower() for x in ids})
             ids += list(out.nat_ids)
         for rid in dict.fromkeys(ids):
-            self._resolve_ip(rid, out)
+            if _named(rid, "publicIPPrefixes") is not None:
+                self._resolve_prefix(rid, out)
+            else:
+                self._resolve_ip(rid, out)
+        prefixes = [*cluster.lb_outbound_prefix_ids]
+        prefixes += [p.node_public_ip_prefix_id for p in cluster.agent_pools]
+        for rid in dict.fromkeys(p for p in prefixes if p):
+            self._resolve_prefix(rid, out)
         return out
+
+    def _resolve_prefix(self, rid: str, out: Egress) -> None:
+        """A public IP prefix -> its CIDR (`ipPrefix`), kept with the addresses."""
+        p = _named(rid, "publicIPPrefixes")
+        if p is None:
+            out.unresolved[rid] = "not a public IP prefix resource id"
+            return
+        try:
+            prefix = self.network(p.get("subscription", self.subscription)).public_ip_prefixes.get(
+                p.get("resource_group", ""), p["resource_name"]
+            )
+        except Exception as exc:
+            out.unresolved[rid] = arm_error(exc, f"public IP prefix {p['resource_name']}").reason
+            return
+        if prefix.ip_prefix:
+            out.addresses[rid.lower()] = str(prefix.ip_prefix)
+        else:
+            out.unresolved[rid] = "the public IP prefix has no range allocated"
 
     def _resolve_ip(self, rid: str, out: Egress) -> None:
         p = _named(rid, "publicIPAddresses")
@@ -267,13 +294,28 @@ class ArmClient:
                 ).reason
                 continue
             found += [r.id for r in nat.public_ip_addresses or () if r.id]
-            for prefix in nat.public_ip_prefixes or ():
-                if prefix.id:
-                    out.unresolved[prefix.id] = (
-                        "a public IP prefix: list its CIDR in the authorized ranges "
-                        f"(az network public-ip prefix show --ids {prefix.id} --query ipPrefix)"
-                    )
+            found += [r.id for r in nat.public_ip_prefixes or () if r.id]  # resolved to CIDRs
         return found
+
+    # ------------------------------------------------------------ Kubernetes versions
+    def kubernetes_versions_body(self, location: str) -> dict[str, Any]:
+        """`az aks get-versions --location LOC` as ARM's REST body (`values[]`)."""
+        what = f"the Kubernetes versions AKS offers in {location}"
+        try:
+            result = self.aks.managed_clusters.list_kubernetes_versions(location)
+        except Exception as exc:
+            raise arm_error(exc, what) from None
+        return result.as_dict() if hasattr(result, "as_dict") else dict(result)
+
+    def kubernetes_versions(self, location: str) -> list[KubernetesVersion]:
+        """The minor versions AKS offers in `location`, with their support plans."""
+        body = self.kubernetes_versions_body(location)
+        try:
+            return parse_versions(body)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ReadError(
+                f"the Kubernetes versions AKS offers in {location}: unexpected body: {exc}"
+            ) from None
 
     # ------------------------------------------------------------ run command
     def run_command(

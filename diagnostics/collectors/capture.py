@@ -28,14 +28,21 @@ from typing import Any
 
 from diagnostics.allowlist import keep
 from diagnostics.checks.base import ScenarioArgs
-from diagnostics.collectors.armjson import ARM_FIELDS, to_rest_body
+from diagnostics.collectors.armjson import ARM_FIELDS, parse_versions, to_rest_body
 from diagnostics.collectors.capture_net import capture_network
 from diagnostics.collectors.k8s import ListRequest, ReadError
 from diagnostics.collectors.live import NO_AZURE, LiveSource, list_requests
 from diagnostics.collectors.logs_capture import capture_control_plane
 from diagnostics.projection import FIELDS
-from diagnostics.resources import CLUSTER, K8S_RESOURCES, PUBLIC_IPS
+from diagnostics.resources import CLUSTER, K8S_RESOURCES, PUBLIC_IPS, VERSIONS
 from diagnostics.snapshot import ClusterInfo
+
+# what parse_versions reads of `az aks get-versions` (the REST body has the same names)
+VERSION_FIELDS = (
+    "values[].version",
+    "values[].isPreview",
+    "values[].capabilities.supportPlan[]",
+)
 
 
 class CaptureError(Exception):
@@ -59,7 +66,13 @@ def _prepare(folder: Path) -> None:
             raise CaptureError(
                 f"{folder} is not empty and holds no snapshot.json: choose an empty or new folder"
             )
-        for old in ("cluster.json", "publicips.json", "snapshot.json", "egress-endpoints.json"):
+        for old in (
+            "cluster.json",
+            "publicips.json",
+            "snapshot.json",
+            "egress-endpoints.json",
+            "versions.json",
+        ):
             (folder / old).unlink(missing_ok=True)
         shutil.rmtree(folder / "k8s", ignore_errors=True)  # a previous capture of ours
         shutil.rmtree(folder / "arm", ignore_errors=True)
@@ -161,7 +174,7 @@ def _capture_azure(
     source: LiveSource, root: Path, out: CaptureResult, progress: Callable[[str], None]
 ) -> ClusterInfo | None:
     if source.azure is None:
-        out.missing[CLUSTER] = out.missing[PUBLIC_IPS] = NO_AZURE
+        out.missing[CLUSTER] = out.missing[PUBLIC_IPS] = out.missing[VERSIONS] = NO_AZURE
         return None
     target = source.azure
     progress(
@@ -170,7 +183,7 @@ def _capture_azure(
     try:
         info, body = source.clients.arm().cluster(target.resource_group, target.name)
     except ReadError as exc:
-        out.missing[CLUSTER] = out.missing[PUBLIC_IPS] = exc.reason
+        out.missing[CLUSTER] = out.missing[PUBLIC_IPS] = out.missing[VERSIONS] = exc.reason
         progress(f"  cluster.json: not written: {exc.reason}")
         return None
     write_kept(root, out, "cluster.json", to_rest_body(body), ARM_FIELDS)
@@ -189,9 +202,36 @@ def _capture_azure(
             "egress through a user-assigned NAT gateway (found through the node subnets); its "
             "public IPs are in publicips.json: " + ", ".join(egress.nat_ids)
         )
-    progress(f"  publicips.json: {len(ips)} egress IP(s) resolved")
+    progress(f"  publicips.json: {len(ips)} egress IP(s) and prefix(es) resolved")
+    _capture_versions(source, info, root, out, progress)
     capture_network(source.clients.arm(), info, root, out, progress)
     return info
+
+
+def _capture_versions(
+    source: LiveSource,
+    info: ClusterInfo,
+    root: Path,
+    out: CaptureResult,
+    progress: Callable[[str], None],
+) -> None:
+    """versions.json as `az aks get-versions --location LOC -o json` prints it (the fields
+    parse_versions reads); without it `cluster.version-outdated` falls back to a dated table."""
+    try:
+        if not info.location:
+            raise ReadError("the managed cluster names no location")
+        body = source.clients.arm().kubernetes_versions_body(info.location)
+        count = len(parse_versions(body))
+    except ReadError as exc:
+        out.missing[VERSIONS] = exc.reason
+        progress(f"  versions.json: not written: {exc.reason}")
+        return
+    except (ValueError, TypeError, AttributeError) as exc:
+        out.missing[VERSIONS] = f"unexpected answer from ARM: {exc}"
+        progress(f"  versions.json: not written: {exc}")
+        return
+    write_kept(root, out, "versions.json", body, VERSION_FIELDS)
+    progress(f"  versions.json: {count} version(s) offered in {info.location}")
 
 
 def _capture_kubernetes(

@@ -43,6 +43,7 @@ from diagnostics.resources import (
     PRIVATE_DNS,
     PROBE,
     PUBLIC_IPS,
+    VERSIONS,
 )
 from diagnostics.snapshot import ClusterInfo, Snapshot
 
@@ -57,6 +58,7 @@ NEEDS_CLUSTER = (
     NETWORK,
     EGRESS_ENDPOINTS,
     PRIVATE_DNS,
+    VERSIONS,
 )  # ARM reads that start from the cluster
 
 
@@ -296,6 +298,8 @@ class LiveSource:
                 pending[PUBLIC_IPS] = (key, egress)
             else:
                 pending[PUBLIC_IPS] = ("cluster", cluster_fut)  # its failure explains this one
+        if VERSIONS in wanted and cluster_fut is not None:
+            pending[VERSIONS] = self._start_versions(cluster, cluster_fut, ttl)
         if wanted & {DIAGNOSTIC_SETTINGS, AUDIT_LOG}:
             self._start_logs(wanted, args, ttl, pending, missing)
         if cluster_fut is not None:
@@ -307,6 +311,20 @@ class LiveSource:
 
         wait_all([f for _, f in pending.values()], timeout=max(0.0, deadline - time.monotonic()))
         return self._assemble(wanted, pending, missing, stale)
+
+    def _start_versions(
+        self, cluster: ClusterInfo | None, cluster_fut: Future[Entry], ttl: float | None
+    ) -> tuple[str, Future[Entry]]:
+        """The versions AKS offers in the cluster's region (one read per region)."""
+        if cluster is None:
+            return ("cluster", cluster_fut)  # its failure explains this one
+        location = cluster.location
+        if not location:
+            fut: Future[Entry] = Future()
+            fut.set_exception(ReadError("the managed cluster names no location"))
+            return ("versions:", fut)
+        key = f"versions:{location.lower()}"
+        return key, self._start(key, lambda: self.clients.arm().kubernetes_versions(location), ttl)
 
     def _start_logs(
         self,
@@ -411,6 +429,8 @@ class LiveSource:
                     )
             elif src == PROBE:
                 snap.probe = value
+            elif src == VERSIONS:
+                snap.kubernetes_versions = list(value)
             elif src == NETWORK:
                 snap.network = value.network
             elif src == EGRESS_ENDPOINTS:

@@ -33,6 +33,7 @@ from diagnostics.resources import (
     PRIVATE_DNS,
     PROBE,
     PUBLIC_IPS,
+    VERSIONS,
 )
 from diagnostics.snapshot import Snapshot
 
@@ -195,8 +196,9 @@ def _read_cluster(path: Path, snap: Snapshot) -> None:
     if versions.is_file():
         try:
             snap.kubernetes_versions = parse_versions(_read_json(versions))
+            snap.read.append(VERSIONS)
         except (OSError, ValueError, TypeError, AttributeError) as exc:
-            snap.missing["versions.json"] = f"versions.json could not be parsed: {exc}"
+            snap.missing[VERSIONS] = f"versions.json could not be parsed: {exc}"
 
 
 def _read_public_ips(path: Path, snap: Snapshot) -> None:

@@ -3,7 +3,8 @@ it) for the real azure-mgmt-containerservice and azure-mgmt-network clients:
 
 - ManagedCluster GET (fixtures in the ARM REST shape or the `az aks show` shape, served as REST),
   `listClusterUserCredential` (a kubeconfig pointing at a KubeEmulator);
-- public IP, subnet and NAT gateway GETs;
+- public IP, public IP prefix, subnet and NAT gateway GETs; the Kubernetes versions of a
+  region (`locations/LOC/kubernetesVersions`);
 - the network path (any REST body added with `add`): GET by id, and the lists the collectors
   page through (resource group and subscription lists, child lists such as a policy's rule
   collection groups or a zone's virtual network links), in any subscription; a cluster's
@@ -156,6 +157,28 @@ class ArmEmulator(EmulatorServer):
             "type": "Microsoft.Network/publicIPAddresses",
             "properties": props,
         }
+
+    def add_public_ip_prefix(self, resource_id: str, cidr: str | None) -> None:
+        props: Obj = {"prefixLength": int(cidr.split("/")[1]) if cidr else 31}
+        if cidr:
+            props["ipPrefix"] = cidr
+        self._resources[resource_id.lower()] = {
+            "id": resource_id,
+            "name": resource_id.rsplit("/", 1)[-1],
+            "location": "westeurope",
+            "type": "Microsoft.Network/publicIPPrefixes",
+            "sku": {"name": "Standard"},
+            "properties": {**props, "provisioningState": "Succeeded"},
+        }
+
+    def add_kubernetes_versions(self, subscription: str, location: str, values: list[Obj]) -> str:
+        """`GET .../locations/LOC/kubernetesVersions`: `{"values": [...]}` as ARM serves it."""
+        rid = (
+            f"/subscriptions/{subscription}/providers/Microsoft.ContainerService/locations/"
+            f"{location}/kubernetesVersions"
+        )
+        self._resources[rid.lower()] = {"values": values}
+        return rid
 
     def add_subnet(self, subnet_id: str, prefix: str, nat_gateway_id: str | None = None) -> None:
         props: Obj = {"addressPrefix": prefix, "provisioningState": "Succeeded"}
