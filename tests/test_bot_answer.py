@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 from blockkit import validate_message
@@ -63,6 +64,25 @@ def test_a_service_that_does_not_exist_is_told_privately_not_posted(bot):
     (sentinel,) = bot.finished_parents()
     assert "`apiserver staging`" in block_text(sentinel)
     assert bot.slack.top_level(OPS) == [sentinel]
+
+
+def test_an_as_account_that_does_not_exist_is_told_privately_not_posted(tmp_path, redis_url):
+    example = Path(__file__).resolve().parent.parent / "examples" / "broken-nodeapi"
+    config = {"clusters": {"shop": {"snapshot": str(example)}}}
+    b = Bot(tmp_path, redis_url, config=config)
+    try:
+        token, url = b.response_url()
+        b.command("node-api shop --as shopp/orders-worker", response_url=url)
+        (answer,) = b.slack.wait_for(lambda: b.slack.responses(token))
+        assert answer["response_type"] == "ephemeral"
+        assert "Service account shopp/orders-worker does not exist" in answer["text"]
+        assert "did you mean: shop/orders-worker" in answer["text"]
+        b.command("node-api shop --as shop/orders-worker")
+        (sentinel,) = b.finished_parents()
+        assert "--as shop/orders-worker" in block_text(sentinel)
+        assert b.slack.top_level(OPS) == [sentinel]  # no public warning for the typo
+    finally:
+        b.stop()
 
 
 def _cause_actions(bot, parent: dict) -> list[tuple[dict, dict]]:
