@@ -31,7 +31,7 @@ from bot.render.blocks import (
     running_message,
     verdict_reply,
 )
-from bot.render.rerun import rerun_note, rerun_reply
+from bot.render.rerun import problems, rerun_note, rerun_reply
 from bot.render.thread import commands_messages, commands_script, thread_messages
 from bot.render.words import args_text
 from bot.runs import Outcome, RunFailed, RunRequest, outcome_record
@@ -43,6 +43,7 @@ from diagnostics.model import Finding, Report
 
 log = logging.getLogger(__name__)
 MAX_EPHEMERAL = 4  # response_url takes 5 answers; beyond 4 messages, commands go as a file
+SHOWN_TTL_S = 30 * 86400  # what a parent shows, for Re-run's difference after the cache expired
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +209,7 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                 earlier = _earlier(deps, where, req) if outcome.how == "cached" else None
                 if parent_ts is None:  # fast: the answer is the first message
                     parent_ts = deps.sender.post(where.channel, final, where.thread_ts)
+                    _keep_shown(deps, where, parent_ts, report)
                     thread_ts = where.thread_ts or parent_ts
                     if earlier is not None:  # a cached answer never re-posts a whole thread
                         link = deps.sender.permalink(where.channel, earlier[0])
@@ -220,6 +222,7 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                         _remember(deps, where, req, thread_ts)
                 else:  # slow: update "running", thread, and a verdict reply that notifies
                     deps.sender.update(where.channel, parent_ts, final)
+                    _keep_shown(deps, where, parent_ts, report)
                     _thread(deps, where, thread_ts or parent_ts, report, silenced)
                     _remember(deps, where, req, thread_ts or parent_ts)
                     deps.sender.post(where.channel, verdict_reply(report), thread_ts)
@@ -257,7 +260,10 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
     """Re-run: read the cluster again, update the original parent in place ("re-run by @x at
     …: resolved …, still …, new …") and post only the difference in its thread."""
     parent_ts = where.parent_ts or ""
-    before = _previous(deps, req)
+    before = _shown(deps, where.channel, parent_ts)
+    if before is None:  # an answer posted before its problems were kept with it
+        cached = _previous(deps, req)
+        before = problems(cached) if cached is not None else None
     try:
         outcome = deps.runs.get(req, run_id=run_id, fresh=True)
     except RunFailed as exc:
@@ -279,6 +285,7 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
     deps.sender.update(
         where.channel, parent_ts, _final_parent(deps, outcome, report, where, len(silenced), note)
     )
+    _keep_shown(deps, where, parent_ts, report)
     deps.sender.thread(where.channel, parent_ts, rerun_reply(before, report, where.user))
     _log_answer(req, outcome, where)
     deps.runs.record(
@@ -316,6 +323,34 @@ def _earlier(deps: Deps, where: Where, req: RunRequest) -> tuple[str, float] | N
         return str(data["ts"]), float(data["at"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _shown_key(channel: str, parent_ts: str) -> str:
+    return f"aksdiag:shown:{channel}:{parent_ts}"
+
+
+def _keep_shown(deps: Deps, where: Where, parent_ts: str | None, report: Report) -> None:
+    """The problems (fingerprint -> title) a top-level parent now shows, kept for
+    `SHOWN_TTL_S`: Re-run diffs against them even after the report cache expired."""
+    if not parent_ts or (where.thread_ts and not where.parent_ts):
+        return  # an answer inside someone's thread is not re-run in place
+    value = json.dumps(problems(report))
+    key = _shown_key(where.channel, parent_ts)
+    deps.runs.guard.best_effort(lambda: deps.redis.set(key, value, ex=SHOWN_TTL_S), None)
+
+
+def _shown(deps: Deps, channel: str, parent_ts: str) -> dict[str, str] | None:
+    """The problems this parent shows, if they were kept."""
+    raw = deps.runs.guard.best_effort(lambda: deps.redis.get(_shown_key(channel, parent_ts)), None)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def _previous(deps: Deps, req: RunRequest) -> Report | None:
