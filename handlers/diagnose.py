@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
 import logging
 import threading
 from concurrent.futures import Future
@@ -31,7 +30,7 @@ from bot.render.blocks import (
     running_message,
     verdict_reply,
 )
-from bot.render.rerun import problems, rerun_note, rerun_reply
+from bot.render.rerun import rerun_note, rerun_reply
 from bot.render.thread import commands_messages, commands_script, thread_messages
 from bot.render.words import args_text
 from bot.runs import Outcome, RunFailed, RunRequest, outcome_record
@@ -40,10 +39,10 @@ from bot.store import RunRecord
 from diagnostics.checks import default_registry
 from diagnostics.diagnosis import Link, apply, missing_subject
 from diagnostics.model import Finding, Report
+from handlers import answered
 
 log = logging.getLogger(__name__)
 MAX_EPHEMERAL = 4  # response_url takes 5 answers; beyond 4 messages, commands go as a file
-SHOWN_TTL_S = 30 * 86400  # what a parent shows, for Re-run's difference after the cache expired
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +205,11 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                     )
             else:
                 final = _final_parent(deps, outcome, report, where, len(silenced))
-                earlier = _earlier(deps, where, req) if outcome.how == "cached" else None
+                earlier = (
+                    answered.earlier(deps, where.channel, req)
+                    if outcome.how == "cached" and not where.thread_ts
+                    else None
+                )
                 if parent_ts is None:  # fast: the answer is the first message
                     parent_ts = deps.sender.post(where.channel, final, where.thread_ts)
                     _keep_shown(deps, where, parent_ts, report)
@@ -260,10 +263,7 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
     """Re-run: read the cluster again, update the original parent in place ("re-run by @x at
     …: resolved …, still …, new …") and post only the difference in its thread."""
     parent_ts = where.parent_ts or ""
-    before = _shown(deps, where.channel, parent_ts)
-    if before is None:  # an answer posted before its problems were kept with it
-        cached = _previous(deps, req)
-        before = problems(cached) if cached is not None else None
+    before = answered.shown_before(deps, where.channel, parent_ts, req)
     try:
         outcome = deps.runs.get(req, run_id=run_id, fresh=True)
     except RunFailed as exc:
@@ -295,69 +295,14 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
     )
 
 
-def _answer_key(where: Where, req: RunRequest) -> str:
-    return f"aksdiag:answered:{where.channel}:{req.key}"
-
-
 def _remember(deps: Deps, where: Where, req: RunRequest, thread_ts: str) -> None:
-    """Where this request's answer (and its thread) is, for the cache TTL: a cached answer in
-    the same channel then points to it instead of posting the thread again."""
-    if where.thread_ts:  # answers inside someone's thread are not pointed to
-        return
-    value = json.dumps({"ts": thread_ts, "at": deps.clock()})
-    ttl = max(1, int(deps.config.cache_ttl_seconds))
-    deps.runs.guard.best_effort(
-        lambda: deps.redis.set(_answer_key(where, req), value, ex=ttl), None
-    )
-
-
-def _earlier(deps: Deps, where: Where, req: RunRequest) -> tuple[str, float] | None:
-    """(ts, when) of this request's answer already in this channel, if there is one."""
-    if where.thread_ts:
-        return None
-    raw = deps.runs.guard.best_effort(lambda: deps.redis.get(_answer_key(where, req)), None)
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-        return str(data["ts"]), float(data["at"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _shown_key(channel: str, parent_ts: str) -> str:
-    return f"aksdiag:shown:{channel}:{parent_ts}"
+    if not where.thread_ts:  # answers inside someone's thread are not pointed to
+        answered.remember(deps, where.channel, req, thread_ts)
 
 
 def _keep_shown(deps: Deps, where: Where, parent_ts: str | None, report: Report) -> None:
-    """The problems (fingerprint -> title) a top-level parent now shows, kept for
-    `SHOWN_TTL_S`: Re-run diffs against them even after the report cache expired."""
-    if not parent_ts or (where.thread_ts and not where.parent_ts):
-        return  # an answer inside someone's thread is not re-run in place
-    value = json.dumps(problems(report))
-    key = _shown_key(where.channel, parent_ts)
-    deps.runs.guard.best_effort(lambda: deps.redis.set(key, value, ex=SHOWN_TTL_S), None)
-
-
-def _shown(deps: Deps, channel: str, parent_ts: str) -> dict[str, str] | None:
-    """The problems this parent shows, if they were kept."""
-    raw = deps.runs.guard.best_effort(lambda: deps.redis.get(_shown_key(channel, parent_ts)), None)
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    return {str(k): str(v) for k, v in data.items()}
-
-
-def _previous(deps: Deps, req: RunRequest) -> Report | None:
-    """The answer the parent shows now (the cached report), read without counting a hit."""
-    runs = deps.runs
-    hit = runs.guard.best_effort(lambda: runs.store.get_report(req.key), None)
-    return hit.report if hit is not None else None
+    if parent_ts and (where.parent_ts or not where.thread_ts):  # re-run in place: top level
+        answered.keep_shown(deps, where.channel, parent_ts, report)
 
 
 def _track(deps: Deps, req: RunRequest, where: Where, run_id: str) -> InFlightRun | None:

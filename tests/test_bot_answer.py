@@ -207,9 +207,7 @@ def test_rerun_after_a_fix_updates_the_answer_to_resolved_and_posts_only_that(bo
     validate_message(reply)
 
 
-def test_rerun_after_the_cached_report_expired_still_posts_only_the_difference(
-    tmp_path, redis_url
-):
+def test_rerun_after_the_cached_report_expired_still_posts_only_the_difference(tmp_path, redis_url):
     from bot_harness import make_clusters
     from builders import az_cluster, node, write_snapshot
 
