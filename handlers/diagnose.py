@@ -1,10 +1,12 @@
 """A diagnosis after the ack, on the bot's executor: get the report (cache, singleflight,
-run) and post it. An answer ready within `Settings.direct_post_s` (2 s) is posted at once, verdict first (no
-"running" message); a slower one posts "running", then updates it in place and also posts the
-verdict as a threaded reply, because an update does not notify. A subject the user asked about
-that does not exist is a usage error told to the requester only. Re-run updates the original
-parent in place and posts only what changed. Everything inside one error boundary: whatever
-fails, the user gets a short message with the run id.
+run) and post it. An answer ready within `Settings.direct_post_s` (2 s) is posted at once,
+verdict first (no "running" message), and so is a run that fails within it (one message: what
+was asked, why, the run id, Re-run); a slower one posts "running", then updates it in place and
+also posts the verdict as a threaded reply, because an update does not notify. A subject the
+user asked about that does not exist is a usage error told to the requester only. Re-run
+updates the original parent in place and posts only what changed (handlers.answered keeps what
+it shows). Everything inside one error boundary: whatever fails, the user gets a short message
+with the run id.
 """
 
 from __future__ import annotations
@@ -170,8 +172,10 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                 outcome: Outcome | None = pending.result(timeout=deps.settings.direct_post_s)
             except FutureTimeout:
                 outcome = None
-            except RunFailed:
-                outcome = None  # told below, with the same path as a slow failure
+            except RunFailed as exc:  # known within the window: the failure is the answer
+                _record_failure(deps, req, where, exc)
+                _fail_directly(deps, req, where, exc)
+                return
             if outcome is None:
                 what = args_text(req.args.to_dict())
                 running = running_message(req.scenario, req.cluster, where.user, what)
@@ -183,17 +187,7 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                 try:
                     outcome = pending.result()
                 except RunFailed as exc:
-                    deps.runs.record(
-                        outcome_record(
-                            None,
-                            req,
-                            run_id=exc.run_id,
-                            user=where.user,
-                            channel=where.channel,
-                            at=deps.clock(),
-                            error=exc,
-                        )
-                    )
+                    _record_failure(deps, req, where, exc)
                     _fail(deps, req, where, parent_ts, thread_ts, exc.run_id, exc.reason)
                     return
             report, silenced = _split(deps, req.cluster, outcome.report)
@@ -267,17 +261,7 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
     try:
         outcome = deps.runs.get(req, run_id=run_id, fresh=True)
     except RunFailed as exc:
-        deps.runs.record(
-            outcome_record(
-                None,
-                req,
-                run_id=exc.run_id,
-                user=where.user,
-                channel=where.channel,
-                at=deps.clock(),
-                error=exc,
-            )
-        )
+        _record_failure(deps, req, where, exc)
         _fail(deps, req, where, None, parent_ts, exc.run_id, exc.reason)
         return
     report, silenced = _split(deps, req.cluster, outcome.report)
@@ -293,6 +277,41 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
             outcome, req, run_id=run_id, user=where.user, channel=where.channel, at=deps.clock()
         )
     )
+
+
+def _record_failure(deps: Deps, req: RunRequest, where: Where, exc: RunFailed) -> None:
+    record = outcome_record(
+        None,
+        req,
+        run_id=exc.run_id,
+        user=where.user,
+        channel=where.channel,
+        at=deps.clock(),
+        error=exc,
+    )
+    deps.runs.record(record)
+
+
+def _fail_directly(deps: Deps, req: RunRequest, where: Where, exc: RunFailed) -> None:
+    """A run that failed within the direct-post window: one message says so (what was asked,
+    why, the run id) with a Re-run button, instead of "running" and then "failed"."""
+    what = " ".join(p for p in (req.scenario, req.cluster, args_text(req.args.to_dict())) if p)
+    text = f"`{what}` for <@{where.user}> — {messages.run_failed(exc.run_id, exc.reason)}"
+    blocks = [*_text_blocks(text), _rerun_actions(req.scenario, req.cluster, req.args.to_dict())]
+    notice = f"failed {what}: {exc.reason}"
+    deps.sender.post(where.channel, SlackMessage(text=notice, blocks=blocks), where.thread_ts)
+
+
+def _rerun_actions(scenario: str, cluster: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """An actions block with only the Re-run button (answers that have no report)."""
+    value = button_value(Report(cluster=cluster, scenario=scenario, arguments=arguments))
+    button = {
+        "type": "button",
+        "action_id": RERUN_ACTION,
+        "value": value,
+        "text": {"type": "plain_text", "text": "Re-run"},
+    }
+    return {"type": "actions", "elements": [button]}
 
 
 def _remember(deps: Deps, where: Where, req: RunRequest, thread_ts: str) -> None:
@@ -329,20 +348,7 @@ def tell_interrupted(deps: Deps, run: InFlightRun) -> None:
     with its run id and a Re-run button, and record the run as failed. Raises when Slack
     cannot be told (the sweeper retries)."""
     text = messages.run_interrupted(run.run_id)
-    value = button_value(
-        Report(cluster=run.cluster, scenario=run.scenario, arguments=run.arguments)
-    )
-    rerun = {
-        "type": "actions",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": RERUN_ACTION,
-                "value": value,
-                "text": {"type": "plain_text", "text": "Re-run"},
-            }
-        ],
-    }
+    rerun = _rerun_actions(run.scenario, run.cluster, run.arguments)
     where = Where(run.channel, run.user, run.thread_ts, run.response_url)
     if run.thread_ts:
         blocks = [*_text_blocks(text), rerun]
