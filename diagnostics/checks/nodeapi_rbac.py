@@ -226,7 +226,7 @@ def rbac(ctx: CheckContext) -> Iterator[Finding]:
     if ctx.args.as_account is None:
         yield from nodeapi_logs.audit_forbidden(ctx)
         return
-    if nodeapi_account.namespace_missing(ctx):
+    if nodeapi_account.account_missing(ctx):
         return  # nodeapi.account-not-found says so
     account = Account(*ctx.args.as_account)
     snap = ctx.snapshot
