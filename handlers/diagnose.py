@@ -296,7 +296,8 @@ def _fail_directly(deps: Deps, req: RunRequest, where: Where, exc: RunFailed) ->
     """A run that failed within the direct-post window: one message says so (what was asked,
     why, the run id) with a Re-run button, instead of "running" and then "failed"."""
     what = " ".join(p for p in (req.scenario, req.cluster, args_text(req.args.to_dict())) if p)
-    text = f"`{what}` for <@{where.user}> — {messages.run_failed(exc.run_id, exc.reason)}"
+    head = f":x: *Failed* · `{what}` · for <@{where.user}>"
+    text = f"{head}\n{messages.run_failed(exc.run_id, exc.reason)}"
     blocks = [*_text_blocks(text), _rerun_actions(req.scenario, req.cluster, req.args.to_dict())]
     notice = f"failed {what}: {exc.reason}"
     deps.sender.post(where.channel, SlackMessage(text=notice, blocks=blocks), where.thread_ts)
