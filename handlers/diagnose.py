@@ -297,7 +297,7 @@ def _fail_directly(deps: Deps, req: RunRequest, where: Where, exc: RunFailed) ->
     why, the run id) with a Re-run button, instead of "running" and then "failed"."""
     what = " ".join(p for p in (req.scenario, req.cluster, args_text(req.args.to_dict())) if p)
     head = f":x: *Failed* · `{what}` · for <@{where.user}>"
-    text = f"{head}\n{messages.run_failed(exc.run_id, exc.reason)}"
+    text = f"{head}\n{messages.run_failed(exc.run_id, exc.reason).removeprefix(':x: ')}"
     blocks = [*_text_blocks(text), _rerun_actions(req.scenario, req.cluster, req.args.to_dict())]
     notice = f"failed {what}: {exc.reason}"
     deps.sender.post(where.channel, SlackMessage(text=notice, blocks=blocks), where.thread_ts)
