@@ -53,7 +53,11 @@ def account(ctx: CheckContext) -> Iterator[Finding]:
         close = [f"{c}/{name}" for c in difflib.get_close_matches(ns, known, n=3, cutoff=0.5)]
     if close:
         evidence.append(f"did you mean: {', '.join(close)}")
-    elsewhere = sorted(a.namespace for a in snap.serviceaccounts if a.name == name)
+    elsewhere = sorted(
+        a.namespace
+        for a in snap.serviceaccounts
+        if a.name == name and f"{a.namespace}/{name}" not in close
+    )
     if elsewhere:
         evidence.append(f"a service account named {name} exists in: {', '.join(elsewhere[:6])}")
     yield Finding(
