@@ -46,6 +46,7 @@ from diagnostics.snapshot import (
     Role,
     RoleBinding,
     Service,
+    ServiceAccount,
     ServicePort,
     SliceEndpoint,
     Subject,
@@ -438,6 +439,11 @@ def namespace(raw: Raw) -> Namespace:
     return Namespace(name=name, labels=labels)
 
 
+def serviceaccount(raw: Raw) -> ServiceAccount:
+    meta = raw.get("metadata") or {}
+    return ServiceAccount(intern(meta.get("namespace", "") or ""), meta.get("name", "") or "")
+
+
 def configmap(raw: Raw) -> ConfigMap:
     meta = raw.get("metadata") or {}
     data = {str(k): str(v) for k, v in (raw.get("data") or {}).items()}
@@ -495,6 +501,7 @@ PROJECTORS: dict[str, Callable[[Raw], Any]] = {
     "daemonsets": daemonset,
     "nodenetworkconfigs": nodenetworkconfig,
     "namespaces": namespace,
+    "serviceaccounts": serviceaccount,
     "configmaps": configmap,
     "roles": role,
     "rolebindings": rolebinding,
@@ -670,6 +677,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         ),
     ),
     "namespaces": ("metadata.name", "metadata.labels{}"),
+    "serviceaccounts": _META,
     "configmaps": (*_META, "data{}"),
     "roles": (
         *_META,

@@ -54,6 +54,7 @@ _TABLE = (
         "nodenetworkconfigs", "acn.azure.com", "v1alpha", "NodeNetworkConfig", True, "kube-system"
     ),
     ApiResource("namespaces", "", "v1", "Namespace", False),
+    ApiResource("serviceaccounts", "", "v1", "ServiceAccount", True),  # names only (--as)
     ApiResource("configmaps", "", "v1", "ConfigMap", True, "kube-system"),
     ApiResource("roles", "rbac.authorization.k8s.io", "v1", "Role", True),
     ApiResource("rolebindings", "rbac.authorization.k8s.io", "v1", "RoleBinding", True),

@@ -312,6 +312,14 @@ class Namespace:
     labels: dict[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceAccount:
+    """A service account's name only (whether `--as NAMESPACE/SA` exists)."""
+
+    namespace: str
+    name: str
+
+
 @dataclass(slots=True)
 class ConfigMap:
     namespace: str
@@ -487,6 +495,7 @@ class Snapshot:
     daemonsets: list[DaemonSet] = field(default_factory=list)
     nodenetworkconfigs: list[NodeNetworkConfig] = field(default_factory=list)
     namespaces: list[Namespace] = field(default_factory=list)
+    serviceaccounts: list[ServiceAccount] = field(default_factory=list)
     configmaps: list[ConfigMap] = field(default_factory=list)
     roles: list[Role] = field(default_factory=list)
     rolebindings: list[RoleBinding] = field(default_factory=list)

@@ -1,17 +1,18 @@
 """A diagnosis after the ack, on the bot's executor: get the report (cache, singleflight,
-run) and post it. An answer ready within `Settings.direct_post_s` (2 s) is posted at once, verdict first (no
-"running" message); a slower one posts "running", then updates it in place and also posts the
-verdict as a threaded reply, because an update does not notify. A subject the user asked about
-that does not exist is a usage error told to the requester only. Re-run updates the original
-parent in place and posts only what changed. Everything inside one error boundary: whatever
-fails, the user gets a short message with the run id.
+run) and post it. An answer ready within `Settings.direct_post_s` (2 s) is posted at once,
+verdict first (no "running" message), and so is a run that fails within it (one message: what
+was asked, why, the run id, Re-run); a slower one posts "running", then updates it in place and
+also posts the verdict as a threaded reply, because an update does not notify. A subject the
+user asked about that does not exist is a usage error told to the requester only. Re-run
+updates the original parent in place and posts only what changed (handlers.answered keeps what
+it shows). Everything inside one error boundary: whatever fails, the user gets a short message
+with the run id.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
-import json
 import logging
 import threading
 from concurrent.futures import Future
@@ -40,6 +41,7 @@ from bot.store import RunRecord
 from diagnostics.checks import default_registry
 from diagnostics.diagnosis import Link, apply, missing_subject
 from diagnostics.model import Finding, Report
+from handlers import answered
 
 log = logging.getLogger(__name__)
 MAX_EPHEMERAL = 4  # response_url takes 5 answers; beyond 4 messages, commands go as a file
@@ -170,8 +172,10 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                 outcome: Outcome | None = pending.result(timeout=deps.settings.direct_post_s)
             except FutureTimeout:
                 outcome = None
-            except RunFailed:
-                outcome = None  # told below, with the same path as a slow failure
+            except RunFailed as exc:  # known within the window: the failure is the answer
+                _record_failure(deps, req, where, exc)
+                _fail_directly(deps, req, where, exc)
+                return
             if outcome is None:
                 what = args_text(req.args.to_dict())
                 running = running_message(req.scenario, req.cluster, where.user, what)
@@ -183,17 +187,7 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                 try:
                     outcome = pending.result()
                 except RunFailed as exc:
-                    deps.runs.record(
-                        outcome_record(
-                            None,
-                            req,
-                            run_id=exc.run_id,
-                            user=where.user,
-                            channel=where.channel,
-                            at=deps.clock(),
-                            error=exc,
-                        )
-                    )
+                    _record_failure(deps, req, where, exc)
                     _fail(deps, req, where, parent_ts, thread_ts, exc.run_id, exc.reason)
                     return
             report, silenced = _split(deps, req.cluster, outcome.report)
@@ -205,9 +199,14 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                     )
             else:
                 final = _final_parent(deps, outcome, report, where, len(silenced))
-                earlier = _earlier(deps, where, req) if outcome.how == "cached" else None
+                earlier = (
+                    answered.earlier(deps, where.channel, req)
+                    if outcome.how == "cached" and not where.thread_ts
+                    else None
+                )
                 if parent_ts is None:  # fast: the answer is the first message
                     parent_ts = deps.sender.post(where.channel, final, where.thread_ts)
+                    _keep_shown(deps, where, parent_ts, report)
                     thread_ts = where.thread_ts or parent_ts
                     if earlier is not None:  # a cached answer never re-posts a whole thread
                         link = deps.sender.permalink(where.channel, earlier[0])
@@ -220,6 +219,7 @@ def run_diagnosis(deps: Deps, req: RunRequest, where: Where, *, fresh: bool = Fa
                         _remember(deps, where, req, thread_ts)
                 else:  # slow: update "running", thread, and a verdict reply that notifies
                     deps.sender.update(where.channel, parent_ts, final)
+                    _keep_shown(deps, where, parent_ts, report)
                     _thread(deps, where, thread_ts or parent_ts, report, silenced)
                     _remember(deps, where, req, thread_ts or parent_ts)
                     deps.sender.post(where.channel, verdict_reply(report), thread_ts)
@@ -257,21 +257,11 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
     """Re-run: read the cluster again, update the original parent in place ("re-run by @x at
     …: resolved …, still …, new …") and post only the difference in its thread."""
     parent_ts = where.parent_ts or ""
-    before = _previous(deps, req)
+    before = answered.shown_before(deps, where.channel, parent_ts, req)
     try:
         outcome = deps.runs.get(req, run_id=run_id, fresh=True)
     except RunFailed as exc:
-        deps.runs.record(
-            outcome_record(
-                None,
-                req,
-                run_id=exc.run_id,
-                user=where.user,
-                channel=where.channel,
-                at=deps.clock(),
-                error=exc,
-            )
-        )
+        _record_failure(deps, req, where, exc)
         _fail(deps, req, where, None, parent_ts, exc.run_id, exc.reason)
         return
     report, silenced = _split(deps, req.cluster, outcome.report)
@@ -279,6 +269,7 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
     deps.sender.update(
         where.channel, parent_ts, _final_parent(deps, outcome, report, where, len(silenced), note)
     )
+    _keep_shown(deps, where, parent_ts, report)
     deps.sender.thread(where.channel, parent_ts, rerun_reply(before, report, where.user))
     _log_answer(req, outcome, where)
     deps.runs.record(
@@ -288,41 +279,50 @@ def _rerun(deps: Deps, req: RunRequest, where: Where, run_id: str) -> None:
     )
 
 
-def _answer_key(where: Where, req: RunRequest) -> str:
-    return f"aksdiag:answered:{where.channel}:{req.key}"
+def _record_failure(deps: Deps, req: RunRequest, where: Where, exc: RunFailed) -> None:
+    record = outcome_record(
+        None,
+        req,
+        run_id=exc.run_id,
+        user=where.user,
+        channel=where.channel,
+        at=deps.clock(),
+        error=exc,
+    )
+    deps.runs.record(record)
+
+
+def _fail_directly(deps: Deps, req: RunRequest, where: Where, exc: RunFailed) -> None:
+    """A run that failed within the direct-post window: one message says so (what was asked,
+    why, the run id) with a Re-run button, instead of "running" and then "failed"."""
+    what = " ".join(p for p in (req.scenario, req.cluster, args_text(req.args.to_dict())) if p)
+    head = f":x: *Failed* · `{what}` · for <@{where.user}>"
+    text = f"{head}\n{messages.run_failed(exc.run_id, exc.reason).removeprefix(':x: ')}"
+    blocks = [*_text_blocks(text), _rerun_actions(req.scenario, req.cluster, req.args.to_dict())]
+    notice = f"failed {what}: {exc.reason}"
+    deps.sender.post(where.channel, SlackMessage(text=notice, blocks=blocks), where.thread_ts)
+
+
+def _rerun_actions(scenario: str, cluster: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """An actions block with only the Re-run button (answers that have no report)."""
+    value = button_value(Report(cluster=cluster, scenario=scenario, arguments=arguments))
+    button = {
+        "type": "button",
+        "action_id": RERUN_ACTION,
+        "value": value,
+        "text": {"type": "plain_text", "text": "Re-run"},
+    }
+    return {"type": "actions", "elements": [button]}
 
 
 def _remember(deps: Deps, where: Where, req: RunRequest, thread_ts: str) -> None:
-    """Where this request's answer (and its thread) is, for the cache TTL: a cached answer in
-    the same channel then points to it instead of posting the thread again."""
-    if where.thread_ts:  # answers inside someone's thread are not pointed to
-        return
-    value = json.dumps({"ts": thread_ts, "at": deps.clock()})
-    ttl = max(1, int(deps.config.cache_ttl_seconds))
-    deps.runs.guard.best_effort(
-        lambda: deps.redis.set(_answer_key(where, req), value, ex=ttl), None
-    )
+    if not where.thread_ts:  # answers inside someone's thread are not pointed to
+        answered.remember(deps, where.channel, req, thread_ts)
 
 
-def _earlier(deps: Deps, where: Where, req: RunRequest) -> tuple[str, float] | None:
-    """(ts, when) of this request's answer already in this channel, if there is one."""
-    if where.thread_ts:
-        return None
-    raw = deps.runs.guard.best_effort(lambda: deps.redis.get(_answer_key(where, req)), None)
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-        return str(data["ts"]), float(data["at"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _previous(deps: Deps, req: RunRequest) -> Report | None:
-    """The answer the parent shows now (the cached report), read without counting a hit."""
-    runs = deps.runs
-    hit = runs.guard.best_effort(lambda: runs.store.get_report(req.key), None)
-    return hit.report if hit is not None else None
+def _keep_shown(deps: Deps, where: Where, parent_ts: str | None, report: Report) -> None:
+    if parent_ts and (where.parent_ts or not where.thread_ts):  # re-run in place: top level
+        answered.keep_shown(deps, where.channel, parent_ts, report)
 
 
 def _track(deps: Deps, req: RunRequest, where: Where, run_id: str) -> InFlightRun | None:
@@ -349,20 +349,7 @@ def tell_interrupted(deps: Deps, run: InFlightRun) -> None:
     with its run id and a Re-run button, and record the run as failed. Raises when Slack
     cannot be told (the sweeper retries)."""
     text = messages.run_interrupted(run.run_id)
-    value = button_value(
-        Report(cluster=run.cluster, scenario=run.scenario, arguments=run.arguments)
-    )
-    rerun = {
-        "type": "actions",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": RERUN_ACTION,
-                "value": value,
-                "text": {"type": "plain_text", "text": "Re-run"},
-            }
-        ],
-    }
+    rerun = _rerun_actions(run.scenario, run.cluster, run.arguments)
     where = Where(run.channel, run.user, run.thread_ts, run.response_url)
     if run.thread_ts:
         blocks = [*_text_blocks(text), rerun]

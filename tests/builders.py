@@ -476,6 +476,10 @@ def networkpolicy(
     }
 
 
+def serviceaccount(name: str, namespace: str = "default") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(name, namespace)}
+
+
 def namespace(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     lab = {"kubernetes.io/metadata.name": name, **(labels or {})}
     return {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 from blockkit import validate_message
@@ -63,6 +64,25 @@ def test_a_service_that_does_not_exist_is_told_privately_not_posted(bot):
     (sentinel,) = bot.finished_parents()
     assert "`apiserver staging`" in block_text(sentinel)
     assert bot.slack.top_level(OPS) == [sentinel]
+
+
+def test_an_as_account_that_does_not_exist_is_told_privately_not_posted(tmp_path, redis_url):
+    example = Path(__file__).resolve().parent.parent / "examples" / "broken-nodeapi"
+    config = {"clusters": {"shop": {"snapshot": str(example)}}}
+    b = Bot(tmp_path, redis_url, config=config)
+    try:
+        token, url = b.response_url()
+        b.command("node-api shop --as shopp/orders-worker", response_url=url)
+        (answer,) = b.slack.wait_for(lambda: b.slack.responses(token))
+        assert answer["response_type"] == "ephemeral"
+        assert "Service account shopp/orders-worker does not exist" in answer["text"]
+        assert "did you mean: shop/orders-worker" in answer["text"]
+        b.command("node-api shop --as shop/orders-worker")
+        (sentinel,) = b.finished_parents()
+        assert "--as shop/orders-worker" in block_text(sentinel)
+        assert b.slack.top_level(OPS) == [sentinel]  # no public warning for the typo
+    finally:
+        b.stop()
 
 
 def _cause_actions(bot, parent: dict) -> list[tuple[dict, dict]]:
@@ -185,6 +205,38 @@ def test_rerun_after_a_fix_updates_the_answer_to_resolved_and_posts_only_that(bo
     (reply,) = bot.slack.wait_for(lambda: bot.slack.replies(OPS, parent["ts"])[before:])
     assert ":white_check_mark: resolved: Client 198.51.100.0/24" in block_text(reply)
     validate_message(reply)
+
+
+def test_rerun_after_the_cached_report_expired_still_posts_only_the_difference(tmp_path, redis_url):
+    from bot_harness import make_clusters
+    from builders import az_cluster, node, write_snapshot
+
+    config = make_clusters(tmp_path)
+    config["cache_ttl_seconds"] = 1
+    b = Bot(tmp_path, redis_url, config=config)
+    try:
+        b.command("apiserver prod")
+        (parent,) = b.finished_parents()
+        before = len(b.slack.replies(OPS, parent["ts"]))
+        time.sleep(1.5)  # the cached report has expired
+        ranges = ["203.0.113.0/24", "198.51.100.0/24"]
+        write_snapshot(
+            tmp_path / "prod",
+            nodes=[node()],
+            cluster=az_cluster(apiServerAccessProfile={"authorizedIpRanges": ranges}),
+        )
+        b.client.action(RERUN, buttons(parent)[RERUN], message_ts=parent["ts"])
+        updated = b.slack.wait_for(
+            lambda: [m for m in b.slack.top_level(OPS) if "re-run by" in block_text(m)]
+        )[0]
+        assert "resolved 1, still 0, new 0" in block_text(updated)
+        (reply,) = b.slack.wait_for(lambda: b.slack.replies(OPS, parent["ts"])[before:])
+        b.settle()
+        assert len(b.slack.replies(OPS, parent["ts"])) == before + 1  # not the whole answer
+        assert ":white_check_mark: resolved: Client 198.51.100.0/24" in block_text(reply)
+        assert "whole answer" not in block_text(reply)
+    finally:
+        b.stop()
 
 
 def test_rerun_does_not_wait_for_user_groups_when_no_allow_block_uses_them(tmp_path, redis_url):

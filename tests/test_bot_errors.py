@@ -9,7 +9,20 @@ import logging
 import time
 
 import pytest
-from bot_harness import ALICE, BOB, MALLORY, OPS, OTHER, Bot, block_text, make_clusters
+from blockkit import validate_message
+from bot_harness import (
+    ALICE,
+    BOB,
+    MALLORY,
+    OPS,
+    OTHER,
+    Bot,
+    block_text,
+    buttons,
+    make_clusters,
+)
+
+from bot.deps import Settings
 
 pytest_plugins = ["bot_fixtures"]
 RERUN = "aksdiag_rerun"
@@ -173,10 +186,34 @@ def test_rate_limited_calls_are_retried_after_retry_after(bot):
     assert len([m for m in bot.slack.top_level(OPS)]) == 1
 
 
-def test_a_failing_run_tells_the_thread_what_failed_and_the_run_id(tmp_path, redis_url):
+def test_a_run_that_fails_at_once_says_so_in_one_message_without_running_first(tmp_path, redis_url):
     config = make_clusters(tmp_path)
     config["clusters"]["gone"] = {"snapshot": "no-such-folder"}
     b = Bot(tmp_path, redis_url, config=config)
+    try:
+        b.command("node-api gone --as shop/web")
+        (answer,) = b.slack.wait_for(lambda: b.slack.top_level(OPS))
+        b.settle()
+        assert b.slack.top_level(OPS) == [answer] and not b.slack.replies(OPS, answer["ts"])
+        assert not [
+            c for c in b.slack.calls_to("chat.postMessage") if "running" in c.params["text"]
+        ]
+        assert answer["text"].startswith("failed node-api gone --as shop/web: ")
+        assert "does not exist" in answer["text"]  # the notification says why
+        text = block_text(answer)
+        assert "The diagnosis failed" in text and "Run id `" in text
+        assert RERUN in buttons(answer)
+        validate_message(b.slack.calls_to("chat.postMessage")[0].params)
+        assert b.metric("aksdiag_runs_total", scenario="node-api", outcome="failed") == 1
+    finally:
+        b.stop()
+
+
+def test_a_run_that_fails_after_running_was_posted_tells_the_thread(tmp_path, redis_url):
+    config = make_clusters(tmp_path)
+    config["clusters"]["gone"] = {"snapshot": "no-such-folder"}
+    settings = Settings(workers=8, run_workers=2, run_timeout_s=20, direct_post_s=0)
+    b = Bot(tmp_path, redis_url, config=config, settings=settings)
     try:
         b.command("apiserver gone")
         parent = b.slack.wait_for(

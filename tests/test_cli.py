@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from builders import az_cluster, write_snapshot
@@ -166,6 +167,14 @@ def test_bad_usage_is_a_clear_message_and_status_2(snap, args, message):
     assert message in out.stderr
     assert "Traceback" not in out.stderr
     assert out.stdout == ""
+
+
+def test_an_as_account_that_cannot_exist_is_a_usage_error_on_stderr():
+    example = str(Path(__file__).resolve().parent.parent / "examples" / "broken-nodeapi")
+    out = aksdiag("run", "node-api", "x", "--snapshot", example, "--as", "shopp/orders-worker")
+    assert out.returncode == 2 and out.stdout == ""
+    assert "Service account shopp/orders-worker does not exist" in out.stderr
+    assert "did you mean: shop/orders-worker" in out.stderr
 
 
 def test_unreadable_snapshot_is_status_3(tmp_path):

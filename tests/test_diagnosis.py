@@ -123,6 +123,32 @@ def test_a_missing_service_is_a_usage_error_and_explains_the_rest_about_it():
     assert ok.causes[0].code == "service.selector-matches-no-pods"  # about shop/web, first
 
 
+def test_an_account_that_does_not_exist_is_a_usage_error():
+    snap = read_snapshot(EXAMPLES / "broken-nodeapi", "broken-nodeapi")
+    for asked, title, hint in (
+        (("shop", "orders-wroker"), "Service account shop/orders-wroker does not exist", "shop"),
+        (("shopp", "orders-worker"), "(no namespace shopp)", "shop"),
+    ):
+        report = analyse("node-api", snap, ScenarioArgs(as_account=asked))
+        missing = missing_subject(report)
+        assert missing is not None and missing.code == "nodeapi.account-not-found"
+        assert title in missing.title
+        assert f"did you mean: {hint}/orders-worker" in missing.evidence
+        assert not [f for f in report.findings if f.code.startswith("nodeapi.rbac")]
+    ok = analyse("node-api", snap, ScenarioArgs(as_account=("shop", "orders-worker")))
+    assert missing_subject(ok) is None
+    assert "nodeapi.account-not-found" not in {f.code for f in ok.findings}
+
+
+def test_without_service_accounts_read_only_a_missing_namespace_is_certain():
+    snap = read_snapshot(EXAMPLES / "broken-service", "broken-service")
+    assert not snap.has("serviceaccounts")
+    gone = analyse("node-api", snap, ScenarioArgs(as_account=("nope", "web")))
+    assert missing_subject(gone) is not None
+    unknown = analyse("node-api", snap, ScenarioArgs(as_account=("shop", "nobody")))
+    assert missing_subject(unknown) is None  # it may exist: the list was not read
+
+
 def test_every_link_names_registered_codes():
     registry = default_registry()
     codes = set(registry.codes())

@@ -19,6 +19,7 @@ from diagnostics.checks.base import ScenarioArgs
 from diagnostics.collectors.kubeauth import KubeAccess
 from diagnostics.collectors.live import LiveSource
 from diagnostics.collectors.settings import LiveSettings
+from diagnostics.diagnosis import missing_subject
 from diagnostics.resources import K8S_RESOURCES
 from diagnostics.runner import checks_for, run, sources_for
 
@@ -340,6 +341,14 @@ def test_access_reviews_for_as(k8s, tmp_path, tls):
     (f,) = [f for f in bad.findings if f.code == "nodeapi.rbac-forbidden"]
     assert any("SubjectAccessReview: list pods in shop -> denied" in e for e in f.evidence)
     assert k8s.count("/apis/authorization.k8s.io/v1/subjectaccessreviews") == 4
+
+
+def test_an_as_account_the_cluster_does_not_have_is_found_missing(k8s, tmp_path, tls):
+    report = run("node-api", live(k8s, tmp_path, tls), ScenarioArgs(as_account=("shop", "wev")))
+    missing = missing_subject(report)
+    assert missing is not None and missing.code == "nodeapi.account-not-found"
+    assert "did you mean: shop/web" in missing.evidence
+    assert k8s.count("/api/v1/serviceaccounts") == 1
 
 
 def test_a_forbidden_access_review_is_reported(k8s, tmp_path, tls):

@@ -28,6 +28,7 @@ SOURCE_NAMES = {
     "daemonsets": "DaemonSets",
     "nodenetworkconfigs": "NodeNetworkConfigs (Azure CNI IP pools)",
     "namespaces": "namespaces",
+    "serviceaccounts": "service accounts",
     "configmaps": "kube-system ConfigMaps",
     "rolebindings": "RBAC bindings",
     "clusterrolebindings": "RBAC bindings",

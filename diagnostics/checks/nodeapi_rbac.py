@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from diagnostics.checks import nodeapi_logs
+from diagnostics.checks import nodeapi_account, nodeapi_logs
 from diagnostics.checks.base import DOCS, Check, CheckContext, ScenarioArgs, q
 from diagnostics.checks.nodeapi_common import SCENARIO, in_pod_test_step
 from diagnostics.model import Finding, Severity, Step
@@ -226,6 +226,8 @@ def rbac(ctx: CheckContext) -> Iterator[Finding]:
     if ctx.args.as_account is None:
         yield from nodeapi_logs.audit_forbidden(ctx)
         return
+    if nodeapi_account.account_missing(ctx):
+        return  # nodeapi.account-not-found says so
     account = Account(*ctx.args.as_account)
     snap = ctx.snapshot
     perms = needed(account)

@@ -170,6 +170,11 @@ def sample_objects() -> dict[str, Any]:
     return {
         "nodes": [b.node(NODE0, ip="10.224.0.4"), b.node(NODE1, ip="10.224.0.5")],
         "namespaces": [b.namespace("default"), b.namespace("kube-system"), b.namespace("shop")],
+        "serviceaccounts": [
+            *(b.serviceaccount("default", ns) for ns in ("default", "kube-system", "shop")),
+            b.serviceaccount(ALLOWED_SA[1], ALLOWED_SA[0]),
+            b.serviceaccount(FORBIDDEN_SA[1], FORBIDDEN_SA[0]),
+        ],
         "pods": pods,
         "services": services,
         "endpointslices": slices,
