@@ -35,8 +35,8 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
     outbound = c.outbound_type.lower()
     listed = ", ".join(c.authorized_ip_ranges)
     if outbound == UDR and (fw_ips := _firewall_egress_ips(ctx)):
-        name, fw_pairs = fw_ips
-        yield from _compare(ctx, fw_pairs, f"Azure Firewall {name}")
+        via, fw_pairs, prefixes = fw_ips
+        yield from _compare(ctx, fw_pairs, via, prefixes)
         return
     if outbound == UDR:
         yield _unverified(
@@ -102,12 +102,16 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
     yield from _compare(ctx, pairs, "NAT gateway")
 
 
-def _firewall_egress_ips(ctx: CheckContext) -> tuple[str, list[tuple[str, str]]] | None:
-    """(firewall name, [(public IP, resource id)]) of the Azure Firewall on the nodes' path to
-    the API server, when every one of its public IPs is known; else None."""
+def _firewall_egress_ips(
+    ctx: CheckContext,
+) -> tuple[str, list[tuple[str, str]], dict[str, tuple[str, str]]] | None:
+    """(who sends: the Azure Firewall, or the NAT gateway on its subnet; [(public IP or prefix
+    CIDR, resource id)], {address: (its public IP prefix's CIDR, prefix id)}) on the nodes' path to the API server, when every source is known;
+    else None (the unknown ones are named in `unavailable` by the path)."""
     if ctx.snapshot.network is None:
         return None
     from diagnostics.checks.netpath_common import paths
+    from diagnostics.netpath.egress import firewall_egress
 
     net = ctx.snapshot.network
     for sp in paths(ctx):
@@ -115,18 +119,25 @@ def _firewall_egress_ips(ctx: CheckContext) -> tuple[str, list[tuple[str, str]]]
             fw = flow.firewall
             if not flow.target.api_server or fw is None:
                 continue
-            pairs = [(ip, f"{fw.name} (Virtual WAN hub)") for ip in fw.public_ips]
-            for rid in fw.public_ip_ids:
-                ip = net.public_ips.get(rid.lower()) or ctx.snapshot.public_ips.get(rid.lower())
-                if not ip:
-                    return None
-                pairs.append((ip, rid))
-            return (fw.name, pairs) if pairs else None
+            egress = firewall_egress(net, fw, ctx.snapshot.public_ips)
+            if egress.unknown or not egress.sources:
+                return None
+            pairs = [(s.address, s.resource_id) for s in egress.sources]
+            prefixes = {s.address: (s.prefix, s.prefix_id) for s in egress.sources if s.prefix}
+            return egress.via, pairs, prefixes
     return None
 
 
-def _compare(ctx: CheckContext, pairs: list[tuple[str, str]], who: str) -> Iterator[Finding]:
-    """The egress IPs `who` (a NAT gateway, an Azure Firewall) sends from, against the ranges."""
+def _compare(
+    ctx: CheckContext,
+    pairs: list[tuple[str, str]],
+    who: str,
+    prefixes: dict[str, tuple[str, str]] | None = None,
+) -> Iterator[Finding]:
+    """The egress IPs (or prefix CIDRs) `who` (a NAT gateway, an Azure Firewall) sends from,
+    against the ranges, by containment; an address from a public IP prefix is fixed by
+    allowing the whole prefix (`prefixes`: address -> (prefix CIDR, prefix id))."""
+    prefixes = prefixes or {}
     c = cluster_of(ctx)
     listed = ", ".join(c.authorized_ip_ranges)
     ranges, _ = parse_ranges(c.authorized_ip_ranges)
@@ -134,14 +145,22 @@ def _compare(ctx: CheckContext, pairs: list[tuple[str, str]], who: str) -> Itera
     excluded = [(ip, rid) for ip, rid in pairs if ip not in covered]
     if not excluded:
         return
-    new_list = replacement_list(c.authorized_ip_ranges, [ip for ip, _ in excluded])
+    adds = [prefixes[ip][0] if ip in prefixes else ip for ip, _ in excluded]
+    new_list = replacement_list(c.authorized_ip_ranges, adds)
     evidence = [
         f"outboundType = {c.outbound_type}: nodes reach the public API server from the "
         f"{who}'s IPs, which AKS does not add to the ranges by itself",
         f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}",
     ]
     evidence += [
-        f"{who} IP {ip} ({rid.rsplit('/', 1)[-1]}) is in none of them" for ip, rid in excluded
+        f"{who} IP {ip} ({rid.rsplit('/', 1)[-1]}) is in none of them"
+        + (
+            f"; it comes from public IP prefix {prefixes[ip][1].rsplit('/', 1)[-1]} "
+            f"({prefixes[ip][0]}), which the fix allows whole"
+            if ip in prefixes
+            else ""
+        )
+        for ip, rid in excluded
     ]
     evidence += [f"{who} IP {ip} is covered" for ip in covered]
     evidence += egress_symptoms(ctx.snapshot)
@@ -162,7 +181,7 @@ def _compare(ctx: CheckContext, pairs: list[tuple[str, str]], who: str) -> Itera
                 ctx.az_aks("show", "--query apiServerAccessProfile.authorizedIpRanges"),
             ),
             Step(
-                "Add the egress IPs. The flag replaces the whole list, so the command repeats "
+                "Add the egress IPs (a public IP prefix as its CIDR). The flag replaces the whole list, so the command repeats "
                 "every existing range; AKS takes up to 2 minutes to apply it.",
                 ctx.az_aks("update", f"--api-server-authorized-ip-ranges {q(new_list)}"),
             ),

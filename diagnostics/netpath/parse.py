@@ -21,6 +21,7 @@ from diagnostics.netpath.model import (
     FirewallPolicy,
     FwCollection,
     FwRule,
+    NatGateway,
     Nic,
     Nsg,
     NsgRule,
@@ -91,6 +92,8 @@ GROUP = "microsoft.network/firewallpolicies/rulecollectiongroups"
 ZONE = "microsoft.network/privatednszones"
 LINK = "microsoft.network/privatednszones/virtualnetworklinks"
 PUBLIC_IP = "microsoft.network/publicipaddresses"
+IP_PREFIX = "microsoft.network/publicipprefixes"
+NAT_GATEWAY = "microsoft.network/natgateways"
 A_RECORD = "microsoft.network/privatednszones/a"
 
 FIELDS: dict[str, Spec] = {
@@ -135,7 +138,12 @@ FIELDS: dict[str, Spec] = {
         "type": True,
         "firewallPolicy": ID,
         "virtualHub": ID,
-        "ipConfigurations": {"name": True, "privateIPAddress": True, "publicIPAddress": ID},
+        "ipConfigurations": {
+            "name": True,
+            "privateIPAddress": True,
+            "publicIPAddress": ID,
+            "subnet": ID,
+        },
         "hubIPAddresses": {
             "privateIPAddress": True,
             "publicIPs": {"addresses": {"address": True}},
@@ -159,7 +167,15 @@ FIELDS: dict[str, Spec] = {
         "virtualNetwork": ID,
         "virtualNetworkLinkState": True,
     },
-    PUBLIC_IP: {"id": True, "name": True, "type": True, "ipAddress": True},
+    PUBLIC_IP: {"id": True, "name": True, "type": True, "ipAddress": True, "publicIPPrefix": ID},
+    IP_PREFIX: {"id": True, "name": True, "type": True, "ipPrefix": True},
+    NAT_GATEWAY: {
+        "id": True,
+        "name": True,
+        "type": True,
+        "publicIpAddresses": ID,
+        "publicIpPrefixes": ID,
+    },
     A_RECORD: {"id": True, "name": True, "type": True, "aRecords": {"ipv4Address": True}},
 }
 
@@ -388,6 +404,7 @@ def _firewall(d: dict[str, Any]) -> Firewall:
         _ref(d.get("virtualHub")),
         pip_ids,
         literal,
+        tuple(dict.fromkeys(r for c in configs if (r := _ref(c.get("subnet"))))),
     )
 
 
@@ -442,8 +459,19 @@ def add_resource(net: AzureNetwork, obj: dict[str, Any]) -> bool:
         zone = rid.split("/a/")[0]
         ips = _strs(*[r.get("ipv4Address") for r in d.get("aRecords") or ()])
         net.a_records.setdefault(zone, {})[_s(d.get("name")).lower()] = ips
-    elif kind == PUBLIC_IP and d.get("ipAddress"):
-        net.public_ips[rid] = _s(d.get("ipAddress"))
+    elif kind == PUBLIC_IP:
+        net.public_ips[rid] = _s(d.get("ipAddress"))  # "" when read but not allocated
+        if prefix := _ref(d.get("publicIPPrefix")):
+            net.ip_prefix_of[rid] = prefix
+    elif kind == IP_PREFIX and d.get("ipPrefix"):
+        net.ip_prefixes[rid] = _s(d.get("ipPrefix"))
+    elif kind == NAT_GATEWAY:
+        net.nat_gateways[rid] = NatGateway(
+            _s(d.get("id")),
+            _s(d.get("name")),
+            tuple(r for x in d.get("publicIpAddresses") or () if (r := _ref(x))),
+            tuple(r for x in d.get("publicIpPrefixes") or () if (r := _ref(x))),
+        )
     return True
 
 
