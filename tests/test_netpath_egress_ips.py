@@ -179,6 +179,9 @@ def test_firewall_egress_sources(tmp_path, case, extra, on_subnet, ranges, raise
     if raised == UNVERIFIED:
         (u,) = [u for u in r.unavailable if u.source.startswith("network path: firewall egress IP")]
         assert text in f"{u.source}: {u.reason}" and EXCLUDED in u.checks
+        f = the(r, UNVERIFIED)
+        assert "could not be resolved" in "\n".join(f.evidence)
+        assert any(text in (s.command or "") for s in f.remediation)  # the az that reads it
 
 
 def test_an_unread_firewall_subnet_keeps_the_firewalls_own_ips(tmp_path):

@@ -21,6 +21,8 @@ from diagnostics.checks.nodeapi_common import (
     tunnel_pods,
 )
 from diagnostics.model import Finding, Severity, Step
+from diagnostics.netpath.egress import FirewallEgress
+from diagnostics.netpath.egress import firewall_egress as egress_of
 from diagnostics.resources import CLUSTER, EGRESS_ENDPOINTS, NETWORK, PUBLIC_IPS
 
 NAT_OUTBOUND = ("managednatgateway", "userassignednatgateway")
@@ -34,9 +36,14 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
         return  # no public path from the nodes that the ranges could block
     outbound = c.outbound_type.lower()
     listed = ", ".join(c.authorized_ip_ranges)
-    if outbound == UDR and (fw_ips := _firewall_egress_ips(ctx)):
-        via, fw_pairs, prefixes = fw_ips
-        yield from _compare(ctx, fw_pairs, via, prefixes)
+    egress = _firewall_egress(ctx) if outbound == UDR else None
+    if egress is not None and egress.unknown:
+        yield _firewall_unverified(ctx, egress)
+        return
+    if egress is not None and egress.sources:
+        sources = [(s.address, s.resource_id) for s in egress.sources]
+        prefixes = {s.address: (s.prefix, s.prefix_id) for s in egress.sources if s.prefix}
+        yield from _compare(ctx, sources, egress.via, prefixes)
         return
     if outbound == UDR:
         yield _unverified(
@@ -102,30 +109,55 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
     yield from _compare(ctx, pairs, "NAT gateway")
 
 
-def _firewall_egress_ips(
-    ctx: CheckContext,
-) -> tuple[str, list[tuple[str, str]], dict[str, tuple[str, str]]] | None:
-    """(who sends: the Azure Firewall, or the NAT gateway on its subnet; [(public IP or prefix
-    CIDR, resource id)], {address: (its public IP prefix's CIDR, prefix id)}) on the nodes' path to the API server, when every source is known;
-    else None (the unknown ones are named in `unavailable` by the path)."""
+def _firewall_egress(ctx: CheckContext) -> FirewallEgress | None:
+    """Where the Azure Firewall on the nodes' path to the API server sends from (its public
+    IPs, or the NAT gateway on its subnet); None when no Azure Firewall is on that path."""
     if ctx.snapshot.network is None:
         return None
     from diagnostics.checks.netpath_common import paths
-    from diagnostics.netpath.egress import firewall_egress
 
-    net = ctx.snapshot.network
     for sp in paths(ctx):
         for flow in sp.flows:
-            fw = flow.firewall
-            if not flow.target.api_server or fw is None:
-                continue
-            egress = firewall_egress(net, fw, ctx.snapshot.public_ips)
-            if egress.unknown or not egress.sources:
-                return None
-            pairs = [(s.address, s.resource_id) for s in egress.sources]
-            prefixes = {s.address: (s.prefix, s.prefix_id) for s in egress.sources if s.prefix}
-            return egress.via, pairs, prefixes
+            if flow.target.api_server and flow.firewall is not None:
+                return egress_of(ctx.snapshot.network, flow.firewall, ctx.snapshot.public_ips)
     return None
+
+
+def _lookup(rid: str) -> str:
+    """The az command that reads an egress address (or where it comes from) by hand."""
+    kind = rid.lower()
+    if "/publicipprefixes/" in kind:
+        return f"az network public-ip prefix show --ids {q(rid)} --query ipPrefix -o tsv"
+    if "/natgateways/" in kind:
+        return (
+            f"az network nat gateway show --ids {q(rid)} "
+            '--query "{ips:publicIpAddresses[].id, prefixes:publicIpPrefixes[].id}" -o json'
+        )
+    return (
+        f"az network public-ip show --ids {q(rid)} "
+        '--query "{ip:ipAddress, prefix:publicIPPrefix.id}" -o json'
+    )
+
+
+def _firewall_unverified(ctx: CheckContext, egress: FirewallEgress) -> Finding:
+    c = cluster_of(ctx)
+    return _unverified(
+        ctx,
+        f"every egress IP of {egress.via}",
+        (
+            f"outboundType = userDefinedRouting: nodes reach the public API server from the "
+            f"{egress.via}'s IPs",
+            *(
+                u.partition(": ")[0] + " could not be resolved: " + u.partition(": ")[2]
+                for u in egress.unknown
+            ),
+            f"authorized IP ranges: {', '.join(c.authorized_ip_ranges)}",
+        ),
+        tuple(
+            Step(f"Read {rid.rsplit('/', 1)[-1]}, then compare it with the ranges.", _lookup(rid))
+            for rid in dict.fromkeys(egress.unresolved)
+        ),
+    )
 
 
 def _compare(
@@ -152,16 +184,7 @@ def _compare(
         f"{who}'s IPs, which AKS does not add to the ranges by itself",
         f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}",
     ]
-    evidence += [
-        f"{who} IP {ip} ({rid.rsplit('/', 1)[-1]}) is in none of them"
-        + (
-            f"; it comes from public IP prefix {prefixes[ip][1].rsplit('/', 1)[-1]} "
-            f"({prefixes[ip][0]}), which the fix allows whole"
-            if ip in prefixes
-            else ""
-        )
-        for ip, rid in excluded
-    ]
+    evidence += [_excluded_line(who, ip, rid, prefixes.get(ip)) for ip, rid in excluded]
     evidence += [f"{who} IP {ip} is covered" for ip in covered]
     evidence += egress_symptoms(ctx.snapshot)
     ips = ", ".join(ip for ip, _ in excluded)
@@ -188,6 +211,20 @@ def _compare(
             Step("Then watch the nodes return to Ready.", "kubectl get nodes -o wide"),
         ),
         docs=DOCS["authorized-ip"],
+    )
+
+
+def _excluded_line(who: str, ip: str, rid: str, prefix: tuple[str, str] | None) -> str:
+    name = rid.rsplit("/", 1)[-1]
+    if prefix is None:
+        return f"{who} IP {ip} ({name}) is in none of them"
+    cidr, prefix_id = prefix
+    pname = prefix_id.rsplit("/", 1)[-1]
+    if ip == cidr:
+        return f"{who} sends from public IP prefix {pname} ({cidr}), which no range holds whole"
+    return (
+        f"{who} IP {ip} ({name}) is in none of them; it comes from public IP prefix {pname} "
+        f"({cidr}), which the fix allows whole"
     )
 
 

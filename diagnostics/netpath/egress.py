@@ -32,6 +32,7 @@ class FirewallEgress:
     via: str  # "Azure Firewall NAME" or "NAT gateway NAME on Azure Firewall NAME's subnet"
     sources: list[EgressSource] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)  # ids of what to look up by hand
 
 
 def _short(rid: str) -> str:
@@ -57,6 +58,7 @@ def _pip(
         else:
             why = net.why_missing(rid)
         out.unknown.append(f"firewall egress IP {_short(rid)} of {owner}: {why}")
+        out.unresolved.append(prefix_id or rid)
 
 
 def _read(net: AzureNetwork, rid: str) -> bool:
@@ -71,6 +73,7 @@ def _prefix(net: AzureNetwork, rid: str, out: FirewallEgress, owner: str) -> Non
         out.unknown.append(
             f"firewall egress IP prefix {_short(rid)} of {owner}: {net.why_missing(rid)}"
         )
+        out.unresolved.append(rid)
 
 
 def firewall_egress(
@@ -90,6 +93,7 @@ def firewall_egress(
             out.unknown.append(
                 f"firewall egress IP of {owner}: {net.why_missing(subnet.nat_gateway_id)}"
             )
+            out.unresolved.append(subnet.nat_gateway_id)
             return out
         for rid in nat.public_ip_ids:
             _pip(net, rid, known, out, owner)
