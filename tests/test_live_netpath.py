@@ -444,3 +444,59 @@ def test_a_base_policy_is_read_within_three_rounds(arm, tls):
     read = read_network(src.clients.arm(), info)
     assert read.rounds == 3 and not read.network.unreadable
     assert "nodeapi.firewall-rules-missing" not in codes(run("node-api", src))  # base allows it
+
+
+@pytest.mark.parametrize("fault", [None, 403])
+def test_the_firewalls_egress_through_a_nat_gateway_prefix_is_read_live(arm, tls, fault):
+    """A NAT gateway on the AzureFirewallSubnet takes the firewall's egress: its public IP
+    prefix is read (public_ip_prefixes.get) and checked by containment; a 403 on it leaves the
+    egress unverified and named in `unavailable`."""
+    fw_subnet, nat = f"{HUB}/subnets/AzureFirewallSubnet", f"{HUBNET}/natGateways/ngw-fw"
+    pip, nat_pip = f"{HUBNET}/publicIPAddresses/pip-fw", f"{HUBNET}/publicIPAddresses/pip-ngw"
+    prefix, nat_prefix = (
+        f"{HUBNET}/publicIPPrefixes/ippre-fw",
+        f"{HUBNET}/publicIPPrefixes/ippre-ngw",
+    )
+    body = cluster()
+    body["apiServerAccessProfile"] = {"authorizedIpRanges": ["20.61.0.0/16", "20.50.1.1/32"]}
+    arm.add_cluster(body)
+    network(arm, allow_mcr=True)
+    hub = arm._resources[HUB.lower()]["properties"]
+    hub["subnets"] = [
+        {
+            "id": fw_subnet,
+            "name": "AzureFirewallSubnet",
+            "properties": {"addressPrefix": "10.0.1.0/26", "natGateway": {"id": nat}},
+        }
+    ]
+    config = arm._resources[FW.lower()]["properties"]["ipConfigurations"][0]["properties"]
+    config.update(publicIPAddress={"id": pip}, subnet={"id": fw_subnet})
+    arm.add_public_ip(pip, "20.61.9.9")
+    arm._resources[pip.lower()]["properties"]["publicIPPrefix"] = {"id": prefix}
+    arm.add(props(prefix, "Microsoft.Network/publicIPPrefixes", ipPrefix="20.61.9.8/30"))
+    arm.add_nat_gateway(nat, [nat_pip], (nat_prefix,))
+    arm.add_public_ip(nat_pip, "20.50.1.1")
+    arm.add(props(nat_prefix, "Microsoft.Network/publicIPPrefixes", ipPrefix="20.50.0.0/30"))
+    if fault:
+        arm.fault(nat_prefix, fault)
+    from diagnostics.collectors.armnet import read_network
+
+    src = live(arm, tls)
+    info, _ = src.clients.arm().cluster("rg-prod", "prod")
+    read = read_network(src.clients.arm(), info)
+    assert read.rounds <= 4
+    report = run("node-api", src)
+    if fault is None:
+        assert read.network.ip_prefixes[nat_prefix.lower()] == "20.50.0.0/30"
+        (f,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
+        assert "20.50.0.0/30" in f.title and "ngw-fw" in "\n".join(f.evidence)
+        fix = next(s.command for s in f.remediation if "update" in (s.command or ""))
+        assert "20.61.0.0/16,20.50.1.1/32,20.50.0.0/30" in fix
+        assert arm.count(nat_prefix) == 2  # read once per run: read_network above, then run
+    else:
+        codes_ = codes(report)
+        assert "nodeapi.authorized-ip.egress-unverified" in codes_
+        assert "nodeapi.authorized-ip.egress-excluded" not in codes_
+        (u,) = [u for u in report.unavailable if "ippre-ngw" in u.source]
+        assert "403" in u.reason or "forbidden" in u.reason.lower()
+        assert "nodeapi.authorized-ip.egress-excluded" in u.checks
