@@ -490,7 +490,7 @@ def test_the_firewalls_egress_through_a_nat_gateway_prefix_is_read_live(arm, tls
         assert read.network.ip_prefixes[nat_prefix.lower()] == "20.50.0.0/30"
         (f,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
         assert "20.50.0.0/30" in f.title and "ngw-fw" in "\n".join(f.evidence)
-        fix = next(s.command for s in f.remediation if "update" in (s.command or ""))
+        fix = next(s.command or "" for s in f.remediation if "update" in (s.command or ""))
         assert "20.61.0.0/16,20.50.1.1/32,20.50.0.0/30" in fix
         assert arm.count(nat_prefix) == 2  # read once per run: read_network above, then run
     else:

@@ -14,11 +14,13 @@ from test_netpath import (
     HUB,
     OTHER_SUB,
     PIP,
+    RT,
     cluster,
     codes,
     fw_arm,
     group,
     report,
+    route_table,
     snap,
     subnet,
     the,
@@ -177,7 +179,7 @@ def test_firewall_egress_sources(tmp_path, case, extra, on_subnet, ranges, raise
         else:
             assert any(f"public IP prefix ippre-fw ({text})" in e for e in f.evidence)
     if raised == UNVERIFIED:
-        (u,) = [u for u in r.unavailable if u.source.startswith("network path: firewall egress IP")]
+        (u,) = [u for u in r.unavailable if u.source.startswith("network path: egress IP")]
         assert text in f"{u.source}: {u.reason}" and EXCLUDED in u.checks
         f = the(r, UNVERIFIED)
         assert "could not be resolved" in "\n".join(f.evidence)
@@ -190,3 +192,101 @@ def test_an_unread_firewall_subnet_keeps_the_firewalls_own_ips(tmp_path):
     del arm[1]
     r = report(snap(tmp_path, arm, c=udr(["198.51.100.0/24"])))
     assert "203.0.113.200" in the(r, EXCLUDED).title
+
+
+# ---------------------------------------------------------------- appliances behind load balancers
+NVA_IP = "10.0.2.4"
+ILB = f"{HUBNET}/loadBalancers/ilb-nva"
+OUT_LB = f"{HUBNET}/loadBalancers/lb-nva-out"
+NVA_NICS = [f"{HUBNET}/networkInterfaces/nva-{i}-nic/ipConfigurations/ipconfig1" for i in (0, 1)]
+LB_PIP = f"{HUBNET}/publicIPAddresses/pip-nva-out"
+LB_PREFIX = f"{HUBNET}/publicIPPrefixes/ippre-nva-out"
+
+
+def lb(rid: str, frontends: list[dict[str, Any]], outbound: bool, shape: str) -> dict[str, Any]:
+    fronts = [{"id": f"{rid}/frontendIPConfigurations/fe{i}", **f} for i, f in enumerate(frontends)]
+    pool: dict[str, Any] = {"id": f"{rid}/backendAddressPools/nvas"}
+    pool["backendIPConfigurations"] = [{"id": n} for n in NVA_NICS]
+    rules = [{"name": "out", "frontendIPConfigurations": [{"id": f["id"]} for f in fronts]}]
+    if shape == "rest":  # sub-resources carry a properties wrapper too
+        fronts = [
+            {"id": f["id"], "properties": {k: v for k, v in f.items() if k != "id"}} for f in fronts
+        ]
+    d: dict[str, Any] = {
+        "id": rid,
+        "name": rid.rsplit("/", 1)[-1],
+        "type": "Microsoft.Network/loadBalancers",
+        "frontendIPConfigurations": fronts,
+        "backendAddressPools": [pool],
+    }
+    if outbound:
+        d["outboundRules"] = rules
+    return d
+
+
+def nva_arm(shape: str, out_front: dict[str, Any] | None, extra: list) -> list[dict[str, Any]]:
+    arm = [
+        vnet(subnets=[subnet(rt=RT)], peers=[HUB]),
+        vnet(HUB, ("10.0.0.0/16",), []),
+        route_table(("default", "0.0.0.0/0", "VirtualAppliance", NVA_IP)),
+        lb(ILB, [{"privateIPAddress": NVA_IP}], False, shape),
+    ]
+    if out_front is not None:
+        arm.append(lb(OUT_LB, [out_front], True, shape))
+    return arm + extra
+
+
+LB_CASES = [
+    # (case, outbound frontend, arm extra, ranges, code or None, text)
+    (
+        "the outbound rule's public IP is outside the ranges",
+        {"publicIPAddress": {"id": LB_PIP}},
+        [pip(LB_PIP, "20.70.0.5")],
+        ["198.51.100.0/24"],
+        EXCLUDED,
+        "20.70.0.5/32",
+    ),
+    (
+        "the outbound rule's public IP prefix is inside the ranges",
+        {"publicIPPrefix": {"id": LB_PREFIX}},
+        [ip_prefix(LB_PREFIX, "20.70.1.0/31")],
+        ["20.70.0.0/16"],
+        None,
+        "",
+    ),
+    (
+        "the outbound rule's public IP prefix straddles the ranges",
+        {"publicIPPrefix": {"id": LB_PREFIX}},
+        [ip_prefix(LB_PREFIX, "20.70.1.0/31")],
+        ["20.70.1.1/32"],
+        EXCLUDED,
+        "20.70.1.0/31",
+    ),
+    (
+        "no public load balancer holds the appliances",
+        None,
+        [],
+        ["20.70.0.0/16"],
+        UNVERIFIED,
+        "ilb-nva",
+    ),
+]
+
+
+@pytest.mark.parametrize("shape", ["az", "rest"])
+@pytest.mark.parametrize(
+    "case,front,extra,ranges,raised,text", LB_CASES, ids=[c[0] for c in LB_CASES]
+)
+def test_appliances_behind_a_load_balancer(
+    tmp_path, case, front, extra, ranges, raised, text, shape
+):
+    r = report(snap(tmp_path, nva_arm(shape, front, extra), c=udr(ranges), shape=shape))
+    assert codes(r) & {EXCLUDED, UNVERIFIED} == ({raised} if raised else set()), case
+    assert "nodeapi.firewall-egress" in codes(r)  # its rules stay unverifiable
+    if raised == EXCLUDED:
+        f = the(r, EXCLUDED)
+        fix = next(s.command or "" for s in f.remediation if "update" in (s.command or ""))
+        assert text in fix and "load balancer lb-nva-out" in "\n".join(f.evidence)
+    if raised == UNVERIFIED:
+        (u,) = [u for u in r.unavailable if u.source.startswith("network path: egress IP")]
+        assert text in u.source and EXCLUDED in u.checks

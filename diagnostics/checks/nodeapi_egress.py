@@ -21,7 +21,7 @@ from diagnostics.checks.nodeapi_common import (
     tunnel_pods,
 )
 from diagnostics.model import Finding, Severity, Step
-from diagnostics.netpath.egress import FirewallEgress
+from diagnostics.netpath.egress import FirewallEgress, appliance_egress
 from diagnostics.netpath.egress import firewall_egress as egress_of
 from diagnostics.resources import CLUSTER, EGRESS_ENDPOINTS, NETWORK, PUBLIC_IPS
 
@@ -36,7 +36,7 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
         return  # no public path from the nodes that the ranges could block
     outbound = c.outbound_type.lower()
     listed = ", ".join(c.authorized_ip_ranges)
-    egress = _firewall_egress(ctx) if outbound == UDR else None
+    egress = _path_egress(ctx)  # a route to an appliance overrides any outbound type
     if egress is not None and egress.unknown:
         yield _firewall_unverified(ctx, egress)
         return
@@ -109,17 +109,22 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
     yield from _compare(ctx, pairs, "NAT gateway")
 
 
-def _firewall_egress(ctx: CheckContext) -> FirewallEgress | None:
-    """Where the Azure Firewall on the nodes' path to the API server sends from (its public
-    IPs, or the NAT gateway on its subnet); None when no Azure Firewall is on that path."""
-    if ctx.snapshot.network is None:
+def _path_egress(ctx: CheckContext) -> FirewallEgress | None:
+    """Where the appliance on the nodes' path to the API server sends from: an Azure Firewall
+    (its public IPs, or the NAT gateway on its subnet), or appliances behind an internal load
+    balancer (the public load balancer's outbound rules); None when neither is on that path."""
+    net = ctx.snapshot.network
+    if net is None:
         return None
     from diagnostics.checks.netpath_common import paths
 
     for sp in paths(ctx):
         for flow in sp.flows:
-            if flow.target.api_server and flow.firewall is not None:
-                return egress_of(ctx.snapshot.network, flow.firewall, ctx.snapshot.public_ips)
+            if not flow.target.api_server or not flow.appliance_ip:
+                continue
+            if flow.firewall is not None:
+                return egress_of(net, flow.firewall, ctx.snapshot.public_ips)
+            return appliance_egress(net, flow.appliance_ip)
     return None
 
 
@@ -145,7 +150,7 @@ def _firewall_unverified(ctx: CheckContext, egress: FirewallEgress) -> Finding:
         ctx,
         f"every egress IP of {egress.via}",
         (
-            f"outboundType = userDefinedRouting: nodes reach the public API server from the "
+            f"outboundType = {c.outbound_type}: nodes reach the public API server from the "
             f"{egress.via}'s IPs",
             *(
                 u.partition(": ")[0] + " could not be resolved: " + u.partition(": ")[2]

@@ -28,6 +28,7 @@ from azure.mgmt.core.tools import parse_resource_id
 
 from diagnostics.collectors.arm import ArmClient, arm_error
 from diagnostics.netpath.analysis import node_subnet_ids, vnet_id_of
+from diagnostics.netpath.egress import internal_lb_at
 from diagnostics.netpath.match import contains
 from diagnostics.netpath.model import AzureNetwork, EgressEndpoint, Firewall
 from diagnostics.netpath.parse import add_resource, parse_egress_endpoints, project
@@ -120,9 +121,21 @@ class _Reader:
 
     def _firewalls_in(self, sub: str) -> list[Callable[[], None] | None]:
         """The subscription's Azure Firewalls and firewall policies (listing the policies with
-        the firewalls saves a round per parent policy)."""
+        the firewalls saves a round per parent policy), and its load balancers when the egress
+        address matters (authorized IP ranges on a public API server)."""
         net = self.arm.network(sub)
+        c = self.c
+        lbs = (  # appliances behind an internal load balancer, SNAT by a public one
+            self._task(
+                f"loadbalancers:{sub}",
+                f"load balancers in subscription {sub}",
+                lambda: net.load_balancers.list_all(),
+            )
+            if c.authorized_ip_ranges and not c.private_cluster and not c.vnet_integration
+            else None
+        )
         return [
+            lbs,
             self._task(
                 f"firewalls:{sub}",
                 f"Azure Firewalls in subscription {sub}",
@@ -237,6 +250,9 @@ class _Reader:
         firewalls = list(net.firewalls.values())
         if hops:
             firewalls = [f for f in firewalls if set(f.private_ips) & hops]
+        for ip in sorted(hops):
+            if net.firewall_at(ip) is None:
+                out += self._lb_egress_tasks(ip)
         for fw in firewalls[:MAX_FIREWALLS]:
             out += self._egress_tasks(fw, bool(hops))
             policy, chain = fw.policy_id, 0
@@ -292,6 +308,46 @@ class _Reader:
                         lambda n, rg, name: n.public_ip_prefixes.get(rg, name),
                     )
                 )
+        return out
+
+    def _lb_egress_tasks(self, ip: str) -> list[Callable[[], None] | None]:
+        """The public IPs and prefixes that appliances behind the internal load balancer at `ip`
+        leave from (the outbound rules of the public load balancer holding the same NICs)."""
+        net = self.out.network
+        ilb = internal_lb_at(net, ip)
+        if ilb is None:
+            return []
+        out: list[Callable[[], None] | None] = []
+        for lb in net.balancers.values():
+            if (
+                lb is ilb
+                or not lb.outbound_frontends
+                or not set(lb.backend_nics) & set(ilb.backend_nics)
+            ):
+                continue
+            outbound = {f.lower() for f in lb.outbound_frontends}
+            for front in lb.frontends:
+                if front.id.lower() not in outbound:
+                    continue
+                pip, prefix = front.public_ip_id, front.prefix_id
+                if pip and pip.lower() not in net.public_ips:
+                    out.append(
+                        self._get(
+                            pip,
+                            "public IP",
+                            lambda n, rg, name: n.public_ip_addresses.get(rg, name),
+                        )
+                    )
+                elif pip:
+                    prefix = net.ip_prefix_of.get(pip.lower(), "")
+                if prefix and prefix.lower() not in net.ip_prefixes:
+                    out.append(
+                        self._get(
+                            prefix,
+                            "public IP prefix",
+                            lambda n, rg, name: n.public_ip_prefixes.get(rg, name),
+                        )
+                    )
         return out
 
     def _subnet_task(self, sid: str) -> Callable[[], None] | None:

@@ -5,14 +5,14 @@ A NAT gateway on the firewall's subnet (AzureFirewallSubnet) takes all of its ou
 traffic: its public IPs and public IP prefixes are the sources. Otherwise the firewall's own
 public IPs are (a Virtual WAN hub firewall lists them inline). A public IP created from a public
 IP prefix carries the prefix's CIDR along, so a fix can allow the whole prefix. What cannot be
-resolved is named in `unknown` (a sentence starting with "firewall egress IP"), never guessed.
+resolved is named in `unknown` (a sentence starting with "egress IP"), never guessed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from diagnostics.netpath.model import AzureNetwork, Firewall
+from diagnostics.netpath.model import AzureNetwork, Firewall, LoadBalancer
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ def _pip(
             why = "no address allocated"
         else:
             why = net.why_missing(rid)
-        out.unknown.append(f"firewall egress IP {_short(rid)} of {owner}: {why}")
+        out.unknown.append(f"egress IP {_short(rid)} of {owner}: {why}")
         out.unresolved.append(prefix_id or rid)
 
 
@@ -70,9 +70,7 @@ def _prefix(net: AzureNetwork, rid: str, out: FirewallEgress, owner: str) -> Non
     if cidr:
         out.sources.append(EgressSource(cidr, rid, cidr, rid))
     else:
-        out.unknown.append(
-            f"firewall egress IP prefix {_short(rid)} of {owner}: {net.why_missing(rid)}"
-        )
+        out.unknown.append(f"egress IP prefix {_short(rid)} of {owner}: {net.why_missing(rid)}")
         out.unresolved.append(rid)
 
 
@@ -90,9 +88,7 @@ def firewall_egress(
         owner = f"NAT gateway {_short(subnet.nat_gateway_id)} on {fw.name}'s subnet"
         out = FirewallEgress(owner)
         if nat is None:
-            out.unknown.append(
-                f"firewall egress IP of {owner}: {net.why_missing(subnet.nat_gateway_id)}"
-            )
+            out.unknown.append(f"egress IP of {owner}: {net.why_missing(subnet.nat_gateway_id)}")
             out.unresolved.append(subnet.nat_gateway_id)
             return out
         for rid in nat.public_ip_ids:
@@ -104,4 +100,50 @@ def firewall_egress(
     out.sources += [EgressSource(ip, f"{fw.name} (Virtual WAN hub)") for ip in fw.public_ips]
     for rid in fw.public_ip_ids:
         _pip(net, rid, known, out, f"Azure Firewall {fw.name}")
+    return out
+
+
+def internal_lb_at(net: AzureNetwork, ip: str) -> LoadBalancer | None:
+    """The load balancer whose frontend private IP is `ip` (appliances behind it)."""
+    return next(
+        (lb for lb in net.balancers.values() if any(f.private_ip == ip for f in lb.frontends)),
+        None,
+    )
+
+
+def appliance_egress(net: AzureNetwork, ip: str) -> FirewallEgress | None:
+    """Where appliances behind an internal load balancer (its frontend private IP `ip` is the
+    next hop) send from: the public load balancer whose backend pools hold the same NICs, through
+    its outbound rules' frontends (public IPs or public IP prefixes). None when no load balancer
+    read has `ip` as a frontend."""
+    ilb = internal_lb_at(net, ip)
+    if ilb is None:
+        return None
+    nics = set(ilb.backend_nics)
+    public = next(
+        (
+            lb
+            for lb in net.balancers.values()
+            if lb.outbound_frontends and lb is not ilb and nics & set(lb.backend_nics)
+        ),
+        None,
+    )
+    if public is None:
+        out = FirewallEgress(f"the appliances behind load balancer {ilb.name}")
+        out.unknown.append(
+            f"egress IP behind load balancer {ilb.name}: no public load balancer with "
+            "outbound rules read holds its backend NICs (their own public IPs are not read)"
+        )
+        return out
+    owner = f"load balancer {public.name} (outbound rules, for the appliances behind {ilb.name})"
+    out = FirewallEgress(owner)
+    by_id = {f.id.lower(): f for f in public.frontends}
+    for fid in dict.fromkeys(x.lower() for x in public.outbound_frontends):
+        front = by_id.get(fid)
+        if front is None:
+            out.unknown.append(f"egress IP {_short(fid)} of {owner}: not in its body")
+        elif front.public_ip_id:
+            _pip(net, front.public_ip_id, {}, out, owner)
+        elif front.prefix_id:
+            _prefix(net, front.prefix_id, out, owner)
     return out

@@ -119,6 +119,26 @@ class NatGateway:
 
 
 @dataclass(frozen=True, slots=True)
+class LbFrontend:
+    id: str
+    private_ip: str = ""
+    public_ip_id: str = ""
+    prefix_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadBalancer:
+    """A load balancer: an internal one in front of appliances (its frontend private IP is a
+    `VirtualAppliance` next hop), or a public one whose outbound rules SNAT their traffic."""
+
+    id: str
+    name: str
+    frontends: tuple[LbFrontend, ...] = ()
+    backend_nics: tuple[str, ...] = ()  # NIC ids behind its backend pools
+    outbound_frontends: tuple[str, ...] = ()  # frontend ids its outbound rules send from
+
+
+@dataclass(frozen=True, slots=True)
 class FirewallPolicy:
     id: str
     name: str
@@ -190,6 +210,7 @@ class AzureNetwork:
     ip_prefix_of: dict[str, str] = field(default_factory=dict)  # public IP id -> its prefix id
     ip_prefixes: dict[str, str] = field(default_factory=dict)  # public IP prefix id -> CIDR
     nat_gateways: dict[str, NatGateway] = field(default_factory=dict)
+    balancers: dict[str, LoadBalancer] = field(default_factory=dict)
     a_records: dict[str, dict[str, tuple[str, ...]]] = field(
         default_factory=dict
     )  # zone -> name -> IPs

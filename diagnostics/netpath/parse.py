@@ -21,6 +21,8 @@ from diagnostics.netpath.model import (
     FirewallPolicy,
     FwCollection,
     FwRule,
+    LbFrontend,
+    LoadBalancer,
     NatGateway,
     Nic,
     Nsg,
@@ -94,6 +96,7 @@ LINK = "microsoft.network/privatednszones/virtualnetworklinks"
 PUBLIC_IP = "microsoft.network/publicipaddresses"
 IP_PREFIX = "microsoft.network/publicipprefixes"
 NAT_GATEWAY = "microsoft.network/natgateways"
+LOAD_BALANCER = "microsoft.network/loadbalancers"
 A_RECORD = "microsoft.network/privatednszones/a"
 
 FIELDS: dict[str, Spec] = {
@@ -169,6 +172,19 @@ FIELDS: dict[str, Spec] = {
     },
     PUBLIC_IP: {"id": True, "name": True, "type": True, "ipAddress": True, "publicIPPrefix": ID},
     IP_PREFIX: {"id": True, "name": True, "type": True, "ipPrefix": True},
+    LOAD_BALANCER: {
+        "id": True,
+        "name": True,
+        "type": True,
+        "frontendIPConfigurations": {
+            "id": True,
+            "privateIPAddress": True,
+            "publicIPAddress": ID,
+            "publicIPPrefix": ID,
+        },
+        "backendAddressPools": {"id": True, "backendIPConfigurations": ID},
+        "outboundRules": {"frontendIPConfigurations": ID},
+    },
     NAT_GATEWAY: {
         "id": True,
         "name": True,
@@ -408,6 +424,33 @@ def _firewall(d: dict[str, Any]) -> Firewall:
     )
 
 
+def _load_balancer(d: dict[str, Any]) -> LoadBalancer:
+    frontends = tuple(
+        LbFrontend(
+            _s(f.get("id")),
+            _s(f.get("privateIPAddress")),
+            _ref(f.get("publicIPAddress")),
+            _ref(f.get("publicIPPrefix")),
+        )
+        for f in d.get("frontendIPConfigurations") or ()
+    )
+    nics = tuple(
+        dict.fromkeys(
+            r.lower().split("/ipconfigurations/")[0]
+            for pool in d.get("backendAddressPools") or ()
+            for c in pool.get("backendIPConfigurations") or ()
+            if (r := _ref(c))
+        )
+    )
+    outbound = tuple(
+        r
+        for rule in d.get("outboundRules") or ()
+        for f in rule.get("frontendIPConfigurations") or ()
+        if (r := _ref(f))
+    )
+    return LoadBalancer(_s(d.get("id")), _s(d.get("name")), frontends, nics, outbound)
+
+
 def _group(d: dict[str, Any]) -> RuleCollectionGroup:
     rid, name, prio = _s(d.get("id")), _s(d.get("name")), _int(d.get("priority"), 65000)
     policy = rid.split("/")[-3] if rid.count("/") >= 3 else ""
@@ -465,6 +508,8 @@ def add_resource(net: AzureNetwork, obj: dict[str, Any]) -> bool:
             net.ip_prefix_of[rid] = prefix
     elif kind == IP_PREFIX and d.get("ipPrefix"):
         net.ip_prefixes[rid] = _s(d.get("ipPrefix"))
+    elif kind == LOAD_BALANCER:
+        net.balancers[rid] = _load_balancer(d)
     elif kind == NAT_GATEWAY:
         net.nat_gateways[rid] = NatGateway(
             _s(d.get("id")),
