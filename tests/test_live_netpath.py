@@ -500,3 +500,64 @@ def test_the_firewalls_egress_through_a_nat_gateway_prefix_is_read_live(arm, tls
         (u,) = [u for u in report.unavailable if "ippre-ngw" in u.source]
         assert "403" in u.reason or "forbidden" in u.reason.lower()
         assert "nodeapi.authorized-ip.egress-excluded" in u.checks
+
+
+def test_appliances_behind_a_load_balancer_egress_is_read_and_captured_live(arm, tls, tmp_path):
+    """A route to an internal load balancer in front of NVAs: the load balancers are listed,
+    the public one's outbound rule prefix is read, checked against the ranges, and `aksdiag
+    capture` writes only the allowlisted fields, which read back to the same report."""
+    import json
+
+    from diagnostics.collectors.capture import capture
+    from diagnostics.collectors.snapshot_dir import SnapshotSource
+    from diagnostics.netpath.parse import FIELDS, resource_type
+
+    ilb, out_lb = f"{HUBNET}/loadBalancers/ilb-nva", f"{HUBNET}/loadBalancers/lb-nva-out"
+    prefix = f"{HUBNET}/publicIPPrefixes/ippre-nva"
+    nics = [f"{HUBNET}/networkInterfaces/nva-{i}-nic/ipConfigurations/ipconfig1" for i in (0, 1)]
+    body = cluster()
+    body["apiServerAccessProfile"] = {"authorizedIpRanges": ["20.61.0.0/16"]}
+    arm.add_cluster(body)
+    network(arm, allow_mcr=True)
+    route = arm._resources[RT.lower()]["properties"]["routes"][0]["properties"]
+    route["nextHopIpAddress"] = "10.0.2.4"
+
+    def balancer(rid: str, front: dict, outbound: bool) -> dict:
+        fe = f"{rid}/frontendIPConfigurations/fe"
+        pool = {
+            "id": f"{rid}/backendAddressPools/nvas",
+            "properties": {"backendIPConfigurations": [{"id": n} for n in nics]},
+        }
+        rules = [{"name": "out", "properties": {"frontendIPConfigurations": [{"id": fe}]}}]
+        return props(
+            rid,
+            "Microsoft.Network/loadBalancers",
+            frontendIPConfigurations=[{"id": fe, "name": "fe", "properties": front}],
+            backendAddressPools=[pool],
+            outboundRules=rules if outbound else [],
+        )
+
+    arm.add(balancer(ilb, {"privateIPAddress": "10.0.2.4"}, False))
+    arm.add(balancer(out_lb, {"publicIPPrefix": {"id": prefix}}, True))
+    arm.add(props(prefix, "Microsoft.Network/publicIPPrefixes", ipPrefix="20.70.1.0/31"))
+    src = live(arm, tls)
+    report = run("node-api", src)
+    (f,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
+    assert "20.70.1.0/31" in f.title and "lb-nva-out" in "\n".join(f.evidence)
+    capture(src, tmp_path / "snap")
+    arm_dir = tmp_path / "snap" / "arm"
+    assert {"loadbalancers.json", "publicipprefixes.json"} <= {p.name for p in arm_dir.iterdir()}
+
+    def allowed(value, spec) -> bool:
+        if isinstance(value, list):
+            return all(allowed(v, spec) for v in value)
+        if isinstance(value, dict) and isinstance(spec, dict):
+            return all(k in spec and allowed(v, spec[k]) for k, v in value.items())
+        return True
+
+    for name in ("loadbalancers.json", "publicipprefixes.json"):
+        for item in json.loads((arm_dir / name).read_text()):
+            assert allowed(item, FIELDS[resource_type(item)]), (name, item)
+    offline = run("node-api", SnapshotSource(tmp_path / "snap", "prod"))
+    assert {x.code for x in offline.findings} == {x.code for x in report.findings}
+    assert [h.to_dict() for h in offline.path] == [h.to_dict() for h in report.path]
