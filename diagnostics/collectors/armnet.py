@@ -5,12 +5,15 @@ subnets' NSGs and route tables, peered VNets, Azure Firewalls (cluster subscript
 peers' subscriptions), their policies with rule collection groups and base policies, a private
 cluster's DNS zone and its VNet links, the firewall's egress addresses (its public IPs, the
 public IP prefixes they come from, a NAT gateway on its subnet with that gateway's public IPs
-and prefixes), and the cluster's outbound dependency endpoints.
+and prefixes; with authorized IP ranges on a public API server, the load balancers listed per
+subscription, for appliances behind an internal one that leave through a public one's outbound
+rules), and the cluster's outbound dependency endpoints.
 
 Reads run in parallel in rounds; each round reads what the previous one revealed: three rounds
 for a hub firewall in another subscription with a parent policy (VNet; route table, peers and
 the peer subscription's firewalls and policies; rule collection groups), a fourth only for a
-policy outside the listed subscriptions (`MAX_ROUNDS`). Every failure is kept as a reason for that resource (`AzureNetwork.unreadable`),
+policy outside the listed subscriptions or for the last egress read (a hub firewall's public IP
+prefix, a NAT gateway's public IPs on its subnet: `MAX_ROUNDS`). Every failure is kept as a reason for that resource (`AzureNetwork.unreadable`),
 never raised. Bodies are kept projected onto `diagnostics.netpath.parse.FIELDS`, which is also
 what `aksdiag capture` writes.
 """
