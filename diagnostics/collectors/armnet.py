@@ -30,10 +30,10 @@ from typing import Any
 from azure.mgmt.core.tools import parse_resource_id
 
 from diagnostics.collectors.arm import ArmClient, arm_error
+from diagnostics.collectors.armnet_egress import egress_tasks, lb_egress_tasks
 from diagnostics.netpath.analysis import node_subnet_ids, vnet_id_of
-from diagnostics.netpath.egress import internal_lb_at
 from diagnostics.netpath.match import contains
-from diagnostics.netpath.model import AzureNetwork, EgressEndpoint, Firewall
+from diagnostics.netpath.model import AzureNetwork, EgressEndpoint
 from diagnostics.netpath.parse import add_resource, parse_egress_endpoints, project
 from diagnostics.snapshot import ClusterInfo
 
@@ -255,9 +255,9 @@ class _Reader:
             firewalls = [f for f in firewalls if set(f.private_ips) & hops]
         for ip in sorted(hops):
             if net.firewall_at(ip) is None:
-                out += self._lb_egress_tasks(ip)
+                out += lb_egress_tasks(self, ip)
         for fw in firewalls[:MAX_FIREWALLS]:
-            out += self._egress_tasks(fw, bool(hops))
+            out += egress_tasks(self, fw, bool(hops))
             policy, chain = fw.policy_id, 0
             while policy and chain < 8:  # the policies were listed with the firewalls
                 known = net.policies.get(policy.lower())
@@ -266,102 +266,6 @@ class _Reader:
                     break
                 policy, chain = known.base_policy_id, chain + 1
         return [t for t in out if t is not None]
-
-    def _egress_tasks(self, fw: Firewall, on_path: bool) -> list[Callable[[], None] | None]:
-        """What the firewall sends Internet traffic from: the public IP prefixes its public IPs
-        come from, and a NAT gateway on its subnet with that gateway's public IPs and prefixes
-        (the subnet is read on its own only for a firewall known to be on the path whose VNet
-        was not read)."""
-        net = self.out.network
-        out: list[Callable[[], None] | None] = []
-        pips = list(fw.public_ip_ids)
-        prefixes: list[str] = []
-        for sid in fw.subnet_ids:
-            subnet = net.subnet(sid)
-            if subnet is None:
-                if on_path and net.vnet(vnet_id_of(sid)) is None:
-                    out.append(self._subnet_task(sid))
-                continue
-            nat_id = subnet.nat_gateway_id
-            nat = net.nat_gateways.get(nat_id.lower()) if nat_id else None
-            if nat_id and nat is None:
-                out.append(
-                    self._get(
-                        nat_id, "NAT gateway", lambda n, rg, name: n.nat_gateways.get(rg, name)
-                    )
-                )
-            elif nat is not None:
-                pips += nat.public_ip_ids
-                prefixes += nat.prefix_ids
-        for pip in pips:
-            if pip.lower() not in net.public_ips:
-                out.append(
-                    self._get(
-                        pip, "public IP", lambda n, rg, name: n.public_ip_addresses.get(rg, name)
-                    )
-                )
-            elif prefix := net.ip_prefix_of.get(pip.lower()):
-                prefixes.append(prefix)
-        for prefix in prefixes:
-            if prefix.lower() not in net.ip_prefixes:
-                out.append(
-                    self._get(
-                        prefix,
-                        "public IP prefix",
-                        lambda n, rg, name: n.public_ip_prefixes.get(rg, name),
-                    )
-                )
-        return out
-
-    def _lb_egress_tasks(self, ip: str) -> list[Callable[[], None] | None]:
-        """The public IPs and prefixes that appliances behind the internal load balancer at `ip`
-        leave from (the outbound rules of the public load balancer holding the same NICs)."""
-        net = self.out.network
-        ilb = internal_lb_at(net, ip)
-        if ilb is None:
-            return []
-        out: list[Callable[[], None] | None] = []
-        for lb in net.balancers.values():
-            if (
-                lb is ilb
-                or not lb.outbound_frontends
-                or not set(lb.backend_nics) & set(ilb.backend_nics)
-            ):
-                continue
-            outbound = {f.lower() for f in lb.outbound_frontends}
-            for front in lb.frontends:
-                if front.id.lower() not in outbound:
-                    continue
-                pip, prefix = front.public_ip_id, front.prefix_id
-                if pip and pip.lower() not in net.public_ips:
-                    out.append(
-                        self._get(
-                            pip,
-                            "public IP",
-                            lambda n, rg, name: n.public_ip_addresses.get(rg, name),
-                        )
-                    )
-                elif pip:
-                    prefix = net.ip_prefix_of.get(pip.lower(), "")
-                if prefix and prefix.lower() not in net.ip_prefixes:
-                    out.append(
-                        self._get(
-                            prefix,
-                            "public IP prefix",
-                            lambda n, rg, name: n.public_ip_prefixes.get(rg, name),
-                        )
-                    )
-        return out
-
-    def _subnet_task(self, sid: str) -> Callable[[], None] | None:
-        p = _parts(sid)
-        rg, vnet, name = (
-            p.get("resourcegroups", ""),
-            p.get("virtualnetworks", ""),
-            p.get("subnets", ""),
-        )
-        net = self._net(sid)
-        return self._task(sid, f"subnet {name}", lambda: net.subnets.get(rg, vnet, name))
 
     def _dns_host_tasks(self, subnets: list[str]) -> list[Callable[[], None] | None]:
         """Custom DNS servers in none of the VNets read: read the peers' peers (a shared
