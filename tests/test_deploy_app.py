@@ -238,6 +238,7 @@ ACTIONS_BY_CALL: dict[str, set[str]] = {
     "public_ip_prefixes.get": {"Microsoft.Network/publicIPPrefixes/read"},
     "subnets.get": {"Microsoft.Network/virtualNetworks/subnets/read"},
     "nat_gateways.get": {"Microsoft.Network/natGateways/read"},
+    "load_balancers.list_all": {"Microsoft.Network/loadBalancers/read"},
     # Control-plane logs: where they go, and the audit tables queried through the cluster
     # (resource-context: microsoft.insights/logs/<table>/read on the resource).
     "diagnostic_settings.list": {"Microsoft.Insights/diagnosticSettings/read"},

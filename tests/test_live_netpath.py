@@ -444,3 +444,120 @@ def test_a_base_policy_is_read_within_three_rounds(arm, tls):
     read = read_network(src.clients.arm(), info)
     assert read.rounds == 3 and not read.network.unreadable
     assert "nodeapi.firewall-rules-missing" not in codes(run("node-api", src))  # base allows it
+
+
+@pytest.mark.parametrize("fault", [None, 403])
+def test_the_firewalls_egress_through_a_nat_gateway_prefix_is_read_live(arm, tls, fault):
+    """A NAT gateway on the AzureFirewallSubnet takes the firewall's egress: its public IP
+    prefix is read (public_ip_prefixes.get) and checked by containment; a 403 on it leaves the
+    egress unverified and named in `unavailable`."""
+    fw_subnet, nat = f"{HUB}/subnets/AzureFirewallSubnet", f"{HUBNET}/natGateways/ngw-fw"
+    pip, nat_pip = f"{HUBNET}/publicIPAddresses/pip-fw", f"{HUBNET}/publicIPAddresses/pip-ngw"
+    prefix, nat_prefix = (
+        f"{HUBNET}/publicIPPrefixes/ippre-fw",
+        f"{HUBNET}/publicIPPrefixes/ippre-ngw",
+    )
+    body = cluster()
+    body["apiServerAccessProfile"] = {"authorizedIpRanges": ["20.61.0.0/16", "20.50.1.1/32"]}
+    arm.add_cluster(body)
+    network(arm, allow_mcr=True)
+    hub = arm._resources[HUB.lower()]["properties"]
+    hub["subnets"] = [
+        {
+            "id": fw_subnet,
+            "name": "AzureFirewallSubnet",
+            "properties": {"addressPrefix": "10.0.1.0/26", "natGateway": {"id": nat}},
+        }
+    ]
+    config = arm._resources[FW.lower()]["properties"]["ipConfigurations"][0]["properties"]
+    config.update(publicIPAddress={"id": pip}, subnet={"id": fw_subnet})
+    arm.add_public_ip(pip, "20.61.9.9")
+    arm._resources[pip.lower()]["properties"]["publicIPPrefix"] = {"id": prefix}
+    arm.add(props(prefix, "Microsoft.Network/publicIPPrefixes", ipPrefix="20.61.9.8/30"))
+    arm.add_nat_gateway(nat, [nat_pip], (nat_prefix,))
+    arm.add_public_ip(nat_pip, "20.50.1.1")
+    arm.add(props(nat_prefix, "Microsoft.Network/publicIPPrefixes", ipPrefix="20.50.0.0/30"))
+    if fault:
+        arm.fault(nat_prefix, fault)
+    from diagnostics.collectors.armnet import read_network
+
+    src = live(arm, tls)
+    info, _ = src.clients.arm().cluster("rg-prod", "prod")
+    read = read_network(src.clients.arm(), info)
+    assert read.rounds <= 4
+    report = run("node-api", src)
+    if fault is None:
+        assert read.network.ip_prefixes[nat_prefix.lower()] == "20.50.0.0/30"
+        (f,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
+        assert "20.50.0.0/30" in f.title and "ngw-fw" in "\n".join(f.evidence)
+        fix = next(s.command or "" for s in f.remediation if "update" in (s.command or ""))
+        assert "20.61.0.0/16,20.50.1.1/32,20.50.0.0/30" in fix
+        assert arm.count(nat_prefix) == 2  # read once per run: read_network above, then run
+    else:
+        codes_ = codes(report)
+        assert "nodeapi.authorized-ip.egress-unverified" in codes_
+        assert "nodeapi.authorized-ip.egress-excluded" not in codes_
+        (u,) = [u for u in report.unavailable if "ippre-ngw" in u.source]
+        assert "403" in u.reason or "forbidden" in u.reason.lower()
+        assert "nodeapi.authorized-ip.egress-excluded" in u.checks
+
+
+def test_appliances_behind_a_load_balancer_egress_is_read_and_captured_live(arm, tls, tmp_path):
+    """A route to an internal load balancer in front of NVAs: the load balancers are listed,
+    the public one's outbound rule prefix is read, checked against the ranges, and `aksdiag
+    capture` writes only the allowlisted fields, which read back to the same report."""
+    import json
+
+    from diagnostics.collectors.capture import capture
+    from diagnostics.collectors.snapshot_dir import SnapshotSource
+    from diagnostics.netpath.parse import FIELDS, resource_type
+
+    ilb, out_lb = f"{HUBNET}/loadBalancers/ilb-nva", f"{HUBNET}/loadBalancers/lb-nva-out"
+    prefix = f"{HUBNET}/publicIPPrefixes/ippre-nva"
+    nics = [f"{HUBNET}/networkInterfaces/nva-{i}-nic/ipConfigurations/ipconfig1" for i in (0, 1)]
+    body = cluster()
+    body["apiServerAccessProfile"] = {"authorizedIpRanges": ["20.61.0.0/16"]}
+    arm.add_cluster(body)
+    network(arm, allow_mcr=True)
+    route = arm._resources[RT.lower()]["properties"]["routes"][0]["properties"]
+    route["nextHopIpAddress"] = "10.0.2.4"
+
+    def balancer(rid: str, front: dict, outbound: bool) -> dict:
+        fe = f"{rid}/frontendIPConfigurations/fe"
+        pool = {
+            "id": f"{rid}/backendAddressPools/nvas",
+            "properties": {"backendIPConfigurations": [{"id": n} for n in nics]},
+        }
+        rules = [{"name": "out", "properties": {"frontendIPConfigurations": [{"id": fe}]}}]
+        return props(
+            rid,
+            "Microsoft.Network/loadBalancers",
+            frontendIPConfigurations=[{"id": fe, "name": "fe", "properties": front}],
+            backendAddressPools=[pool],
+            outboundRules=rules if outbound else [],
+        )
+
+    arm.add(balancer(ilb, {"privateIPAddress": "10.0.2.4"}, False))
+    arm.add(balancer(out_lb, {"publicIPPrefix": {"id": prefix}}, True))
+    arm.add(props(prefix, "Microsoft.Network/publicIPPrefixes", ipPrefix="20.70.1.0/31"))
+    src = live(arm, tls)
+    report = run("node-api", src)
+    (f,) = [f for f in report.findings if f.code == "nodeapi.authorized-ip.egress-excluded"]
+    assert "20.70.1.0/31" in f.title and "lb-nva-out" in "\n".join(f.evidence)
+    capture(src, tmp_path / "snap")
+    arm_dir = tmp_path / "snap" / "arm"
+    assert {"loadbalancers.json", "publicipprefixes.json"} <= {p.name for p in arm_dir.iterdir()}
+
+    def allowed(value, spec) -> bool:
+        if isinstance(value, list):
+            return all(allowed(v, spec) for v in value)
+        if isinstance(value, dict) and isinstance(spec, dict):
+            return all(k in spec and allowed(v, spec[k]) for k, v in value.items())
+        return True
+
+    for name in ("loadbalancers.json", "publicipprefixes.json"):
+        for item in json.loads((arm_dir / name).read_text()):
+            assert allowed(item, FIELDS[resource_type(item)]), (name, item)
+    offline = run("node-api", SnapshotSource(tmp_path / "snap", "prod"))
+    assert {x.code for x in offline.findings} == {x.code for x in report.findings}
+    assert [h.to_dict() for h in offline.path] == [h.to_dict() for h in report.path]

@@ -8,10 +8,12 @@ from diagnostics.checks.netpath_common import api_ips, name_of
 from diagnostics.model import Hop, Report, Unavailable
 from diagnostics.netpath.analysis import Flow, SubnetPath, subnet_paths
 from diagnostics.netpath.dns import evaluate as dns_links
+from diagnostics.netpath.egress import appliance_egress, firewall_egress
 from diagnostics.snapshot import Snapshot
 
 PASS, BLOCKED, UNKNOWN = "pass", "blocked", "unknown"
 _CODES = {
+    "egress IP": ("nodeapi.authorized-ip.egress-excluded",),
     "NSG": ("nodeapi.nsg-blocks-egress",),
     "route table": ("nodeapi.route-blackhole", "nodeapi.firewall-rules-missing"),
     "firewall": ("nodeapi.firewall-rules-missing",),
@@ -114,6 +116,14 @@ def hops(snap: Snapshot) -> tuple[list[Hop], list[str]]:
         if api
         else [Hop(f"node subnet {sp.name}", "subnet", UNKNOWN, "; ".join(sp.unknown))]
     )
+    public = not c.private_cluster and not c.vnet_integration
+    if api and api.appliance_ip and public and c.authorized_ip_ranges:
+        egress = (
+            firewall_egress(net, api.firewall, snap.public_ips)
+            if api.firewall
+            else appliance_egress(net, api.appliance_ip)
+        )
+        unknown += egress.unknown if egress else []
     links = dns_links(c, net) if not c.vnet_integration else None
     if links is not None:
         unknown += links.unknown

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diagnostics.checks.authorized import covering, parse_ranges, replacement_list
 from diagnostics.checks.base import DOCS, Check, CheckContext, q
 from diagnostics.checks.nodeapi_common import (
     SCENARIO,
@@ -19,6 +18,12 @@ from diagnostics.checks.nodeapi_common import (
     subnet_ids,
     tunnel_app,
     tunnel_pods,
+)
+from diagnostics.checks.nodeapi_egress_ips import (
+    compare_egress,
+    firewall_unverified,
+    path_egress,
+    unverified,
 )
 from diagnostics.model import Finding, Severity, Step
 from diagnostics.resources import CLUSTER, EGRESS_ENDPOINTS, NETWORK, PUBLIC_IPS
@@ -34,12 +39,17 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
         return  # no public path from the nodes that the ranges could block
     outbound = c.outbound_type.lower()
     listed = ", ".join(c.authorized_ip_ranges)
-    if outbound == UDR and (fw_ips := _firewall_egress_ips(ctx)):
-        name, fw_pairs = fw_ips
-        yield from _compare(ctx, fw_pairs, f"Azure Firewall {name}")
+    egress = path_egress(ctx)  # a route to an appliance overrides any outbound type
+    if egress is not None and egress.unknown:
+        yield firewall_unverified(ctx, egress)
+        return
+    if egress is not None and egress.sources:
+        sources = [(s.address, s.resource_id) for s in egress.sources]
+        prefixes = {s.address: (s.prefix, s.prefix_id) for s in egress.sources if s.prefix}
+        yield from compare_egress(ctx, sources, egress.via, prefixes)
         return
     if outbound == UDR:
-        yield _unverified(
+        yield unverified(
             ctx,
             "the firewall's public IP",
             (
@@ -61,7 +71,7 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
         return  # the standard load balancer's outbound IPs and prefixes: AKS allows them itself
     if not c.nat_outbound_ip_ids:
         subnets = subnet_ids(ctx)
-        yield _unverified(
+        yield unverified(
             ctx,
             "the NAT gateway's public IPs",
             (
@@ -84,7 +94,7 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
         ip = ctx.snapshot.public_ips.get(rid.lower())
         prefix = "/publicipprefixes/" in rid.lower()
         if not ip:
-            yield _unverified(
+            yield unverified(
                 ctx,
                 f"NAT gateway {'IP prefix' if prefix else 'IP'} {rid.rsplit('/', 1)[-1]}",
                 (
@@ -105,103 +115,7 @@ def egress_in_authorized_ranges(ctx: CheckContext) -> Iterator[Finding]:
             )
         else:
             pairs.append((ip, rid))
-    yield from _compare(ctx, pairs, "NAT gateway")
-
-
-def _firewall_egress_ips(ctx: CheckContext) -> tuple[str, list[tuple[str, str]]] | None:
-    """(firewall name, [(public IP, resource id)]) of the Azure Firewall on the nodes' path to
-    the API server, when every one of its public IPs is known; else None."""
-    if ctx.snapshot.network is None:
-        return None
-    from diagnostics.checks.netpath_common import paths
-
-    net = ctx.snapshot.network
-    for sp in paths(ctx):
-        for flow in sp.flows:
-            fw = flow.firewall
-            if not flow.target.api_server or fw is None:
-                continue
-            pairs = [(ip, f"{fw.name} (Virtual WAN hub)") for ip in fw.public_ips]
-            for rid in fw.public_ip_ids:
-                ip = net.public_ips.get(rid.lower()) or ctx.snapshot.public_ips.get(rid.lower())
-                if not ip:
-                    return None
-                pairs.append((ip, rid))
-            return (fw.name, pairs) if pairs else None
-    return None
-
-
-def _compare(ctx: CheckContext, pairs: list[tuple[str, str]], who: str) -> Iterator[Finding]:
-    """The egress IPs `who` (a NAT gateway, an Azure Firewall) sends from, against the ranges."""
-    c = cluster_of(ctx)
-    listed = ", ".join(c.authorized_ip_ranges)
-    ranges, _ = parse_ranges(c.authorized_ip_ranges)
-    covered = [ip for ip, _ in pairs if covering(ip, ranges)]
-    excluded = [(ip, rid) for ip, rid in pairs if ip not in covered]
-    if not excluded:
-        return
-    new_list = replacement_list(c.authorized_ip_ranges, [ip for ip, _ in excluded])
-    evidence = [
-        f"outboundType = {c.outbound_type}: nodes reach the public API server from the "
-        f"{who}'s IPs, which AKS does not add to the ranges by itself",
-        f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}",
-    ]
-    evidence += [
-        f"{who} {_kind(ip)} {ip} ({rid.rsplit('/', 1)[-1]}) is "
-        + ("not wholly inside any of them" if _kind(ip) == "prefix" else "in none of them")
-        for ip, rid in excluded
-    ]
-    evidence += [f"{who} {_kind(ip)} {ip} is covered" for ip in covered]
-    evidence += egress_symptoms(ctx.snapshot)
-    ips = ", ".join(ip for ip, _ in excluded)
-    yield Finding(
-        code="nodeapi.authorized-ip.egress-excluded",
-        severity=Severity.CRITICAL,
-        title=f"The cluster's own egress IP {ips} is not in the API server's authorized ranges",
-        subject=f"{c.id or c.name}#egress",
-        evidence=tuple(evidence),
-        cause="With authorized IP ranges on, the API server drops connections from addresses "
-        "outside them — including the nodes' own when they leave through "
-        f"{'a NAT gateway' if who == 'NAT gateway' else 'a firewall'}. "
-        "Kubelets, the konnectivity agents and every pod that calls the API server time out.",
-        remediation=(
-            Step(
-                "Confirm the ranges the API server accepts now.",
-                ctx.az_aks("show", "--query apiServerAccessProfile.authorizedIpRanges"),
-            ),
-            Step(
-                "Add the egress IPs (a public IP prefix as its whole CIDR). The flag replaces the "
-                "whole list, so the command repeats "
-                "every existing range; AKS takes up to 2 minutes to apply it.",
-                ctx.az_aks("update", f"--api-server-authorized-ip-ranges {q(new_list)}"),
-            ),
-            Step("Then watch the nodes return to Ready.", "kubectl get nodes -o wide"),
-        ),
-        docs=DOCS["authorized-ip"],
-    )
-
-
-def _kind(ip: str) -> str:
-    """ "prefix" for a public IP prefix's CIDR (wider than one address), else "IP"."""
-    return "prefix" if "/" in ip and not ip.endswith(("/32", "/128")) else "IP"
-
-
-def _unverified(
-    ctx: CheckContext, what: str, evidence: tuple[str, ...], steps: tuple[Step, ...]
-) -> Finding:
-    """An egress IP whose address is unknown: reported as not verifiable, never as a problem."""
-    c = cluster_of(ctx)
-    return Finding(
-        code="nodeapi.authorized-ip.egress-unverified",
-        severity=Severity.INFO,
-        title=f"Could not verify that {what} is in the authorized IP ranges",
-        subject=f"{c.id or c.name}#egress-unverified:{what}",
-        evidence=evidence,
-        cause="Its address is not in the data collected, so aksdiag cannot compare it with the "
-        "ranges. If it is missing from them, nodes cannot reach the API server.",
-        remediation=steps,
-        docs=DOCS["authorized-ip"],
-    )
+    yield from compare_egress(ctx, pairs, "NAT gateway")
 
 
 # ---------------------------------------------------------------- firewall (UDR)

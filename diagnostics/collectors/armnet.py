@@ -3,12 +3,17 @@ and azure-mgmt-privatedns: the node subnets' VNets (or the AKS-managed VNet in t
 group), the NSGs in the node resource group (the one AKS puts on the VMSS NICs lists them), the
 subnets' NSGs and route tables, peered VNets, Azure Firewalls (cluster subscription, then the
 peers' subscriptions), their policies with rule collection groups and base policies, a private
-cluster's DNS zone and its VNet links, and the cluster's outbound dependency endpoints.
+cluster's DNS zone and its VNet links, the firewall's egress addresses (its public IPs, the
+public IP prefixes they come from, a NAT gateway on its subnet with that gateway's public IPs
+and prefixes; with authorized IP ranges on a public API server, the load balancers listed per
+subscription, for appliances behind an internal one that leave through a public one's outbound
+rules), and the cluster's outbound dependency endpoints.
 
 Reads run in parallel in rounds; each round reads what the previous one revealed: three rounds
 for a hub firewall in another subscription with a parent policy (VNet; route table, peers and
 the peer subscription's firewalls and policies; rule collection groups), a fourth only for a
-policy outside the listed subscriptions (`MAX_ROUNDS`). Every failure is kept as a reason for that resource (`AzureNetwork.unreadable`),
+policy outside the listed subscriptions or for the last egress read (a hub firewall's public IP
+prefix, a NAT gateway's public IPs on its subnet: `MAX_ROUNDS`). Every failure is kept as a reason for that resource (`AzureNetwork.unreadable`),
 never raised. Bodies are kept projected onto `diagnostics.netpath.parse.FIELDS`, which is also
 what `aksdiag capture` writes.
 """
@@ -25,6 +30,7 @@ from typing import Any
 from azure.mgmt.core.tools import parse_resource_id
 
 from diagnostics.collectors.arm import ArmClient, arm_error
+from diagnostics.collectors.armnet_egress import egress_tasks, lb_egress_tasks
 from diagnostics.netpath.analysis import node_subnet_ids, vnet_id_of
 from diagnostics.netpath.match import contains
 from diagnostics.netpath.model import AzureNetwork, EgressEndpoint
@@ -118,9 +124,21 @@ class _Reader:
 
     def _firewalls_in(self, sub: str) -> list[Callable[[], None] | None]:
         """The subscription's Azure Firewalls and firewall policies (listing the policies with
-        the firewalls saves a round per parent policy)."""
+        the firewalls saves a round per parent policy), and its load balancers when the egress
+        address matters (authorized IP ranges on a public API server)."""
         net = self.arm.network(sub)
+        c = self.c
+        lbs = (  # appliances behind an internal load balancer, SNAT by a public one
+            self._task(
+                f"loadbalancers:{sub}",
+                f"load balancers in subscription {sub}",
+                lambda: net.load_balancers.list_all(),
+            )
+            if c.authorized_ip_ranges and not c.private_cluster and not c.vnet_integration
+            else None
+        )
         return [
+            lbs,
             self._task(
                 f"firewalls:{sub}",
                 f"Azure Firewalls in subscription {sub}",
@@ -235,16 +253,11 @@ class _Reader:
         firewalls = list(net.firewalls.values())
         if hops:
             firewalls = [f for f in firewalls if set(f.private_ips) & hops]
+        for ip in sorted(hops):
+            if net.firewall_at(ip) is None:
+                out += lb_egress_tasks(self, ip)
         for fw in firewalls[:MAX_FIREWALLS]:
-            for pip in fw.public_ip_ids:  # its egress IPs, for the authorized ranges
-                if pip.lower() not in net.public_ips:
-                    out.append(
-                        self._get(
-                            pip,
-                            "public IP",
-                            lambda n, rg, name: n.public_ip_addresses.get(rg, name),
-                        )
-                    )
+            out += egress_tasks(self, fw, bool(hops))
             policy, chain = fw.policy_id, 0
             while policy and chain < 8:  # the policies were listed with the firewalls
                 known = net.policies.get(policy.lower())

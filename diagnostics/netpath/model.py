@@ -107,6 +107,35 @@ class Firewall:
     hub_id: str = ""  # Virtual WAN hub, for secured hubs
     public_ip_ids: tuple[str, ...] = ()  # public IP resources of its IP configurations
     public_ips: tuple[str, ...] = ()  # addresses given inline (a Virtual WAN hub firewall)
+    subnet_ids: tuple[str, ...] = ()  # AzureFirewallSubnet (a NAT gateway there takes egress)
+
+
+@dataclass(frozen=True, slots=True)
+class NatGateway:
+    id: str
+    name: str
+    public_ip_ids: tuple[str, ...] = ()
+    prefix_ids: tuple[str, ...] = ()  # public IP prefixes: egress from any address in them
+
+
+@dataclass(frozen=True, slots=True)
+class LbFrontend:
+    id: str
+    private_ip: str = ""
+    public_ip_id: str = ""
+    prefix_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadBalancer:
+    """A load balancer: an internal one in front of appliances (its frontend private IP is a
+    `VirtualAppliance` next hop), or a public one whose outbound rules SNAT their traffic."""
+
+    id: str
+    name: str
+    frontends: tuple[LbFrontend, ...] = ()
+    backend_nics: tuple[str, ...] = ()  # NIC ids behind its backend pools
+    outbound_frontends: tuple[str, ...] = ()  # frontend ids its outbound rules send from
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +206,11 @@ class AzureNetwork:
     groups: dict[str, RuleCollectionGroup] = field(default_factory=dict)
     zones: dict[str, DnsZone] = field(default_factory=dict)
     links: dict[str, VnetLink] = field(default_factory=dict)
-    public_ips: dict[str, str] = field(default_factory=dict)
+    public_ips: dict[str, str] = field(default_factory=dict)  # public IP id -> address
+    ip_prefix_of: dict[str, str] = field(default_factory=dict)  # public IP id -> its prefix id
+    ip_prefixes: dict[str, str] = field(default_factory=dict)  # public IP prefix id -> CIDR
+    nat_gateways: dict[str, NatGateway] = field(default_factory=dict)
+    balancers: dict[str, LoadBalancer] = field(default_factory=dict)
     a_records: dict[str, dict[str, tuple[str, ...]]] = field(
         default_factory=dict
     )  # zone -> name -> IPs

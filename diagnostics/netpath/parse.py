@@ -21,6 +21,9 @@ from diagnostics.netpath.model import (
     FirewallPolicy,
     FwCollection,
     FwRule,
+    LbFrontend,
+    LoadBalancer,
+    NatGateway,
     Nic,
     Nsg,
     NsgRule,
@@ -91,6 +94,9 @@ GROUP = "microsoft.network/firewallpolicies/rulecollectiongroups"
 ZONE = "microsoft.network/privatednszones"
 LINK = "microsoft.network/privatednszones/virtualnetworklinks"
 PUBLIC_IP = "microsoft.network/publicipaddresses"
+IP_PREFIX = "microsoft.network/publicipprefixes"
+NAT_GATEWAY = "microsoft.network/natgateways"
+LOAD_BALANCER = "microsoft.network/loadbalancers"
 A_RECORD = "microsoft.network/privatednszones/a"
 
 FIELDS: dict[str, Spec] = {
@@ -135,7 +141,12 @@ FIELDS: dict[str, Spec] = {
         "type": True,
         "firewallPolicy": ID,
         "virtualHub": ID,
-        "ipConfigurations": {"name": True, "privateIPAddress": True, "publicIPAddress": ID},
+        "ipConfigurations": {
+            "name": True,
+            "privateIPAddress": True,
+            "publicIPAddress": ID,
+            "subnet": ID,
+        },
         "hubIPAddresses": {
             "privateIPAddress": True,
             "publicIPs": {"addresses": {"address": True}},
@@ -159,7 +170,28 @@ FIELDS: dict[str, Spec] = {
         "virtualNetwork": ID,
         "virtualNetworkLinkState": True,
     },
-    PUBLIC_IP: {"id": True, "name": True, "type": True, "ipAddress": True},
+    PUBLIC_IP: {"id": True, "name": True, "type": True, "ipAddress": True, "publicIPPrefix": ID},
+    IP_PREFIX: {"id": True, "name": True, "type": True, "ipPrefix": True},
+    LOAD_BALANCER: {
+        "id": True,
+        "name": True,
+        "type": True,
+        "frontendIPConfigurations": {
+            "id": True,
+            "privateIPAddress": True,
+            "publicIPAddress": ID,
+            "publicIPPrefix": ID,
+        },
+        "backendAddressPools": {"id": True, "backendIPConfigurations": ID},
+        "outboundRules": {"frontendIPConfigurations": ID},
+    },
+    NAT_GATEWAY: {
+        "id": True,
+        "name": True,
+        "type": True,
+        "publicIpAddresses": ID,
+        "publicIpPrefixes": ID,
+    },
     A_RECORD: {"id": True, "name": True, "type": True, "aRecords": {"ipv4Address": True}},
 }
 
@@ -388,7 +420,35 @@ def _firewall(d: dict[str, Any]) -> Firewall:
         _ref(d.get("virtualHub")),
         pip_ids,
         literal,
+        tuple(dict.fromkeys(r for c in configs if (r := _ref(c.get("subnet"))))),
     )
+
+
+def _load_balancer(d: dict[str, Any]) -> LoadBalancer:
+    frontends = tuple(
+        LbFrontend(
+            _s(f.get("id")),
+            _s(f.get("privateIPAddress")),
+            _ref(f.get("publicIPAddress")),
+            _ref(f.get("publicIPPrefix")),
+        )
+        for f in d.get("frontendIPConfigurations") or ()
+    )
+    nics = tuple(
+        dict.fromkeys(
+            r.lower().split("/ipconfigurations/")[0]
+            for pool in d.get("backendAddressPools") or ()
+            for c in pool.get("backendIPConfigurations") or ()
+            if (r := _ref(c))
+        )
+    )
+    outbound = tuple(
+        r
+        for rule in d.get("outboundRules") or ()
+        for f in rule.get("frontendIPConfigurations") or ()
+        if (r := _ref(f))
+    )
+    return LoadBalancer(_s(d.get("id")), _s(d.get("name")), frontends, nics, outbound)
 
 
 def _group(d: dict[str, Any]) -> RuleCollectionGroup:
@@ -442,8 +502,21 @@ def add_resource(net: AzureNetwork, obj: dict[str, Any]) -> bool:
         zone = rid.split("/a/")[0]
         ips = _strs(*[r.get("ipv4Address") for r in d.get("aRecords") or ()])
         net.a_records.setdefault(zone, {})[_s(d.get("name")).lower()] = ips
-    elif kind == PUBLIC_IP and d.get("ipAddress"):
-        net.public_ips[rid] = _s(d.get("ipAddress"))
+    elif kind == PUBLIC_IP:
+        net.public_ips[rid] = _s(d.get("ipAddress"))  # "" when read but not allocated
+        if prefix := _ref(d.get("publicIPPrefix")):
+            net.ip_prefix_of[rid] = prefix
+    elif kind == IP_PREFIX and d.get("ipPrefix"):
+        net.ip_prefixes[rid] = _s(d.get("ipPrefix"))
+    elif kind == LOAD_BALANCER:
+        net.balancers[rid] = _load_balancer(d)
+    elif kind == NAT_GATEWAY:
+        net.nat_gateways[rid] = NatGateway(
+            _s(d.get("id")),
+            _s(d.get("name")),
+            tuple(r for x in d.get("publicIpAddresses") or () if (r := _ref(x))),
+            tuple(r for x in d.get("publicIpPrefixes") or () if (r := _ref(x))),
+        )
     return True
 
 
