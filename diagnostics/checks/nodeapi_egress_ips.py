@@ -97,7 +97,7 @@ def compare_egress(
         f"authorized IP ranges ({len(c.authorized_ip_ranges)}): {listed}",
     ]
     evidence += [excluded_line(who, ip, rid, prefixes.get(ip)) for ip, rid in excluded]
-    evidence += [f"{who} IP {ip} is covered" for ip in covered]
+    evidence += [f"{who} {'prefix' if _is_prefix(ip) else 'IP'} {ip} is covered" for ip in covered]
     evidence += egress_symptoms(ctx.snapshot)
     ips = ", ".join(ip for ip, _ in excluded)
     yield Finding(
@@ -126,8 +126,15 @@ def compare_egress(
     )
 
 
+def _is_prefix(ip: str) -> bool:
+    """A public IP prefix's CIDR (wider than one address), not a single IP."""
+    return "/" in ip and not ip.endswith(("/32", "/128"))
+
+
 def excluded_line(who: str, ip: str, rid: str, prefix: tuple[str, str] | None) -> str:
     name = rid.rsplit("/", 1)[-1]
+    if prefix is None and _is_prefix(ip):  # a prefix's CIDR (publicips.json, a NAT gateway's)
+        return f"{who} prefix {ip} ({name}) is not wholly inside any of them"
     if prefix is None:
         return f"{who} IP {ip} ({name}) is in none of them"
     cidr, prefix_id = prefix
