@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import BasePoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from azure.mgmt.containerservice import models as aks
 
 from bot.scheduler import SlotExecutor
@@ -58,7 +58,10 @@ def test_apscheduler_pool_executor_still_submits_through_do_submit_job() -> None
 
     scheduler = BackgroundScheduler(executors={"default": SlotExecutor(1)}, timezone=UTC)
     due = (datetime.now(UTC) + timedelta(seconds=0.3)).replace(microsecond=0) + timedelta(seconds=1)
-    scheduler.add_job(job, trigger=DateTrigger(run_date=due), id="digest:test")
+    # An interval that starts at `due` (not a DateTrigger): the job stays in the store after it
+    # ran, so the scheduler thread never races shutdown removing a finished one-off job.
+    trigger = IntervalTrigger(hours=1, start_date=due, timezone=UTC)
+    scheduler.add_job(job, trigger=trigger, id="digest:test")
     scheduler.start()
     try:
         assert ran.wait(10), "the job never ran through SlotExecutor"
