@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,14 @@ def _named(resource_id: str, kind: str) -> dict[str, str] | None:
     if str(p.get("resource_type", "")).lower() != kind.lower() or not p.get("resource_name"):
         return None
     return p
+
+
+def _prefix_cidr(net: Any, rg: str, name: str) -> str | None:
+    return net.public_ip_prefixes.get(rg, name).ip_prefix  # type: ignore[no-any-return]
+
+
+def _ip_address(net: Any, rg: str, name: str) -> str | None:
+    return net.public_ip_addresses.get(rg, name).ip_address  # type: ignore[no-any-return]
 
 
 class ArmClient:
@@ -224,38 +233,36 @@ class ArmClient:
 
     def _resolve_prefix(self, rid: str, out: Egress) -> None:
         """A public IP prefix -> its CIDR (`ipPrefix`), kept with the addresses."""
-        p = _named(rid, "publicIPPrefixes")
-        if p is None:
-            out.unresolved[rid] = "not a public IP prefix resource id"
-            return
-        try:
-            prefix = self.network(p.get("subscription", self.subscription)).public_ip_prefixes.get(
-                p.get("resource_group", ""), p["resource_name"]
-            )
-        except Exception as exc:
-            out.unresolved[rid] = arm_error(exc, f"public IP prefix {p['resource_name']}").reason
-            return
-        if prefix.ip_prefix:
-            out.addresses[rid.lower()] = str(prefix.ip_prefix)
-        else:
-            out.unresolved[rid] = "the public IP prefix has no range allocated"
+        self._resolve(rid, out, "publicIPPrefixes", "public IP prefix", "range", _prefix_cidr)
 
     def _resolve_ip(self, rid: str, out: Egress) -> None:
-        p = _named(rid, "publicIPAddresses")
+        """A public IP address resource -> its address."""
+        self._resolve(rid, out, "publicIPAddresses", "public IP", "address", _ip_address)
+
+    def _resolve(
+        self,
+        rid: str,
+        out: Egress,
+        kind: str,
+        what: str,
+        value: str,
+        read: Callable[[Any, str, str], str | None],
+    ) -> None:
+        """One egress resource by id -> `out.addresses` (lowercased id), or why not."""
+        p = _named(rid, kind)
         if p is None:
-            out.unresolved[rid] = "not a public IP address resource id"
+            out.unresolved[rid] = f"not a {what} resource id"
             return
+        net = self.network(p.get("subscription", self.subscription))
         try:
-            ip = self.network(p.get("subscription", self.subscription)).public_ip_addresses.get(
-                p.get("resource_group", ""), p["resource_name"]
-            )
+            got = read(net, p.get("resource_group", ""), p["resource_name"])
         except Exception as exc:
-            out.unresolved[rid] = arm_error(exc, f"public IP {p['resource_name']}").reason
+            out.unresolved[rid] = arm_error(exc, f"{what} {p['resource_name']}").reason
             return
-        if ip.ip_address:
-            out.addresses[rid.lower()] = str(ip.ip_address)
+        if got:
+            out.addresses[rid.lower()] = str(got)
         else:
-            out.unresolved[rid] = "the public IP resource has no address allocated"
+            out.unresolved[rid] = f"the {what} has no {value} allocated"
 
     def _user_nat_ips(self, cluster: ClusterInfo, out: Egress) -> list[str]:
         subnets = {p.vnet_subnet_id for p in cluster.agent_pools if p.vnet_subnet_id}
