@@ -1,5 +1,6 @@
 """`aksdiag capture` for the Azure network path: `arm/<type>.json` (lists of resources, each
-projected onto the field allowlist next to the parser, `diagnostics.netpath.parse.FIELDS`),
+projected onto the field allowlist next to the parser, `diagnostics.netpath.parse.FIELDS`, every
+string redacted),
 `arm/_unreadable.json` (what could not be read and why, so the snapshot says so too) and
 `egress-endpoints.json` (projected onto `EGRESS_FIELDS`). Nothing else of a resource is
 written."""
@@ -13,9 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from diagnostics.allowlist import MAX_VALUE
 from diagnostics.collectors import armnet
 from diagnostics.collectors.k8s import ReadError
 from diagnostics.netpath.parse import EGRESS_FIELDS, flatten, keep
+from diagnostics.redact import redact_text
 from diagnostics.resources import EGRESS_ENDPOINTS, NETWORK
 from diagnostics.snapshot import ClusterInfo
 
@@ -25,9 +28,21 @@ class _Result(Protocol):
     missing: dict[str, str]
 
 
+def _redacted(value: Any) -> Any:
+    """Every string of an allowlisted body through `diagnostics.redact`, as for Kubernetes
+    objects (`diagnostics.allowlist`): ARM strings are outside text too."""
+    if isinstance(value, str):
+        return redact_text(value, MAX_VALUE)
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    return value
+
+
 def _write(path: Path, doc: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    tmp.write_text(json.dumps(_redacted(doc), indent=2, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
 
 
