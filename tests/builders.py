@@ -337,6 +337,23 @@ def nnc(
     }
 
 
+def agent_pool(**overrides: Any) -> dict[str, Any]:
+    """One agent pool profile as `az aks show` prints it: a 3-node Linux system pool."""
+    base: dict[str, Any] = {
+        "name": "nodepool1",
+        "count": 3,
+        "vmSize": "Standard_D4ds_v5",
+        "maxPods": 30,
+        "osType": "Linux",
+        "mode": "System",
+        "enableAutoScaling": False,
+        "type": "VirtualMachineScaleSets",
+        "provisioningState": "Succeeded",
+        "powerState": {"code": "Running"},
+    }
+    return base | overrides
+
+
 def az_cluster(name: str = "prod", rg: str = "rg-prod", **overrides: Any) -> dict[str, Any]:
     """`az aks show -o json` shape (flattened, az spellings)."""
     body: dict[str, Any] = {
@@ -377,22 +394,7 @@ def az_cluster(name: str = "prod", rg: str = "rg-prod", **overrides: Any) -> dic
             "serviceCidrs": ["10.0.0.0/16"],
             "ipFamilies": ["IPv4"],
         },
-        "agentPoolProfiles": [
-            {
-                "name": "nodepool1",
-                "count": 3,
-                "vmSize": "Standard_D4ds_v5",
-                "maxPods": 30,
-                "osType": "Linux",
-                "mode": "System",
-                "enableAutoScaling": False,
-                "type": "VirtualMachineScaleSets",
-                "provisioningState": "Succeeded",
-                "powerState": {"code": "Running"},
-                "vnetSubnetId": None,
-                "upgradeSettings": {"maxSurge": "10%"},
-            }
-        ],
+        "agentPoolProfiles": [agent_pool(vnetSubnetId=None, upgradeSettings={"maxSurge": "10%"})],
         "aadProfile": None,
         "disableLocalAccounts": False,
     }

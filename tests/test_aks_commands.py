@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shlex
 
-from builders import SUB, az_cluster, event, nnc, node, pod, write_snapshot
+from builders import SUB, agent_pool, az_cluster, event, nnc, node, pod, write_snapshot
 
 from diagnostics.checks.base import ScenarioArgs
 from diagnostics.collectors.snapshot_dir import SnapshotSource
@@ -27,19 +27,7 @@ AZURE_FLAT = {"networkPlugin": "azure", "serviceCidr": "10.0.0.0/16", "dnsServic
 
 
 def _pool(**kw):
-    base = {
-        "name": "nodepool1",
-        "count": 3,
-        "vmSize": "Standard_D4ds_v5",
-        "maxPods": 30,
-        "osType": "Linux",
-        "mode": "System",
-        "enableAutoScaling": False,
-        "type": "VirtualMachineScaleSets",
-        "provisioningState": "Succeeded",
-        "powerState": {"code": "Running"},
-    }
-    return base | kw
+    return agent_pool(**kw)
 
 
 def _commands(report, code):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import az_cluster, event, event_v1, nnc, node, pod, write_snapshot
+from builders import agent_pool, az_cluster, event, event_v1, nnc, node, pod, write_snapshot
 
 from diagnostics.checks.base import ScenarioArgs
 from diagnostics.collectors.snapshot_dir import SnapshotSource
@@ -53,21 +53,7 @@ SUBNET = (
 
 
 def pool(**kw: Any) -> dict[str, Any]:
-    base = {
-        "name": "nodepool1",
-        "count": 3,
-        "vmSize": "Standard_D4ds_v5",
-        "maxPods": 30,
-        "osType": "Linux",
-        "mode": "System",
-        "enableAutoScaling": False,
-        "type": "VirtualMachineScaleSets",
-        "provisioningState": "Succeeded",
-        "powerState": {"code": "Running"},
-        "upgradeSettings": {"maxSurge": "1"},
-    }
-    base.update(kw)
-    return base
+    return agent_pool(**({"upgradeSettings": {"maxSurge": "1"}} | kw))
 
 
 def running(n: int, node_name: str = N1, ns: str = "shop", start: int = 10) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from builders import (
     SUB,
+    agent_pool,
     az_cluster,
     cilium_policy,
     configmap,
@@ -36,19 +37,7 @@ CNI_V1 = (
 
 
 def _pool(**kw: Any) -> dict[str, Any]:
-    base = {
-        "name": "nodepool1",
-        "count": 3,
-        "vmSize": "Standard_D4ds_v5",
-        "maxPods": 30,
-        "osType": "Linux",
-        "mode": "System",
-        "enableAutoScaling": False,
-        "type": "VirtualMachineScaleSets",
-        "provisioningState": "Succeeded",
-        "powerState": {"code": "Running"},
-    }
-    return base | kw
+    return agent_pool(**kw)
 
 
 def _net(**kw: Any) -> dict[str, Any]:
