@@ -185,9 +185,6 @@ def _details(deps: Deps, req: RunRequest, where: Where, fingerprint: str) -> Non
 def _silence(deps: Deps, req: RunRequest, where: Where, fingerprint: str) -> None:
     """Silence one finding (its code on its subject) for 24 hours, from the cause's menu."""
     run_id = current_request_id() or new_request_id()
-    if deps.silences is None:
-        where.tell(deps, messages.silences_unavailable())
-        return
     try:
         outcome = deps.runs.get(req, run_id=run_id)
         finding = outcome.report.by_fingerprint().get(fingerprint)

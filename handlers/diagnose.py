@@ -86,7 +86,7 @@ def _text_blocks(text: str) -> list[dict[str, Any]]:
 
 def _split(deps: Deps, cluster: str, report: Report) -> tuple[Report, list[tuple[Finding, Any]]]:
     """The report without silenced findings, and those findings with their silences."""
-    if deps.silences is None or not report.findings:
+    if not report.findings:
         return report, []
     try:
         kept, silenced = deps.silences.split(cluster, report.findings)
