@@ -212,3 +212,11 @@ def test_terminal_has_headline_causes_symptoms_and_details_with_v():
     assert "fingerprint " not in short and "fingerprint " in full
     assert len(full) > len(short)
     json.dumps(report.to_dict())
+
+
+def test_every_source_has_a_name_a_person_reads():
+    """ "Not checked" speaks human: a new source (diagnostics.resources) needs a name here."""
+    from bot.render.words import SOURCE_NAMES
+    from diagnostics.resources import ALL_SOURCES
+
+    assert set(ALL_SOURCES) <= set(SOURCE_NAMES), set(ALL_SOURCES) - set(SOURCE_NAMES)

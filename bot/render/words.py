@@ -34,7 +34,16 @@ SOURCE_NAMES = {
     "clusterrolebindings": "RBAC bindings",
     "roles": "RBAC roles",
     "clusterroles": "RBAC roles",
-    "access-review": "RBAC access reviews",
+    "accessreview": "RBAC access reviews",
+    "ciliumnetworkpolicies": "Cilium network policies",
+    "ciliumclusterwidenetworkpolicies": "Cilium clusterwide network policies",
+    "networkpolicies.crd.projectcalico.org": "Calico network policies",
+    "globalnetworkpolicies": "Calico global network policies",
+    "diagnosticsettings": "where control-plane logs go (diagnostic settings)",
+    "kube-audit": "the API server's audit log",
+    "network": "network path",
+    "privatedns": "the private DNS zone and its links",
+    "egressendpoints": "the cluster's egress endpoints",
     "snapshot.json": "the capture time",
 }
 PLACEHOLDERS = {
