@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	@$(PY) -m bot.demo
 
-# What CI runs (.ci/run): the conventions first (seconds), then the whole suite.
+# What CI runs (.ci/run): the conventions first (seconds), then the whole suite, including
+# every printed command parsed by the real azure-cli (a cached venv, ~/.cache/aksdiag/azcli,
+# created on the first run) and kubectl: tests/test_command_parse.py.
+check: export AKSDIAG_COMMAND_CHECK := 1
 check: lint test
 
 lint: setup

@@ -1,7 +1,7 @@
 """Every command the bot can print parses in the real azure-cli and the real kubectl
 (tools/check_commands.py). The full run needs the cached azure-cli virtualenv: it runs when that
-exists or when AKSDIAG_COMMAND_CHECK=1 (then it is created, which takes minutes once); .ci/run
-sets it, so CI always runs the full check. Splitting commands into invocations is tested always."""
+exists or when AKSDIAG_COMMAND_CHECK=1 (then it is created, which takes minutes once); `make
+check` sets it, so CI (.ci/run) always runs the full check. Splitting commands into invocations is tested always."""
 
 from __future__ import annotations
 

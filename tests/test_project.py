@@ -53,6 +53,8 @@ def test_make_check_runs_lint_types_layering_and_the_tests() -> None:
     assert lint < next(i for i, c in enumerate(commands) if "-m pytest" in c)  # seconds first
     installs = [c for c in commands if "pip install" in c and "-e '.[dev]'" in c]
     assert installs and all("-c constraints.txt" in c for c in installs)
+    # the real-az/kubectl parse of every printed command runs in `make check`, never skipped
+    assert "check: export AKSDIAG_COMMAND_CHECK := 1" in (ROOT / "Makefile").read_text()
 
 
 def test_make_demo_diagnoses_every_bundled_cluster_offline() -> None:
